@@ -1,0 +1,49 @@
+"""d365nb: Dynamics 365 / Dataverse in Jupyter.
+
+Public names are imported lazily so that ``%load_ext d365nb`` stays fast (pandas, httpx and the
+sandbox load only when first used).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "connect": ("d365nb.client.api", "connect"),
+    "Dataverse": ("d365nb.client.api", "Dataverse"),
+    "AsyncDataverse": ("d365nb.client.api", "AsyncDataverse"),
+    "connections": ("d365nb.client.registry", "connections"),
+    "odata": ("d365nb.client.query", None),
+    "errors": ("d365nb.client.errors", None),
+    "Flow": ("d365nb.flows", "Flow"),
+    "forms": ("d365nb.notebook.forms", None),
+    "sandbox": ("d365nb.sandbox", None),
+}
+
+__all__ = [*_LAZY, "load_ipython_extension", "unload_ipython_extension"]
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module_name, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'd365nb' has no attribute {name!r}") from None
+    module = importlib.import_module(module_name)
+    value = module if attr is None else getattr(module, attr)
+    globals()[name] = value
+    return value
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    from d365nb.notebook.extension import load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    from d365nb.notebook.extension import unload
+
+    unload(ipython)

@@ -1,0 +1,102 @@
+"""The shape of a table definition.
+
+A table is data: one `Table` per file in `tables/`, and nothing else in the sandbox is specific to
+one table. The store, the OData translator, `$metadata`, `EntityDefinitions` and the demo data
+are all derived from these objects.
+
+Storage convention (shared by `store` and `odata`): one SQLite table per Dataverse table, named by
+the logical name; one SQLite column per attribute, named by the attribute's logical name. Lookups
+(Lookup, Customer, Owner) keep the target id (lowercase GUID text) in the column named like the
+attribute and the target's logical name in `<attr>__type`. Datetimes are ISO-8601 UTC text
+(`YYYY-MM-DDTHH:MM:SSZ`; DateOnly columns `YYYY-MM-DD`) so text order is time order. Booleans are
+0/1. String and Memo columns are declared `COLLATE NOCASE`, as Dataverse compares text
+case-insensitively.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# AttributeType names as Dataverse returns them in EntityDefinitions/Attributes.
+TEXT_TYPES = frozenset({"String", "Memo"})
+NUMBER_TYPES = frozenset({"Integer", "BigInt", "Decimal", "Double", "Money"})
+CHOICE_TYPES = frozenset({"Picklist", "State", "Status"})
+LOOKUP_TYPES = frozenset({"Lookup", "Customer", "Owner"})
+REQUIRED_LEVELS = ("None", "Recommended", "ApplicationRequired", "SystemRequired")
+
+
+@dataclass(frozen=True)
+class Option:
+    """One choice of a Picklist/State/Status (or one side of a Boolean)."""
+
+    value: int
+    label: str
+    # Status options: the statecode they belong to. State options: their default statuscode.
+    state: int | None = None
+    default_status: int | None = None
+
+
+@dataclass(frozen=True)
+class Relationship:
+    """A one-to-many relationship, seen from the lookup that implements it.
+
+    `schema_name` is the collection-valued navigation property on the referenced ("one") table,
+    e.g. ``Account_Tasks``; `navigation` is the single-valued navigation property on the
+    referencing ("many") table, e.g. ``regardingobjectid_account_task`` (equal to the attribute
+    name for single-target lookups such as ``parentaccountid``).
+    """
+
+    schema_name: str
+    target: str  # referenced table, logical name
+    navigation: str
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str  # logical name
+    type: str  # AttributeType: String, Memo, Integer, BigInt, Decimal, Double, Money, Boolean,
+    #            DateTime, Picklist, State, Status, Lookup, Customer, Owner, Uniqueidentifier
+    display: str
+    required: str = "None"  # one of REQUIRED_LEVELS
+    description: str = ""
+    max_length: int | None = None  # String/Memo
+    min_value: float | None = None  # numbers
+    max_value: float | None = None
+    precision: int | None = None  # Decimal/Money/Double
+    date_behavior: str | None = None  # DateTime: "UserLocal" | "DateOnly" | "TimeZoneIndependent"
+    date_format: str | None = None  # DateTime: "DateAndTime" | "DateOnly"
+    format: str | None = None  # String: "Text" | "Email" | "Url" | "Phone" | "TextArea"
+    options: tuple[Option, ...] = ()  # choices; Boolean: (Option(0, "No"), Option(1, "Yes"))
+    default: Any = None  # value applied on create when the column is not given
+    relationships: tuple[Relationship, ...] = ()  # lookups: one per target table
+    read_only: bool = False  # computed or system-set (fullname, createdon, versionnumber, ...)
+    valid_for_create: bool = True
+    valid_for_update: bool = True
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        return tuple(r.target for r in self.relationships)
+
+    @property
+    def is_lookup(self) -> bool:
+        return self.type in LOOKUP_TYPES
+
+
+@dataclass
+class Table:
+    logical_name: str
+    entity_set: str
+    primary_id: str
+    primary_name: str
+    display: str
+    display_collection: str
+    object_type_code: int
+    columns: dict[str, Column] = field(default_factory=dict)
+    ownership: str = "UserOwned"  # UserOwned | BusinessOwned | OrganizationOwned
+    change_tracking: bool = True
+    is_activity: bool = False
+    description: str = ""
+
+    def column(self, name: str) -> Column | None:
+        return self.columns.get(name)
