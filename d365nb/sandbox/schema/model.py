@@ -73,6 +73,9 @@ class Column:
     read_only: bool = False  # computed or system-set (fullname, createdon, versionnumber, ...)
     valid_for_create: bool = True
     valid_for_update: bool = True
+    # Computed text columns (fullname): the non-empty values of these columns joined by a space,
+    # recomputed by the store on every write.
+    computed_from: tuple[str, ...] = ()
 
     @property
     def targets(self) -> tuple[str, ...]:

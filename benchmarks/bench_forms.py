@@ -1,0 +1,98 @@
+"""Forms speed: building a create form with metadata cached (target <= 100 ms) and a lookup search
+over 10,000 records (target <= 200 ms), each printed beside a baseline measured in the same run.
+
+Baselines: for the form, building the same number of bare ipywidgets (what any widget form costs);
+for the search, the same OData query sent with a bare httpx GET (what the network + server cost).
+
+    python benchmarks/bench_forms.py [--records 10000] [--repeat 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+import uuid
+
+import httpx
+import ipywidgets as widgets
+
+import d365nb
+from d365nb import sandbox
+from d365nb.notebook.forms import CreateForm
+from d365nb.notebook.forms.picker import LookupPicker, string_literal
+
+FORM_TARGET_MS = 100.0
+SEARCH_TARGET_MS = 200.0
+
+
+def timed(fn, repeat: int) -> list[float]:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000)
+    return times
+
+
+def summary(times: list[float]) -> str:
+    ordered = sorted(times)
+    p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
+    return f"median {statistics.median(times):7.2f} ms  p95 {p95:7.2f} ms"
+
+
+def bare_widgets(count: int) -> widgets.VBox:
+    # The same widget count as the form, without metadata or validation wiring.
+    return widgets.VBox([widgets.HBox([widgets.HTML("label"), widgets.Text(), widgets.HTML()]) for _ in range(count)])
+
+
+def seed_accounts(conn, count: int) -> str:
+    tag = uuid.uuid4().hex[:6]
+    records = [{"name": f"Bench {tag} {i:05d}"} for i in range(count)]
+    conn.create_many("accounts", records)
+    return tag
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=10_000)
+    parser.add_argument("--repeat", type=int, default=20)
+    args = parser.parse_args()
+
+    with sandbox.start(data="empty") as handle:
+        conn = d365nb.connect(handle.url, token=handle.token)
+        print(f"forms benchmark: sandbox {handle.url}, {args.records} accounts, {args.repeat} repeats")
+
+        for table in ("tasks", "leads"):
+            CreateForm(table, conn)  # warms the metadata cache (one-off requests)
+            form_times = timed(lambda t=table: CreateForm(t, conn), args.repeat)
+            widget_count = len(CreateForm(table, conn).fields)
+            base_times = timed(lambda n=widget_count: bare_widgets(n), args.repeat)
+            ratio = statistics.median(form_times) / statistics.median(base_times)
+            verdict = "OK" if statistics.median(form_times) <= FORM_TARGET_MS else "OVER TARGET"
+            print(f"create form {table:6} ({widget_count} fields): {summary(form_times)}  [{verdict} <= {FORM_TARGET_MS:.0f} ms]")
+            print(f"  baseline bare widgets x{widget_count}:      {summary(base_times)}  ratio {ratio:.2f}x")
+
+        start = time.perf_counter()
+        tag = seed_accounts(conn, args.records)
+        print(f"seeded {args.records} accounts in {time.perf_counter() - start:.1f} s")
+
+        picker = LookupPicker(conn, ["account"])
+        raw = httpx.Client(base_url=handle.api, headers={"Authorization": f"Bearer {handle.token}", "Accept": "application/json"})
+        for mode, text in (("startswith", f"Bench {tag} 077"), ("contains", f"{tag} 0999")):
+            picker.mode.value = mode
+            picker.flush()
+            found = picker.search(text)
+            assert found, f"no results for {text!r}"
+            search_times = timed(lambda t=text: picker.search(t), args.repeat)
+            query = {"$filter": f"{mode}(name,{string_literal(text)})", "$select": "name", "$orderby": "name", "$top": "10"}
+            base_times = timed(lambda q=query: raw.get("accounts", params=q).raise_for_status(), args.repeat)
+            ratio = statistics.median(search_times) / statistics.median(base_times)
+            verdict = "OK" if statistics.median(search_times) <= SEARCH_TARGET_MS else "OVER TARGET"
+            print(f"lookup search {mode:10} over {args.records}: {summary(search_times)}  [{verdict} <= {SEARCH_TARGET_MS:.0f} ms] ({len(found)} hits)")
+            print(f"  baseline raw httpx GET:                {summary(base_times)}  ratio {ratio:.2f}x")
+        conn.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,723 @@
+"""``Dataverse`` (blocking) and ``AsyncDataverse`` (asyncio): the same operations over one
+pooled HTTP client each, plus :func:`connect`.
+
+    >>> d365 = d365nb.connect("sandbox")
+    >>> leads = d365.list("leads", filter="statuscode eq 1", select="subject,lastname", top=10)
+    >>> task_id = d365.create("tasks", {"subject": "Call back", "regardingobjectid": ("leads", lead_id)})
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import threading
+import weakref
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pandas as pd
+
+from d365nb.client import auth as auth_mod
+from d365nb.client.errors import D365Error, ValidationError
+from d365nb.client.governor import MAX_CONCURRENCY, Governor
+from d365nb.client.http import DEFAULT_TIMEOUT, AsyncSession, RetryPolicy, SyncSession
+from d365nb.client.metadata import MetadataCache, TableMeta
+from d365nb.client.operations import DEFAULT_CHUNK, Operations, Progress
+from d365nb.client.registry import connections
+from d365nb.client.results import BulkResult, Changes, Page
+
+__all__ = ["Dataverse", "AsyncDataverse", "connect"]
+
+API_PATH = "/api/data/v9.2/"
+
+
+def _split_url(url: str) -> tuple[str, str]:
+    """(org URL, API root URL) from an org URL or an API URL."""
+    if not isinstance(url, str) or "://" not in url:
+        raise ValidationError(
+            f"expected an organisation URL like 'https://contoso.crm.dynamics.com' or 'sandbox', "
+            f"got {url!r}"
+        )
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValidationError(f"not an http(s) URL: {url!r}")
+    org = f"{parts.scheme}://{parts.netloc}"
+    if "/api/data/" in parts.path:
+        return org, org + parts.path.rstrip("/") + "/"
+    return org, org + API_PATH
+
+
+def _tokens(org_url: str, auth: Any, token: Any, options: dict[str, Any]) -> Any:
+    """The token source for the arguments given to connect()."""
+    msal_kwargs = {
+        k: options[k]
+        for k in ("cache_path", "persist", "http_client", "authority_host")
+        if k in options
+    }
+    if token is not None:
+        if auth is not None:
+            raise ValidationError("give either token= or auth=, not both")
+        return (
+            auth_mod.StaticToken(token) if isinstance(token, str) else auth_mod.CallableToken(token)
+        )
+    if auth is not None and hasattr(auth, "token") and hasattr(auth, "cached"):
+        return auth
+    if isinstance(auth, dict):
+        return auth_mod.ClientSecretAuth(org_url, **auth, **msal_kwargs)
+    if auth in (None, "env", "client_secret"):
+        from_env = auth_mod.auth_from_env(org_url, **msal_kwargs)
+        if from_env is not None:
+            return from_env
+        if auth is not None:
+            raise ValidationError(
+                "client secret sign-in needs AZURE_TENANT_ID, AZURE_CLIENT_ID and "
+                "AZURE_CLIENT_SECRET (or auth={'tenant_id':..., 'client_id':..., "
+                "'client_secret':...})"
+            )
+    if auth in (None, "device_code"):
+        return auth_mod.DeviceCodeAuth(
+            org_url,
+            callback=options.get("device_code_callback"),
+            **{k: options[k] for k in ("client_id", "tenant_id") if k in options},
+            **msal_kwargs,
+        )
+    if auth == "interactive":
+        return auth_mod.InteractiveAuth(
+            org_url,
+            **{k: options[k] for k in ("client_id", "tenant_id") if k in options},
+            **msal_kwargs,
+        )
+    raise ValidationError(
+        f"unknown auth {auth!r}: use 'device_code', 'interactive', 'client_secret', a dict of "
+        "tenant_id/client_id/client_secret, or a token provider"
+    )
+
+
+class _Connection(Operations):
+    """State both facades share: URLs, tokens, governor, metadata."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        auth: Any = None,
+        token: str | Callable[[], Any] | None = None,
+        verify: bool | str = True,
+        timeout: float | httpx.Timeout | None = None,
+        alias: str | None = None,
+        max_concurrency: int = MAX_CONCURRENCY,
+        retry: RetryPolicy | None = None,
+        _shared: _Connection | None = None,
+        **auth_options: Any,
+    ) -> None:
+        super().__init__()
+        self.sandbox: Any = None
+        if url == "sandbox":
+            from d365nb import sandbox as sandbox_mod
+
+            sandbox_options = auth_options.pop("sandbox_options", None) or {}
+            self.sandbox = sandbox_mod.start(**sandbox_options)
+            url, token = self.sandbox.url, self.sandbox.token
+            verify = self.sandbox.ca or verify
+            alias = alias or "sandbox"
+        self.url, self.api_url = _split_url(url)
+        self.api_path = urlsplit(self.api_url).path
+        self.alias = alias or urlsplit(self.url).hostname.split(".")[0]
+        self.verify = verify
+        self.timeout = (
+            httpx.Timeout(timeout) if isinstance(timeout, int | float) else timeout
+        ) or DEFAULT_TIMEOUT
+        if _shared is not None:
+            self.tokens, self.governor, self.metadata = (
+                _shared.tokens,
+                _shared.governor,
+                _shared.metadata,
+            )
+            self.retry = retry or _shared.retry
+        else:
+            self.tokens = _tokens(self.url, auth, token, auth_options)
+            self.governor = Governor(max_concurrency)
+            self.metadata = MetadataCache()
+            self.retry = retry or RetryPolicy()
+        self._closed = False
+
+    def _limits(self) -> httpx.Limits:
+        # One pool sized to the governor: no request ever waits for a socket it could have had.
+        return httpx.Limits(
+            max_connections=self.governor.max_limit,
+            max_keepalive_connections=self.governor.max_limit,
+        )
+
+    def _verify(self) -> Any:
+        if isinstance(self.verify, str | os.PathLike):
+            import ssl
+
+            return ssl.create_default_context(cafile=str(self.verify))
+        return self.verify
+
+    @property
+    def requests_sent(self) -> int:
+        """HTTP requests sent by this connection (retries included)."""
+        return self._session.requests_sent
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"{type(self).__name__}(url={self.url!r}, alias={self.alias!r}, {state})"
+
+    def _tables_frame(self) -> pd.DataFrame:
+        rows = [
+            {
+                "logical_name": e.logical_name,
+                "entity_set": e.entity_set,
+                "display_name": e.display_name,
+                "primary_id": e.primary_id,
+                "primary_name": e.primary_name,
+                "change_tracking": e.change_tracking,
+            }
+            for e in sorted(self.metadata.table_list(), key=lambda e: e.logical_name)
+        ]
+        frame = pd.DataFrame(
+            rows,
+            columns=[
+                "logical_name",
+                "entity_set",
+                "display_name",
+                "primary_id",
+                "primary_name",
+                "change_tracking",
+            ],
+        ).set_index("logical_name")
+        return frame
+
+    @staticmethod
+    def _describe_frame(meta: TableMeta) -> pd.DataFrame:
+        rows = [
+            {
+                "column": c.name,
+                "display_name": c.display_name,
+                "type": c.type,
+                "required": c.required_level,
+                "max_length": c.max_length,
+                "min_value": c.min_value,
+                "max_value": c.max_value,
+                "choices": dict(c.options) if c.options else None,
+                "targets": list(c.targets) if c.targets else None,
+                "read_only": c.read_only,
+            }
+            for c in meta.columns.values()
+            if not c.attribute_of
+        ]
+        frame = pd.DataFrame(rows).set_index("column")
+        frame.attrs["table"] = meta.logical_name
+        return frame
+
+
+class Dataverse(_Connection):
+    """A blocking connection to one Dataverse organisation (or the sandbox).
+
+    Thread-safe: a notebook cell and a background flow may share it; they share one connection
+    pool and one throttle governor. Use as a context manager or call :meth:`close`.
+    """
+
+    def __init__(self, url: str, **kwargs: Any) -> None:
+        super().__init__(url, **kwargs)
+        self._session = SyncSession(
+            self.api_url,
+            self.tokens,
+            httpx.Client(verify=self._verify(), timeout=self.timeout, limits=self._limits()),
+            self.governor,
+            self.retry,
+        )
+        self.metadata._runner = self._run
+        if self.sandbox is not None:
+            _close_at_exit(self)
+
+    # -- drivers -------------------------------------------------------------------------------
+
+    def _run(self, op: Any) -> Any:
+        send: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                item = op.throw(error) if error is not None else op.send(send)
+            except StopIteration as stop:
+                return stop.value
+            send, error = None, None
+            if isinstance(item, Page):
+                continue
+            try:
+                send = self._session.send(item)
+            except D365Error as exc:
+                error = exc
+
+    def _iterate(self, op: Any) -> Iterator[list[dict]]:
+        send: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                item = op.throw(error) if error is not None else op.send(send)
+            except StopIteration:
+                return
+            send, error = None, None
+            if isinstance(item, Page):
+                yield item.records
+                continue
+            try:
+                send = self._session.send(item)
+            except D365Error as exc:
+                error = exc
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def list(
+        self,
+        table: str,
+        filter: str | None = None,
+        orderby: str | list[str] | None = None,
+        select: str | list[str] | None = None,
+        top: int | None = None,
+        expand: str | list[str] | None = None,
+        count: bool = False,
+        page_size: int | None = None,
+        max_pages: int | None = None,
+        labels: bool = False,
+        progress: Progress = None,
+    ) -> pd.DataFrame:
+        """Records of ``table`` as a DataFrame indexed by the primary id (all pages).
+
+        ``df.attrs`` holds ``pages``, ``count`` (with ``count=True``), ``elapsed`` and ``table``.
+        ``progress(rows_so_far, count_or_None)`` is called after each page.
+        """
+        return self._run(
+            self.list_op(
+                table,
+                filter=filter,
+                orderby=orderby,
+                select=select,
+                top=top,
+                expand=expand,
+                count=count,
+                page_size=page_size,
+                max_pages=max_pages,
+                labels=labels,
+                progress=progress,
+            )
+        )
+
+    def iter_pages(
+        self,
+        table: str,
+        filter: str | None = None,
+        orderby: str | list[str] | None = None,
+        select: str | list[str] | None = None,
+        top: int | None = None,
+        expand: str | list[str] | None = None,
+        count: bool = False,
+        page_size: int | None = None,
+        max_pages: int | None = None,
+        labels: bool = False,
+    ) -> Iterator[list[dict]]:
+        """Pages of raw JSON records, following ``@odata.nextLink``."""
+        return self._iterate(
+            self.pages_op(
+                table,
+                filter=filter,
+                orderby=orderby,
+                select=select,
+                top=top,
+                expand=expand,
+                count=count,
+                page_size=page_size,
+                max_pages=max_pages,
+                labels=labels,
+            )
+        )
+
+    def get(
+        self, table: str, id: Any, select: Any = None, expand: Any = None, labels: bool = True
+    ) -> dict:
+        """One record as JSON (with formatted-value annotations when ``labels``)."""
+        return self._run(self.get_op(table, id, select=select, expand=expand, labels=labels))
+
+    def whoami(self) -> dict:
+        """``{"UserId", "BusinessUnitId", "OrganizationId"}`` of the signed-in principal."""
+        return self._run(self.whoami_op())
+
+    def changes(self, table: str, token: str | None = None, select: Any = None) -> Changes:
+        """Records created/updated and ids deleted since ``token`` (None: everything now), and
+        the next token. An expired token raises :class:`ChangeTokenExpired`: call again with
+        ``token=None`` to resync."""
+        return self._run(self.changes_op(table, token, select))
+
+    def tables(self) -> pd.DataFrame:
+        """Every table: logical name (index), entity set, display name, keys, change tracking."""
+        self._run(self.metadata.entries_op())
+        return self._tables_frame()
+
+    def describe(self, table: str) -> pd.DataFrame:
+        """The columns of ``table``: display name, type, required level, limits, choices."""
+        return self._describe_frame(self.metadata.table(table))
+
+    # -- writes --------------------------------------------------------------------------------
+
+    def create(self, table: str, values: dict, id: Any = None) -> str:
+        """Create a record; returns its id (generated client-side unless given)."""
+        return self._run(self.create_op(table, values, id))
+
+    def update(self, table: str, id: Any, values: dict) -> None:
+        """Update an existing record (``If-Match: *``: never creates)."""
+        self._run(self.update_op(table, id, values))
+
+    def upsert(self, table: str, id: Any, values: dict) -> bool:
+        """Update or create the record with this id; True when it was created."""
+        return self._run(self.upsert_op(table, id, values))
+
+    def delete(self, table: str, id: Any) -> None:
+        """Delete a record."""
+        self._run(self.delete_op(table, id))
+
+    def create_many(
+        self,
+        table: str,
+        records: Any,
+        chunk_size: int = DEFAULT_CHUNK,
+        progress: Progress = None,
+        missing: str = "omit",
+    ) -> BulkResult:
+        """Create records from a list of dicts or a DataFrame (CreateMultiple, else $batch)."""
+        return self._run(
+            self.bulk_op(
+                "Create", table, records, chunk_size=chunk_size, progress=progress, missing=missing
+            )
+        )
+
+    def update_many(
+        self,
+        table: str,
+        records: Any,
+        chunk_size: int = DEFAULT_CHUNK,
+        progress: Progress = None,
+        missing: str = "omit",
+    ) -> BulkResult:
+        """Update records; each carries its primary key (a column, or the DataFrame index)."""
+        return self._run(
+            self.bulk_op(
+                "Update", table, records, chunk_size=chunk_size, progress=progress, missing=missing
+            )
+        )
+
+    def upsert_many(
+        self,
+        table: str,
+        records: Any,
+        chunk_size: int = DEFAULT_CHUNK,
+        progress: Progress = None,
+        missing: str = "omit",
+    ) -> BulkResult:
+        """Create-or-update records by primary key (UpsertMultiple, else $batch)."""
+        return self._run(
+            self.bulk_op(
+                "Upsert", table, records, chunk_size=chunk_size, progress=progress, missing=missing
+            )
+        )
+
+    def delete_many(
+        self, table: str, records: Any, chunk_size: int = DEFAULT_CHUNK, progress: Progress = None
+    ) -> BulkResult:
+        """Delete records given as ids, dicts with the primary key, or a DataFrame."""
+        return self._run(
+            self.delete_many_op(table, records, chunk_size=chunk_size, progress=progress)
+        )
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def aio(self) -> AsyncDataverse:
+        """An :class:`AsyncDataverse` sharing this connection's sign-in, throttle governor and
+        metadata cache (for asyncio code such as the flows engine)."""
+        return AsyncDataverse(
+            self.api_url,
+            alias=self.alias,
+            verify=self.verify,
+            timeout=self.timeout,
+            retry=self.retry,
+            _shared=self,
+        )
+
+    def close(self) -> None:
+        """Close the connection pool (and stop the sandbox ``connect('sandbox')`` started)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._session.close()
+        connections.remove(self)
+        if self.sandbox is not None:
+            self.sandbox.stop()
+
+    def __enter__(self) -> Dataverse:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+class AsyncDataverse(_Connection):
+    """The asyncio twin of :class:`Dataverse`: the same methods as coroutines (``iter_pages``
+    is an async iterator). ``await conn.load_table(name)`` fills ``conn.metadata``."""
+
+    def __init__(self, url: str, **kwargs: Any) -> None:
+        super().__init__(url, **kwargs)
+        self._session = AsyncSession(
+            self.api_url,
+            self.tokens,
+            httpx.AsyncClient(verify=self._verify(), timeout=self.timeout, limits=self._limits()),
+            self.governor,
+            self.retry,
+        )
+        if self.sandbox is not None:
+            _close_at_exit(self)
+
+    async def _run(self, op: Any) -> Any:
+        send: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                item = op.throw(error) if error is not None else op.send(send)
+            except StopIteration as stop:
+                return stop.value
+            send, error = None, None
+            if isinstance(item, Page):
+                continue
+            try:
+                send = await self._session.send(item)
+            except D365Error as exc:
+                error = exc
+
+    async def _iterate(self, op: Any) -> AsyncIterator[list[dict]]:
+        send: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                item = op.throw(error) if error is not None else op.send(send)
+            except StopIteration:
+                return
+            send, error = None, None
+            if isinstance(item, Page):
+                yield item.records
+                continue
+            try:
+                send = await self._session.send(item)
+            except D365Error as exc:
+                error = exc
+
+    async def load_table(self, table: str) -> TableMeta:
+        """Metadata of ``table`` (loaded once, then cached in ``self.metadata``)."""
+        return await self._run(self.metadata.load_op(table))
+
+    async def list(
+        self,
+        table: str,
+        filter: str | None = None,
+        orderby: Any = None,
+        select: Any = None,
+        top: int | None = None,
+        expand: Any = None,
+        count: bool = False,
+        page_size: int | None = None,
+        max_pages: int | None = None,
+        labels: bool = False,
+        progress: Progress = None,
+    ) -> pd.DataFrame:
+        """See :meth:`Dataverse.list`."""
+        return await self._run(
+            self.list_op(
+                table,
+                filter=filter,
+                orderby=orderby,
+                select=select,
+                top=top,
+                expand=expand,
+                count=count,
+                page_size=page_size,
+                max_pages=max_pages,
+                labels=labels,
+                progress=progress,
+            )
+        )
+
+    def iter_pages(
+        self,
+        table: str,
+        filter: str | None = None,
+        orderby: Any = None,
+        select: Any = None,
+        top: int | None = None,
+        expand: Any = None,
+        count: bool = False,
+        page_size: int | None = None,
+        max_pages: int | None = None,
+        labels: bool = False,
+    ) -> AsyncIterator[list[dict]]:
+        """See :meth:`Dataverse.iter_pages` (``async for page in conn.iter_pages(...)``)."""
+        return self._iterate(
+            self.pages_op(
+                table,
+                filter=filter,
+                orderby=orderby,
+                select=select,
+                top=top,
+                expand=expand,
+                count=count,
+                page_size=page_size,
+                max_pages=max_pages,
+                labels=labels,
+            )
+        )
+
+    async def get(
+        self, table: str, id: Any, select: Any = None, expand: Any = None, labels: bool = True
+    ) -> dict:
+        """See :meth:`Dataverse.get`."""
+        return await self._run(self.get_op(table, id, select=select, expand=expand, labels=labels))
+
+    async def whoami(self) -> dict:
+        """See :meth:`Dataverse.whoami`."""
+        return await self._run(self.whoami_op())
+
+    async def changes(self, table: str, token: str | None = None, select: Any = None) -> Changes:
+        """See :meth:`Dataverse.changes`."""
+        return await self._run(self.changes_op(table, token, select))
+
+    async def tables(self) -> pd.DataFrame:
+        """See :meth:`Dataverse.tables`."""
+        await self._run(self.metadata.entries_op())
+        return self._tables_frame()
+
+    async def describe(self, table: str) -> pd.DataFrame:
+        """See :meth:`Dataverse.describe`."""
+        return self._describe_frame(await self.load_table(table))
+
+    async def create(self, table: str, values: dict, id: Any = None) -> str:
+        """See :meth:`Dataverse.create`."""
+        return await self._run(self.create_op(table, values, id))
+
+    async def update(self, table: str, id: Any, values: dict) -> None:
+        """See :meth:`Dataverse.update`."""
+        await self._run(self.update_op(table, id, values))
+
+    async def upsert(self, table: str, id: Any, values: dict) -> bool:
+        """See :meth:`Dataverse.upsert`."""
+        return await self._run(self.upsert_op(table, id, values))
+
+    async def delete(self, table: str, id: Any) -> None:
+        """See :meth:`Dataverse.delete`."""
+        await self._run(self.delete_op(table, id))
+
+    async def create_many(
+        self,
+        table: str,
+        records: Any,
+        chunk_size: int = DEFAULT_CHUNK,
+        progress: Progress = None,
+        missing: str = "omit",
+    ) -> BulkResult:
+        """See :meth:`Dataverse.create_many`."""
+        return await self._run(
+            self.bulk_op(
+                "Create", table, records, chunk_size=chunk_size, progress=progress, missing=missing
+            )
+        )
+
+    async def update_many(
+        self,
+        table: str,
+        records: Any,
+        chunk_size: int = DEFAULT_CHUNK,
+        progress: Progress = None,
+        missing: str = "omit",
+    ) -> BulkResult:
+        """See :meth:`Dataverse.update_many`."""
+        return await self._run(
+            self.bulk_op(
+                "Update", table, records, chunk_size=chunk_size, progress=progress, missing=missing
+            )
+        )
+
+    async def upsert_many(
+        self,
+        table: str,
+        records: Any,
+        chunk_size: int = DEFAULT_CHUNK,
+        progress: Progress = None,
+        missing: str = "omit",
+    ) -> BulkResult:
+        """See :meth:`Dataverse.upsert_many`."""
+        return await self._run(
+            self.bulk_op(
+                "Upsert", table, records, chunk_size=chunk_size, progress=progress, missing=missing
+            )
+        )
+
+    async def delete_many(
+        self, table: str, records: Any, chunk_size: int = DEFAULT_CHUNK, progress: Progress = None
+    ) -> BulkResult:
+        """See :meth:`Dataverse.delete_many`."""
+        return await self._run(
+            self.delete_many_op(table, records, chunk_size=chunk_size, progress=progress)
+        )
+
+    async def aclose(self) -> None:
+        """Close the connection pool (and stop a sandbox this connection started)."""
+        if self._closed:
+            return
+        self._closed = True
+        await self._session.aclose()
+        connections.remove(self)
+        if self.sandbox is not None:
+            self.sandbox.stop()
+
+    async def __aenter__(self) -> AsyncDataverse:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.aclose()
+
+
+_open_sandboxes: weakref.WeakSet = weakref.WeakSet()
+_atexit_lock = threading.Lock()
+_atexit_registered = False
+
+
+def _close_at_exit(conn: _Connection) -> None:
+    """Stop embedded sandboxes when the interpreter exits, even if nobody called close()."""
+    global _atexit_registered
+    _open_sandboxes.add(conn)
+    with _atexit_lock:
+        if not _atexit_registered:
+            atexit.register(_stop_sandboxes)
+            _atexit_registered = True
+
+
+def _stop_sandboxes() -> None:
+    for conn in list(_open_sandboxes):
+        if conn.sandbox is not None and not conn._closed:
+            with contextlib.suppress(Exception):  # best effort at exit
+                conn.sandbox.stop()
+
+
+def connect(url: str = "sandbox", *, alias: str | None = None, **kwargs: Any) -> Dataverse:
+    """Open a :class:`Dataverse` connection and make it the current one.
+
+    * ``connect("sandbox")`` starts an embedded sandbox with demo data (stopped on ``close()``
+      or at exit); ``sandbox_options={...}`` are passed to ``d365nb.sandbox.start``.
+    * ``connect(url)`` signs in with msal: client secret from ``AZURE_TENANT_ID`` /
+      ``AZURE_CLIENT_ID`` / ``AZURE_CLIENT_SECRET`` if set, else device code.
+      ``auth="device_code" | "interactive" | "client_secret" | {tenant_id, client_id,
+      client_secret} | provider``; ``device_code_callback=``, ``cache_path=``.
+    * ``connect(url, token="..." | callable)``; ``verify=ca_path`` for a private CA.
+    """
+    conn = Dataverse(url, alias=alias, **kwargs)
+    connections.add(conn, conn.alias)
+    return conn

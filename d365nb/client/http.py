@@ -1,0 +1,375 @@
+"""One HTTP transport per connection: headers, auth, retries, throttle governor, typed errors.
+
+Operations describe requests as :class:`ApiRequest`; :class:`SyncSession` and
+:class:`AsyncSession` send them through one pooled ``httpx`` client each, sharing the same retry
+policy, governor and token provider. What may be retried:
+
+* 429 always (the service refused the request without running it), after ``Retry-After``;
+* 408/502/503/504 and dropped connections only for idempotent requests - GET, DELETE, PUT,
+  PATCH, and POSTs the caller made idempotent (creates carrying a client-generated id);
+* connection failures before anything was sent (connect errors), always;
+* 401 once, after forcing a token refresh.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import httpx
+import orjson
+
+from d365nb.client.errors import (
+    TRANSIENT_STATUSES,
+    D365Error,
+    TransportError,
+    Unauthorized,
+    error_for_status,
+)
+from d365nb.client.governor import Governor
+
+__all__ = [
+    "ApiRequest",
+    "RetryPolicy",
+    "SyncSession",
+    "AsyncSession",
+    "TokenSource",
+    "DEFAULT_HEADERS",
+    "DEFAULT_TIMEOUT",
+]
+
+log = logging.getLogger("d365nb.client.http")
+
+DEFAULT_HEADERS = {
+    "Accept": "application/json",
+    "OData-MaxVersion": "4.0",
+    "OData-Version": "4.0",
+    "User-Agent": "d365nb/0.1",
+}
+DEFAULT_TIMEOUT = httpx.Timeout(120.0, connect=15.0)
+_IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "PATCH"})
+
+
+class TokenSource(Protocol):
+    """What the transport needs from auth: a bearer token, cached or fetched."""
+
+    def cached(self) -> str | None:
+        """A token still valid for a while, without any I/O, or None."""
+
+    def token(self, *, force_refresh: bool = False) -> str:
+        """A valid token, signing in or refreshing as needed (may block)."""
+
+
+@dataclass
+class ApiRequest:
+    """A Web API request, relative to the API root (``leads``) or absolute (a nextLink)."""
+
+    method: str
+    path: str
+    params: dict[str, str] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    json: Any = None
+    content: bytes | None = None
+    idempotent: bool | None = None  # None: decided by method
+
+    @property
+    def is_idempotent(self) -> bool:
+        if self.idempotent is not None:
+            return self.idempotent
+        return self.method.upper() in _IDEMPOTENT_METHODS
+
+
+@dataclass
+class RetryPolicy:
+    """Exponential backoff with jitter; ``Retry-After`` wins when the service sends it."""
+
+    max_retries: int = 10
+    backoff: float = 0.25
+    max_backoff: float = 20.0
+    max_retry_after: float = 300.0
+    rng: random.Random = field(default_factory=random.Random, repr=False)
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        """Seconds to wait before retry number ``attempt`` (0-based)."""
+        if retry_after is not None:
+            # A little jitter so many waiting clients don't return in the same millisecond.
+            return min(retry_after, self.max_retry_after) + self.rng.uniform(0, 0.05)
+        cap = min(self.max_backoff, self.backoff * (2**attempt))
+        return self.rng.uniform(cap / 2, cap)
+
+
+def parse_retry_after(value: str | None, now: Callable[[], float] = time.time) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds or HTTP date)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - now())
+
+
+def _request_id(response: httpx.Response) -> str | None:
+    headers = response.headers
+    return (
+        headers.get("x-ms-service-request-id") or headers.get("REQ_ID") or headers.get("request-id")
+    )
+
+
+def error_from_response(response: httpx.Response, request: ApiRequest) -> D365Error:
+    """The typed error for a failed response, with the service's code and message."""
+    code = None
+    message = ""
+    try:
+        body = orjson.loads(response.content) if response.content else None
+    except orjson.JSONDecodeError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        code = body["error"].get("code") or None
+        message = str(body["error"].get("message") or "")
+    if not message:
+        message = _default_message(response.status_code)
+    return error_for_status(
+        response.status_code,
+        message,
+        code=code,
+        request_id=_request_id(response),
+        retry_after=parse_retry_after(response.headers.get("Retry-After")),
+        method=request.method.upper(),
+        url=_display_url(response.request.url if response.request else request.path),
+    )
+
+
+def _default_message(status: int) -> str:
+    if status == 401:
+        return "Not signed in or the token was refused; connect again to sign in."
+    if status == 403:
+        return "The signed-in user lacks the privilege for this operation."
+    if status == 429:
+        return "Throttled by service protection limits; retry later."
+    if status >= 500:
+        return f"The service failed with HTTP {status}; retry later."
+    return f"Request failed with HTTP {status}."
+
+
+def _display_url(url: Any) -> str:
+    """The URL for messages: path only, shortened; never a query full of user data."""
+    text = str(url)
+    path = text.split("?", 1)[0]
+    return path if len(path) <= 200 else path[:197] + "..."
+
+
+@dataclass
+class _Outcome:
+    response: httpx.Response | None = None
+    retry_in: float | None = None
+    refresh_token: bool = False
+
+
+class _SessionBase:
+    def __init__(
+        self,
+        api_url: str,
+        tokens: TokenSource,
+        governor: Governor,
+        retry: RetryPolicy,
+        *,
+        sleep: Callable[[float], Any],
+    ) -> None:
+        self.api_url = api_url if api_url.endswith("/") else api_url + "/"
+        self.tokens = tokens
+        self.governor = governor
+        self.retry = retry
+        self.requests_sent = 0  # for benchmarks and reports
+        self._sleep = sleep
+
+    def _build(self, request: ApiRequest, token: str) -> dict[str, Any]:
+        headers = dict(DEFAULT_HEADERS)
+        if request.method.upper() == "GET":
+            headers["If-None-Match"] = "null"  # defeats caching of expanded collections
+        headers.update(request.headers)
+        headers["Authorization"] = f"Bearer {token}"
+        content = request.content
+        if request.json is not None:
+            content = orjson.dumps(request.json, option=orjson.OPT_SERIALIZE_NUMPY)
+            headers.setdefault("Content-Type", "application/json")
+        url = request.path if "://" in request.path else self.api_url + request.path
+        return {
+            "method": request.method.upper(),
+            "url": url,
+            "params": request.params,
+            "headers": headers,
+            "content": content,
+        }
+
+    def _decide(
+        self,
+        request: ApiRequest,
+        attempt: int,
+        refreshed: bool,
+        response: httpx.Response | None,
+        exc: Exception | None,
+    ) -> _Outcome:
+        """After one attempt: done, retry after a delay, refresh the token, or raise."""
+        can_retry = attempt < self.retry.max_retries
+        if exc is not None:
+            # A connect error means nothing reached the server: always safe to retry.
+            sent = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+            if can_retry and (request.is_idempotent or not sent):
+                return _Outcome(retry_in=self.retry.delay(attempt, None))
+            what = "the connection dropped" if sent else "could not connect"
+            raise TransportError(
+                f"{what} ({type(exc).__name__}); "
+                + ("the request may have been applied." if sent else "check the URL and network."),
+                method=request.method.upper(),
+                url=_display_url(request.path),
+            ) from None
+        assert response is not None
+        status = response.status_code
+        if status < 400:
+            self.governor.on_success()
+            return _Outcome(response=response)
+        if status == 401 and not refreshed:
+            return _Outcome(refresh_token=True)
+        if status in TRANSIENT_STATUSES:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            if status == 429:
+                self.governor.on_throttled(retry_after if retry_after is not None else 1.0)
+            if can_retry and (status == 429 or request.is_idempotent):
+                return _Outcome(retry_in=self.retry.delay(attempt, retry_after))
+        err = error_from_response(response, request)
+        err.attempts = attempt + 1
+        if isinstance(err, Unauthorized):
+            err.message = f"{err.message} Sign in again (connect(...)) or check the token."
+        raise err
+
+    def _log(self, args: dict, response: httpx.Response | None, started: float) -> None:
+        if log.isEnabledFor(logging.DEBUG):
+            status = response.status_code if response is not None else "no response"
+            log.debug(
+                "%s %s -> %s in %.0f ms",
+                args["method"],
+                _display_url(args["url"]),
+                status,
+                (time.perf_counter() - started) * 1000,
+            )
+
+
+class SyncSession(_SessionBase):
+    """Sends :class:`ApiRequest` through one ``httpx.Client`` (blocking)."""
+
+    def __init__(
+        self,
+        api_url: str,
+        tokens: TokenSource,
+        client: httpx.Client,
+        governor: Governor,
+        retry: RetryPolicy | None = None,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        super().__init__(api_url, tokens, governor, retry or RetryPolicy(), sleep=sleep)
+        self.client = client
+
+    def send(self, request: ApiRequest) -> httpx.Response:
+        """Send with retries; the successful response, else a typed :class:`D365Error`."""
+        attempt = 0
+        refreshed = False
+        force = False
+        while True:
+            token = self.tokens.token(force_refresh=force)
+            force = False
+            args = self._build(request, token)
+            self.governor.acquire()
+            started = time.perf_counter()
+            response = exc = None
+            try:
+                self.requests_sent += 1
+                response = self.client.request(**args)
+            except httpx.TransportError as error:
+                exc = error
+            finally:
+                self.governor.release()
+            self._log(args, response, started)
+            outcome = self._decide(request, attempt, refreshed, response, exc)
+            if outcome.response is not None:
+                # Bulk writes need to know whether an earlier attempt may have been applied.
+                outcome.response.extensions["d365nb.attempts"] = attempt + 1
+                return outcome.response
+            if outcome.refresh_token:
+                refreshed = force = True
+                continue
+            attempt += 1
+            self._sleep(outcome.retry_in or 0.0)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class AsyncSession(_SessionBase):
+    """Sends :class:`ApiRequest` through one ``httpx.AsyncClient``."""
+
+    def __init__(
+        self,
+        api_url: str,
+        tokens: TokenSource,
+        client: httpx.AsyncClient,
+        governor: Governor,
+        retry: RetryPolicy | None = None,
+        *,
+        sleep: Callable[[float], Any] = asyncio.sleep,
+    ) -> None:
+        super().__init__(api_url, tokens, governor, retry or RetryPolicy(), sleep=sleep)
+        self.client = client
+
+    async def _token(self, force: bool) -> str:
+        if not force:
+            token = self.tokens.cached()
+            if token:
+                return token
+        # Signing in may block on the network (msal is synchronous): keep the loop free.
+        return await asyncio.to_thread(self.tokens.token, force_refresh=force)
+
+    async def send(self, request: ApiRequest) -> httpx.Response:
+        """Send with retries; the successful response, else a typed :class:`D365Error`."""
+        attempt = 0
+        refreshed = False
+        force = False
+        while True:
+            token = await self._token(force)
+            force = False
+            args = self._build(request, token)
+            await self.governor.acquire_async()
+            started = time.perf_counter()
+            response = exc = None
+            try:
+                self.requests_sent += 1
+                response = await self.client.request(**args)
+            except httpx.TransportError as error:
+                exc = error
+            finally:
+                self.governor.release()
+            self._log(args, response, started)
+            outcome = self._decide(request, attempt, refreshed, response, exc)
+            if outcome.response is not None:
+                # Bulk writes need to know whether an earlier attempt may have been applied.
+                outcome.response.extensions["d365nb.attempts"] = attempt + 1
+                return outcome.response
+            if outcome.refresh_token:
+                refreshed = force = True
+                continue
+            attempt += 1
+            await self._sleep(outcome.retry_in or 0.0)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()

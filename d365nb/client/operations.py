@@ -1,0 +1,556 @@
+"""The Web API operations, written once as generators and run by the sync or async connection.
+
+Each ``*_op`` method yields :class:`ApiRequest` objects and receives the ``httpx.Response`` (or
+has the typed error thrown in); paging operations also yield :class:`Page`. ``api.py`` drives
+them with a blocking session (``Dataverse``) or an async one (``AsyncDataverse``), so both
+facades behave identically.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Generator, Iterable
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import orjson
+
+from d365nb.client.batch import BatchPart, build_batch, parse_batch
+from d365nb.client.errors import (
+    BadRequest,
+    ChangeTokenExpired,
+    D365Error,
+    NotFound,
+    ValidationError,
+    error_for_status,
+)
+from d365nb.client.frames import as_records, records_to_frame
+from d365nb.client.http import ApiRequest
+from d365nb.client.metadata import MetadataCache, TableMeta
+from d365nb.client.query import build_query
+from d365nb.client.results import BulkResult, Changes, Page
+from d365nb.client.values import coerce_record, is_missing, normalize_id
+
+Op = Generator[Any, Any, Any]
+Progress = Callable[[int, int | None], Any] | None
+
+ANNOTATIONS = 'odata.include-annotations="*"'
+MAX_PAGE = 5000
+DEFAULT_CHUNK = 1000
+BATCH_LIMIT = 1000
+_DUPLICATE_CODES = frozenset({"0x80040237", "0x80040333"})
+
+
+def is_duplicate(err: D365Error) -> bool:
+    """The service refused a create because a record with that key exists."""
+    text = err.message.lower()
+    return (
+        (err.code or "").lower() in _DUPLICATE_CODES
+        or "duplicate" in text
+        or ("matching key values already exists" in text)
+    )
+
+
+def _action_missing(err: D365Error) -> bool:
+    """The table does not offer a bulk action (CreateMultiple...): fall back to ``$batch``."""
+    text = err.message.lower()
+    return err.status in (404, 405, 501) or (
+        err.status == 400
+        and (
+            "resource not found for the segment" in text
+            or "not supported" in text
+            or "does not support" in text
+            or "not enabled" in text
+        )
+    )
+
+
+def _names(value: str | Iterable[str] | None) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [p.strip() for p in value.split(",") if p.strip()]
+    return [str(p).strip() for p in value]
+
+
+def _deltatoken(link: str | None) -> str | None:
+    if not link:
+        return None
+    values = parse_qs(urlsplit(link).query).get("$deltatoken")
+    return values[0] if values else None
+
+
+class Operations:
+    """Mixin holding the operation generators; needs ``self.metadata`` and ``self.api_path``."""
+
+    metadata: MetadataCache
+    api_path: str  # e.g. "/api/data/v9.2/" - for $batch part URLs
+
+    def __init__(self) -> None:
+        self._no_multiple: set[tuple[str, str]] = set()
+
+    # -- names ---------------------------------------------------------------------------------
+
+    def _target(self, name: str) -> tuple[str, str] | None:
+        """(logical, entity_set) of a lookup target named either way, from the cache."""
+        entries = {e.logical_name: e for e in self.metadata.table_list()}
+        if name in entries:
+            return name, entries[name].entity_set
+        for entry in entries.values():
+            if name.lower() in (entry.entity_set.lower(), entry.logical_name.lower()):
+                return entry.logical_name, entry.entity_set
+        return None
+
+    def _select(self, meta: TableMeta, select: Any) -> list[str] | None:
+        names = _names(select)
+        if names is None:
+            return None
+        return [meta.column(n).read_name if "/" not in n else n for n in names]
+
+    def _coerce(self, meta: TableMeta, values: Any, *, for_update: bool, missing: str = "omit"):
+        return coerce_record(
+            meta, values, for_update=for_update, resolve_target=self._target, missing=missing
+        )
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def pages_op(
+        self,
+        table: str,
+        *,
+        filter: str | None = None,
+        orderby: Any = None,
+        select: Any = None,
+        top: int | None = None,
+        expand: Any = None,
+        count: bool = False,
+        page_size: int | None = None,
+        max_pages: int | None = None,
+        labels: bool = False,
+        sink: Callable[[Page], Any] | None = None,
+        meta_out: list | None = None,
+    ) -> Op:
+        """Yield requests for every page; pages go to ``sink`` or are yielded as Page."""
+        meta = yield from self.metadata.load_op(table)
+        if meta_out is not None:
+            meta_out.append(meta)
+        if page_size is not None and (
+            isinstance(page_size, bool)
+            or not isinstance(page_size, int)
+            or not 1 <= page_size <= MAX_PAGE
+        ):
+            raise ValidationError(f"page_size must be 1..{MAX_PAGE}, got {page_size!r}")
+        if max_pages is not None and (not isinstance(max_pages, int) or max_pages < 1):
+            raise ValidationError(f"max_pages must be a positive integer, got {max_pages!r}")
+        if filter is not None and not isinstance(filter, str):
+            raise ValidationError("filter must be text; build it with d365nb.odata.format_filter")
+        params = build_query(
+            filter=filter,
+            orderby=orderby,
+            select=self._select(meta, select),
+            top=top,
+            expand=expand,
+            count=count,
+        )
+        prefer = [f"odata.maxpagesize={page_size or MAX_PAGE}"]
+        if labels:
+            prefer.append(ANNOTATIONS)
+        headers = {"Prefer": ",".join(prefer)}
+        path: str | None = meta.entity_set
+        pages = 0
+        while path:
+            response = yield ApiRequest("GET", path, params=params, headers=headers)
+            body = orjson.loads(response.content)
+            pages += 1
+            page = Page(body.get("value", []), body.get("@odata.count"))
+            if sink is not None:
+                sink(page)
+            else:
+                yield page
+            next_link = body.get("@odata.nextLink")
+            if not next_link or (max_pages is not None and pages >= max_pages):
+                break
+            # The nextLink carries every query option already encoded: send it verbatim.
+            path, params = next_link, None
+        return meta
+
+    def list_op(
+        self,
+        table: str,
+        *,
+        progress: Progress = None,
+        labels: bool = False,
+        select: Any = None,
+        **options: Any,
+    ) -> Op:
+        import time
+
+        started = time.perf_counter()
+        records: list[dict] = []
+        state = {"pages": 0, "count": None}
+
+        def sink(page: Page) -> None:
+            records.extend(page.records)
+            state["pages"] += 1
+            if page.count is not None:
+                state["count"] = page.count
+            if progress is not None:
+                progress(len(records), state["count"])
+
+        meta = yield from self.pages_op(table, sink=sink, labels=labels, select=select, **options)
+        frame = records_to_frame(records, meta, select=self._select(meta, select), labels=labels)
+        frame.attrs.update(
+            pages=state["pages"],
+            count=state["count"],
+            elapsed=time.perf_counter() - started,
+            table=meta.logical_name,
+        )
+        return frame
+
+    def get_op(
+        self, table: str, id: Any, *, select: Any = None, expand: Any = None, labels: bool = True
+    ) -> Op:
+        meta = yield from self.metadata.load_op(table)
+        record_id = normalize_id(id, what=f"{meta.logical_name} id")
+        params = build_query(select=self._select(meta, select), expand=expand)
+        headers = {"Prefer": ANNOTATIONS} if labels else {}
+        try:
+            response = yield ApiRequest(
+                "GET", f"{meta.entity_set}({record_id})", params=params or None, headers=headers
+            )
+        except NotFound as err:
+            raise self._not_found(meta, record_id, err) from None
+        return orjson.loads(response.content)
+
+    @staticmethod
+    def _not_found(meta: TableMeta, record_id: str, err: D365Error) -> NotFound:
+        return NotFound(
+            f"no {meta.logical_name} record with id {record_id}",
+            status=err.status,
+            code=err.code,
+            request_id=err.request_id,
+            method=err.method,
+            url=err.url,
+        )
+
+    def whoami_op(self) -> Op:
+        response = yield ApiRequest("GET", "WhoAmI")
+        body = orjson.loads(response.content)
+        return {k: body.get(k) for k in ("UserId", "BusinessUnitId", "OrganizationId")}
+
+    def changes_op(self, table: str, token: str | None = None, select: Any = None) -> Op:
+        meta = yield from self.metadata.load_op(table)
+        if token is not None and (not isinstance(token, str) or not token):
+            raise ValidationError("token must be the text returned by a previous changes() call")
+        params = build_query(select=self._select(meta, select))
+        if token:
+            params["$deltatoken"] = token
+        headers = {"Prefer": f"odata.track-changes,odata.maxpagesize={MAX_PAGE}"}
+        upserted: list[dict] = []
+        deleted: list[str] = []
+        path: str | None = meta.entity_set
+        next_token = None
+        while path:
+            try:
+                response = yield ApiRequest("GET", path, params=params, headers=headers)
+            except BadRequest as err:
+                if token and (
+                    "expire" in err.message.lower() or isinstance(err, ChangeTokenExpired)
+                ):
+                    raise ChangeTokenExpired(
+                        f"the change token for {meta.logical_name} has expired; call "
+                        f"changes({meta.entity_set!r}) without a token for a full resync",
+                        status=err.status,
+                        code=err.code,
+                        request_id=err.request_id,
+                    ) from None
+                raise
+            body = orjson.loads(response.content)
+            for item in body.get("value", []):
+                context = item.get("@odata.context", "")
+                if context.endswith("$deletedEntity") or item.get("reason") == "deleted":
+                    deleted.append(item.get("id") or item.get(meta.primary_id))
+                else:
+                    upserted.append(item)
+            next_token = _deltatoken(body.get("@odata.deltaLink")) or next_token
+            path, params = body.get("@odata.nextLink"), None
+        if next_token is None:
+            raise BadRequest(
+                f"the service returned no delta link for {meta.logical_name}; is change "
+                "tracking enabled for it?"
+            )
+        return Changes(upserted, deleted, next_token)
+
+    # -- single writes -------------------------------------------------------------------------
+
+    def create_op(self, table: str, values: Any, id: Any = None) -> Op:
+        meta = yield from self.metadata.load_op(table)
+        body = self._coerce(meta, values, for_update=False)
+        given = id if id is not None else body.get(meta.primary_id)
+        record_id = (
+            normalize_id(given, what=f"{meta.logical_name} id") if given else str(uuid.uuid4())
+        )
+        # The id travels in the body: a retried POST then cannot create a second record.
+        body[meta.primary_id] = record_id
+        try:
+            yield ApiRequest("POST", meta.entity_set, json=body, idempotent=True)
+        except D365Error as err:
+            if err.attempts > 1 and is_duplicate(err):
+                return record_id  # an earlier attempt created it
+            raise
+        return record_id
+
+    def update_op(self, table: str, id: Any, values: Any) -> Op:
+        meta = yield from self.metadata.load_op(table)
+        record_id = normalize_id(id, what=f"{meta.logical_name} id")
+        body = self._coerce(meta, values, for_update=True)
+        try:
+            yield ApiRequest(
+                "PATCH", f"{meta.entity_set}({record_id})", json=body, headers={"If-Match": "*"}
+            )
+        except NotFound as err:
+            raise self._not_found(meta, record_id, err) from None
+
+    def upsert_op(self, table: str, id: Any, values: Any) -> Op:
+        meta = yield from self.metadata.load_op(table)
+        record_id = normalize_id(id, what=f"{meta.logical_name} id")
+        body = self._coerce(meta, values, for_update=False)
+        body.pop(meta.primary_id, None)
+        response = yield ApiRequest(
+            "PATCH",
+            f"{meta.entity_set}({record_id})",
+            params={"$select": meta.primary_id},
+            json=body,
+            headers={"Prefer": "return=representation"},
+        )
+        return response.status_code == 201
+
+    def delete_op(self, table: str, id: Any) -> Op:
+        meta = yield from self.metadata.load_op(table)
+        record_id = normalize_id(id, what=f"{meta.logical_name} id")
+        try:
+            yield ApiRequest("DELETE", f"{meta.entity_set}({record_id})")
+        except NotFound as err:
+            if err.attempts > 1:
+                return None  # an earlier attempt deleted it
+            raise self._not_found(meta, record_id, err) from None
+        return None
+
+    # -- bulk writes ---------------------------------------------------------------------------
+
+    def _prepare(
+        self, meta: TableMeta, records: Any, *, for_update: bool, need_id: bool, missing: str
+    ) -> tuple[list[str], list[dict]]:
+        """Coerce every record before any request; ids from the primary key column or new."""
+        rows = as_records(records, index_as=meta.primary_id)
+        ids: list[str] = []
+        bodies: list[dict] = []
+        for index, row in enumerate(rows):
+            try:
+                if not isinstance(row, dict):
+                    raise ValidationError(f"expected a dict of column: value, got {row!r}")
+                row = dict(row)
+                raw_id = row.pop(meta.primary_id, None)
+                if raw_id is not None and is_missing(raw_id):
+                    raw_id = None
+                if raw_id is None and need_id:
+                    raise ValidationError(f"missing the primary key {meta.primary_id!r}")
+                body = self._coerce(meta, row, for_update=for_update, missing=missing)
+                record_id = (
+                    normalize_id(raw_id, what=meta.primary_id) if raw_id else str(uuid.uuid4())
+                )
+            except ValidationError as err:
+                raise type(err)(f"record {index}: {err.message}") from None
+            ids.append(record_id)
+            bodies.append(body)
+        return ids, bodies
+
+    def bulk_op(
+        self,
+        action: str,
+        table: str,
+        records: Any,
+        *,
+        chunk_size: int = DEFAULT_CHUNK,
+        progress: Progress = None,
+        missing: str = "omit",
+    ) -> Op:
+        """create/update/upsert many: the table's *Multiple action, else ``$batch``."""
+        meta = yield from self.metadata.load_op(table)
+        if not isinstance(chunk_size, int) or not 1 <= chunk_size <= BATCH_LIMIT:
+            raise ValidationError(f"chunk_size must be 1..{BATCH_LIMIT}, got {chunk_size!r}")
+        for_update = action == "Update"
+        ids, bodies = self._prepare(
+            meta, records, for_update=for_update, need_id=action != "Create", missing=missing
+        )
+        result = BulkResult(meta.logical_name, list(ids))
+        total = len(ids)
+        done = 0
+        for start in range(0, total, chunk_size):
+            stop = min(start + chunk_size, total)
+            positions = range(start, stop)
+            handled = False
+            if (meta.logical_name, action) not in self._no_multiple:
+                handled = yield from self._multiple_chunk(
+                    action, meta, ids, bodies, positions, result
+                )
+            if not handled:
+                parts = [self._write_part(action, meta, ids[i], bodies[i]) for i in positions]
+                yield from self._batch_chunk(parts, list(positions), action, result)
+            done = stop
+            if progress is not None:
+                progress(done, total)
+        for index in result.errors:
+            result.ids[index] = None
+        return result
+
+    def _multiple_chunk(self, action, meta, ids, bodies, positions, result) -> Op:
+        targets = []
+        type_name = f"Microsoft.Dynamics.CRM.{meta.logical_name}"
+        for i in positions:
+            targets.append({"@odata.type": type_name, **bodies[i], meta.primary_id: ids[i]})
+        result.requests += 1
+        try:
+            response = yield ApiRequest(
+                "POST",
+                f"{meta.entity_set}/Microsoft.Dynamics.CRM.{action}Multiple",
+                json={"Targets": targets},
+                idempotent=True,  # ids are in the targets: replaying cannot duplicate
+            )
+        except D365Error as err:
+            result.requests += err.attempts - 1
+            if _action_missing(err):
+                self._no_multiple.add((meta.logical_name, action))
+                return False
+            if action == "Create" and err.attempts > 1 and is_duplicate(err):
+                return True  # all-or-nothing: an earlier attempt created the whole chunk
+            if err.status is not None and err.status < 500 and not err.is_transient:
+                return False  # one bad record fails the chunk: redo it per record
+            for i in positions:
+                result.errors[i] = err
+            return True
+        result.requests += response.extensions.get("d365nb.attempts", 1) - 1
+        if action == "Create" and response.content:
+            returned = orjson.loads(response.content).get("Ids")
+            if isinstance(returned, list) and len(returned) == len(positions):
+                for i, rid in zip(positions, returned, strict=True):
+                    result.ids[i] = str(rid).lower()
+        return True
+
+    def _write_part(self, action: str, meta: TableMeta, record_id: str, body: dict) -> BatchPart:
+        if action == "Create":
+            return BatchPart("POST", meta.entity_set, {**body, meta.primary_id: record_id})
+        headers = {"If-Match": "*"} if action == "Update" else None
+        return BatchPart("PATCH", f"{meta.entity_set}({record_id})", body, headers)
+
+    def _batch_chunk(
+        self,
+        parts: list[BatchPart],
+        positions: list[int],
+        action: str,
+        result: BulkResult,
+        rounds: int = 6,
+    ) -> Op:
+        """Send parts in ``$batch`` requests; re-send parts that failed transiently."""
+        pending = list(range(len(parts)))
+        replayed: set[int] = set()
+        for round_number in range(rounds):
+            if not pending:
+                return
+            retry_later = []
+            for offset in range(0, len(pending), BATCH_LIMIT):
+                group = pending[offset : offset + BATCH_LIMIT]
+                content, content_type = build_batch([parts[g] for g in group], self.api_path)
+                result.requests += 1
+                try:
+                    response = yield ApiRequest(
+                        "POST",
+                        "$batch",
+                        content=content,
+                        idempotent=True,
+                        headers={"Content-Type": content_type, "Prefer": "odata.continue-on-error"},
+                    )
+                except D365Error as err:
+                    result.requests += err.attempts - 1
+                    for g in group:
+                        result.errors[positions[g]] = err
+                    continue
+                attempts = response.extensions.get("d365nb.attempts", 1)
+                result.requests += attempts - 1
+                if attempts > 1:
+                    replayed.update(group)
+                answers = parse_batch(response.content, response.headers.get("content-type", ""))
+                for g, answer in zip(group, answers, strict=False):
+                    position = positions[g]
+                    if answer.ok:
+                        result.errors.pop(position, None)
+                        continue
+                    err = _part_error(answer)
+                    if g in replayed and (
+                        (action == "Create" and is_duplicate(err))
+                        or (action == "Delete" and err.status == 404)
+                    ):
+                        result.errors.pop(position, None)  # an earlier attempt applied it
+                        continue
+                    result.errors[position] = err
+                    if err.is_transient and round_number < rounds - 1:
+                        retry_later.append(g)
+                        replayed.add(g)
+                for g in group[len(answers) :]:
+                    result.errors[positions[g]] = D365Error("no answer for this record in $batch")
+            pending = retry_later
+
+    def delete_many_op(
+        self,
+        table: str,
+        records: Any,
+        *,
+        chunk_size: int = DEFAULT_CHUNK,
+        progress: Progress = None,
+    ) -> Op:
+        meta = yield from self.metadata.load_op(table)
+        if not isinstance(chunk_size, int) or not 1 <= chunk_size <= BATCH_LIMIT:
+            raise ValidationError(f"chunk_size must be 1..{BATCH_LIMIT}, got {chunk_size!r}")
+        ids: list[str] = []
+        import pandas as pd
+
+        if isinstance(records, pd.DataFrame):
+            raw = (
+                list(records[meta.primary_id])
+                if meta.primary_id in records.columns
+                else list(records.index)
+            )
+        elif isinstance(records, str | dict):
+            raise ValidationError("records must be a list of ids, of dicts, or a DataFrame")
+        else:
+            raw = list(records)
+        for index, item in enumerate(raw):
+            value = item.get(meta.primary_id) if isinstance(item, dict) else item
+            try:
+                ids.append(normalize_id(value, what=f"record {index}: {meta.logical_name} id"))
+            except ValidationError:
+                raise
+        result = BulkResult(meta.logical_name, list(ids))
+        for start in range(0, len(ids), chunk_size):
+            positions = list(range(start, min(start + chunk_size, len(ids))))
+            parts = [BatchPart("DELETE", f"{meta.entity_set}({ids[i]})") for i in positions]
+            yield from self._batch_chunk(parts, positions, "Delete", result)
+            if progress is not None:
+                progress(positions[-1] + 1, len(ids))
+        for index in result.errors:
+            result.ids[index] = None
+        return result
+
+
+def _part_error(answer) -> D365Error:
+    message, code = f"HTTP {answer.status}", None
+    if isinstance(answer.body, dict) and isinstance(answer.body.get("error"), dict):
+        message = answer.body["error"].get("message") or message
+        code = answer.body["error"].get("code") or None
+    retry_after = answer.headers.get("retry-after")
+    return error_for_status(
+        answer.status,
+        message,
+        code=code,
+        retry_after=float(retry_after) if retry_after and retry_after.isdigit() else None,
+    )

@@ -1,0 +1,262 @@
+"""Finding what changed since the last poll: the trigger side of a flow.
+
+Two strategies, chosen per trigger:
+
+* **watermark** (created/updated): a keyset query ordered by ``versionnumber`` - Dataverse's
+  row version, one counter for the whole organisation, bumped by every write - so no two rows
+  tie and a record written between polls can never slip behind the watermark (``createdon`` /
+  ``modifiedon`` only have whole seconds). ``created`` additionally keeps ``createdon`` at or
+  after the flow's start. Tables without ``versionnumber`` fall back to ``(createdon|modifiedon,
+  id)`` keysets, ties broken by id. An idle poll is exactly one request (``$top`` = page size,
+  no rows).
+* **changes** (deleted, or any trigger with ``mode="changes"``): Dataverse change tracking, the
+  delta token is the checkpoint.
+
+A poll yields pages: each page is a batch of `Change` plus the checkpoint after it, so the engine
+can store both atomically and drain a backlog page by page. Several updates of one record
+between polls come back as one row with its latest state - one run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from d365nb.client.query import literal
+from d365nb.flows.history import Change
+from d365nb.flows.model import FlowError, Trigger
+
+PAGE_SIZE = 1000
+FORMATTED = "@OData.Community.Display.V1.FormattedValue"
+
+
+@dataclass
+class Page:
+    """One batch of changes and the checkpoint that follows it."""
+
+    changes: list[Change]
+    checkpoint: dict[str, Any]
+    requests: int = 1
+    found: int = 0  # rows the service returned (before loop guard / --columns / dedupe)
+    snapshots: dict[str, dict[str, Any]] = field(default_factory=dict)
+    own: list[str] = field(default_factory=list)  # own writes seen (consumed by this page)
+
+
+class Detector:
+    """Turns a `Trigger` into polls against one connection."""
+
+    def __init__(self, trigger: Trigger, conn: Any, page_size: int = PAGE_SIZE) -> None:
+        self.trigger = trigger
+        self.conn = conn
+        self.page_size = page_size
+        self.meta = conn.metadata.table(trigger.table)
+        self.table = self.meta.entity_set
+        self.id = self.meta.primary_id
+        self.strategy = self._choose_strategy()
+        self._check()
+        self.order = self._order_columns()
+        self.select = self._select()
+
+    # -- definition checks ----------------------------------------------------------------
+    def _choose_strategy(self) -> str:
+        t = self.trigger
+        if t.kind == "deleted" or t.mode == "changes":
+            if not self.meta.change_tracking:
+                raise FlowError(
+                    f"table {self.table} has no change tracking, so a {t.kind} trigger cannot see "
+                    "it; enable change tracking on the table or use a created/updated trigger"
+                )
+            return "changes"
+        return "watermark"
+
+    def _check(self) -> None:
+        t = self.trigger
+        columns = self.meta.columns
+        for name in (t.select or []) + (t.columns or []):
+            if name not in columns:
+                raise FlowError(f"table {self.table} has no column {name!r}")
+        if t.columns and t.kind != "updated":
+            raise FlowError("--columns only applies to updated triggers")
+        if self.strategy == "changes" and t.filter:
+            raise FlowError(
+                f"--filter cannot be used with a {t.kind} trigger: change tracking does not filter"
+            )
+
+    def _order_columns(self) -> list[str]:
+        if "versionnumber" in self.meta.columns:
+            return ["versionnumber"]
+        stamp = "createdon" if self.trigger.kind == "created" else "modifiedon"
+        return [stamp, self.id]
+
+    def _select(self) -> list[str] | None:
+        if not self.trigger.select:
+            return None
+        wanted = [self.id, "createdon", "modifiedon", *self.order, *(self.trigger.columns or [])]
+        names = list(self.trigger.select)
+        for name in wanted:
+            if name in self.meta.columns and name not in names:
+                names.append(name)
+        return names
+
+    # -- checkpoints ----------------------------------------------------------------------
+    def signature(self) -> dict[str, Any]:
+        """What a checkpoint belongs to; a redefined trigger with another one starts afresh."""
+        t = self.trigger
+        return {"kind": t.kind, "table": self.table, "strategy": self.strategy, "filter": t.filter}
+
+    def fits(self, checkpoint: dict[str, Any] | None) -> bool:
+        return bool(checkpoint) and checkpoint.get("signature") == self.signature()
+
+    def start(self, since: str | None) -> dict[str, Any]:
+        """The first checkpoint: watch from ``now`` (default), the ``beginning`` or an ISO time."""
+        since = since or "now"
+        cp: dict[str, Any] = {"signature": self.signature(), "since": since, "seen": []}
+        if self.strategy == "changes":
+            cp["token"] = None if since == "beginning" else self._current_token()
+            if self.trigger.kind == "created" and since not in ("beginning",):
+                cp.update(self._created_floor(since))
+            return cp
+        cp["position"] = None
+        if since == "now":
+            cp["position"] = self._latest_position()
+            if self.trigger.kind == "created":
+                cp.update(self._created_floor(since))
+        elif since != "beginning":
+            cp["floor"] = since
+        return cp
+
+    def _latest_position(self) -> list[Any] | None:
+        rows = self._page(filter=None, orderby=[f"{c} desc" for c in self.order], top=1,
+                          select=[self.id, *self.order])
+        return [rows[0].get(c) for c in self.order] if rows else None
+
+    def _created_floor(self, since: str) -> dict[str, Any]:
+        """``created``: records made at or after the start; those in the start's second that
+        already exist are remembered so an update to them is not mistaken for a creation."""
+        if since != "now":
+            return {"floor": since}
+        rows = self._page(filter=None, orderby=["createdon desc"], top=1, select=[self.id, "createdon"])
+        if not rows:
+            return {"floor": None}
+        floor = rows[0]["createdon"]
+        same = self._page(filter=f"createdon eq {floor}", orderby=None, top=5000, select=[self.id])
+        return {"floor": floor, "seen": [str(r[self.id]).lower() for r in same]}
+
+    def _current_token(self) -> str:
+        # The initial sync reads the whole table once; only its token matters for "now".
+        return self.conn.changes(self.table, None, select=[self.id]).token
+
+    def _page(self, filter: str | None, orderby: list[str] | None, top: int,
+              select: list[str] | None) -> list[dict[str, Any]]:
+        for page in self.conn.iter_pages(self.table, filter=filter, orderby=orderby, select=select,
+                                         top=top, max_pages=1, labels=True):
+            return _records(page)
+        return []
+
+    # -- polling --------------------------------------------------------------------------
+    def poll(self, checkpoint: dict[str, Any], own: set[str], history: Any, flow: str) -> Iterator[Page]:
+        """Pages of changes after ``checkpoint``; stops when the backlog is drained."""
+        if self.strategy == "changes":
+            yield self._poll_changes(checkpoint, own, history, flow)
+            return
+        cp = dict(checkpoint)
+        while True:
+            rows = self._page(filter=self._keyset_filter(cp), orderby=[f"{c} asc" for c in self.order],
+                              top=self.page_size, select=self.select)
+            if rows:
+                cp = {**cp, "position": [rows[-1].get(c) for c in self.order]}
+            page = self._classify(rows, cp, own, history, flow)
+            yield page
+            if len(rows) < self.page_size:
+                return
+
+    def _keyset_filter(self, cp: dict[str, Any]) -> str | None:
+        parts = []
+        position = cp.get("position")
+        if position is not None:
+            if len(self.order) == 1:
+                parts.append(f"{self.order[0]} gt {literal(position[0])}")
+            else:
+                (a, b), (va, vb) = self.order, position
+                parts.append(f"({a} gt {literal(va)} or ({a} eq {literal(va)} and {b} gt {literal(vb)}))")
+        floor = cp.get("floor")
+        if floor:
+            stamp = "createdon" if self.trigger.kind == "created" else "modifiedon"
+            parts.append(f"{stamp} ge {floor}")
+        if self.trigger.filter:
+            parts.append(f"({self.trigger.filter})")
+        return " and ".join(parts) or None
+
+    def _poll_changes(self, checkpoint: dict[str, Any], own: set[str], history: Any, flow: str) -> Page:
+        result = self.conn.changes(self.table, checkpoint.get("token"), select=self.select)
+        cp = {**checkpoint, "token": result.token}
+        if self.trigger.kind == "deleted":
+            changes, mine = [], []
+            for rid in result.deleted:
+                rid = str(rid).lower()
+                if rid in own:
+                    mine.append(rid)
+                    continue
+                changes.append(Change(rid, f"{rid}:deleted", "deleted", {self.id: rid}))
+            return Page(changes, cp, found=len(result.deleted), own=mine)
+        rows = list(result.upserted)
+        if self.trigger.kind == "created" and cp.get("floor"):
+            rows = [r for r in rows if str(r.get("createdon") or "") >= cp["floor"]]
+        page = self._classify(rows, cp, own, history, flow)
+        page.found = len(result.upserted) + len(result.deleted)
+        return page
+
+    def _classify(self, rows: list[dict[str, Any]], cp: dict[str, Any], own: set[str],
+                  history: Any, flow: str) -> Page:
+        """Rows -> changes: loop guard, creation vs update, ``--columns``."""
+        kind = self.trigger.kind
+        seen = set(cp.get("seen") or ())
+        changes: list[Change] = []
+        mine: list[str] = []
+        snapshots: dict[str, dict[str, Any]] = {}
+        columns = self.trigger.columns
+        previous = history.snapshots(flow, [str(r.get(self.id)).lower() for r in rows]) if columns else {}
+        for row in rows:
+            rid = str(row.get(self.id)).lower()
+            if columns:
+                current = {c: row.get(c) for c in columns}
+                before = previous.get(rid)
+                snapshots[rid] = current
+            if rid in own:
+                mine.append(rid)
+                continue
+            if kind == "created":
+                if rid in seen:
+                    continue
+                changes.append(Change(rid, f"{rid}:created", "created", row))
+                continue
+            if row.get("createdon") and row.get("createdon") == row.get("modifiedon"):
+                continue  # a creation, not an update
+            if columns and before is not None and before == current:
+                continue  # none of the watched columns changed
+            version = row.get("versionnumber") or row.get("modifiedon")
+            changes.append(Change(rid, f"{rid}:{version}", "updated", row))
+        return Page(changes, cp, found=len(rows), snapshots=snapshots, own=mine)
+
+    def baseline(self, history: Any, flow: str) -> None:
+        """``--columns`` from now: remember today's values so the first update can be compared."""
+        if not self.trigger.columns:
+            return
+        select = [self.id, *self.trigger.columns]
+        for rows in self.conn.iter_pages(self.table, filter=self.trigger.filter, select=select,
+                                         page_size=5000):
+            rows = _records(rows)
+            history.put_snapshots(
+                flow, {str(r[self.id]).lower(): {c: r.get(c) for c in self.trigger.columns} for r in rows}
+            )
+
+
+def _records(page: Any) -> list[dict[str, Any]]:
+    """A page from the client: a list of records (or an object holding them)."""
+    return list(getattr(page, "records", page))
+
+
+def formatted(record: dict[str, Any], column: str) -> Any:
+    """A column's formatted value (label, localised date) when the service sent one."""
+    return record.get(column + FORMATTED, record.get(column))

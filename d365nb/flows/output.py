@@ -1,0 +1,140 @@
+"""A flow's own output area.
+
+Steps run on engine worker threads while the user runs other cells. Whatever a step prints,
+displays or raises must land in the flow's output area - never in the cell that happens to be
+running. So ``sys.stdout``/``sys.stderr`` get a routing stream, installed once: a write goes to
+the sink of the *task* doing it (a context variable set by the runner around each step) and
+otherwise to the stream that was there before - the running cell keeps its own output.
+
+The sink is an ipywidgets ``Output`` when running in a kernel with widgets, and always a
+per-step capture stored in run history (``flow run <id>`` shows it).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import io
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+_sink: contextvars.ContextVar[StepSink | None] = contextvars.ContextVar("d365nb_flow_sink", default=None)
+_install_lock = threading.Lock()
+
+
+class RoutingStream(io.TextIOBase):
+    """Stands in for ``sys.stdout``/``sys.stderr``; routes each write by the writer's task."""
+
+    def __init__(self, inner: Any, name: str) -> None:
+        self.inner = inner
+        self.name = name
+
+    def write(self, text: str) -> int:
+        sink = _sink.get()
+        if sink is None:
+            return self.inner.write(text)
+        sink.write(text, self.name)
+        return len(text)
+
+    def flush(self) -> None:
+        if _sink.get() is None:
+            self.inner.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def install() -> None:
+    """Put routing streams in front of the current stdout/stderr (again if someone replaced them)."""
+    with _install_lock:
+        for name in ("stdout", "stderr"):
+            current = getattr(sys, name)
+            if not isinstance(current, RoutingStream):
+                setattr(sys, name, RoutingStream(current, name))
+
+
+class FlowOutput:
+    """The output area of one flow: a widget in a kernel, else nothing (history keeps the log)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.widget: Any = None
+        if in_kernel():
+            try:
+                import ipywidgets
+
+                self.widget = ipywidgets.Output(layout={"border": "1px solid #ddd", "max_height": "20em",
+                                                        "overflow": "auto"})
+            except Exception:  # widgets unavailable: history still has everything
+                self.widget = None
+
+    def write(self, text: str, stream: str = "stdout") -> None:
+        if self.widget is not None:
+            if stream == "stderr":
+                self.widget.append_stderr(text)
+            else:
+                self.widget.append_stdout(text)
+
+    def display(self, obj: Any) -> None:
+        if self.widget is not None:
+            self.widget.append_display_data(obj)
+
+    def clear(self) -> None:
+        if self.widget is not None:
+            self.widget.clear_output()
+
+
+class StepSink:
+    """Collects one step's output (for history) and forwards it to the flow's output area."""
+
+    def __init__(self, output: FlowOutput | None, label: str) -> None:
+        self.output = output
+        self.label = label
+        self.parts: list[str] = []
+        self._started = False
+
+    def write(self, text: str, stream: str = "stdout") -> None:
+        self.parts.append(text)
+        if self.output is not None:
+            self.output.write(text, stream)
+
+    def display(self, *objs: Any, **_: Any) -> None:
+        """``display()`` inside a step: into the flow's area, summarised in history."""
+        for obj in objs:
+            self.parts.append(f"[display] {obj!r}\n" if not isinstance(obj, str) else obj + "\n")
+            if self.output is not None:
+                self.output.display(obj)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
+@contextmanager
+def routed(sink: StepSink) -> Iterator[None]:
+    """Route this task's prints to ``sink`` for the duration of the block."""
+    install()
+    token = _sink.set(sink)
+    try:
+        yield
+    finally:
+        _sink.reset(token)
+
+
+def in_kernel() -> bool:
+    """True inside an IPython kernel (where widgets can render)."""
+    shell = sys.modules.get("IPython")
+    if shell is None:
+        return False
+    try:
+        from IPython import get_ipython
+
+        ip = get_ipython()
+    except Exception:
+        return False
+    return ip is not None and getattr(ip, "kernel", None) is not None

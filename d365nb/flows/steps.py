@@ -1,0 +1,309 @@
+"""Turning what the user wrote into a callable step, and what a step sees while it runs.
+
+A Python step is a cell body run with ``trigger`` (the record), ``d365`` (the connection),
+``steps`` (earlier steps' outputs by name), ``run`` (id, attempt, idempotency key) and
+``display`` in scope; the value of its last expression is the step's output. A declarative step
+is one ``%d365``-style command (``create tasks subject="Follow up: {trigger[subject]}"``).
+
+Exactly-once creates: inside a step, ``d365.create(...)`` without an ``id`` gets one derived
+from ``run.key`` (uuid5), so a run executed twice (crash, retry) writes the same record twice -
+which the service turns into one record - instead of two.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import re
+import shlex
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from d365nb.flows.model import FlowError
+
+# Fixed namespace for run-key derived ids: same flow + key + step + call -> same GUID, forever.
+RUN_NAMESPACE = uuid.UUID("6f1c3c2e-5d0b-4f57-9a53-1d365b0f10f5")
+
+_VERBS = ("create", "update", "upsert", "delete", "get", "list")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class Record(dict):
+    """A trigger record: ``trigger["subject"]`` and ``trigger.subject`` both work."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(f"the trigger record has no column {name!r}") from None
+
+
+@dataclass
+class RunContext:
+    """``run`` inside a step: which run this is and its idempotency key."""
+
+    id: str
+    key: str
+    flow: str
+    attempt: int = 1
+    step: str = ""
+    _calls: dict[str, int] = field(default_factory=dict, repr=False)
+
+    def uuid(self, name: str = "") -> str:
+        """A GUID that is the same every time this run's step asks for ``name``.
+
+        >>> # d365.create("tasks", {...}, id=run.uuid("task"))
+        """
+        return str(uuid.uuid5(RUN_NAMESPACE, f"{self.flow}\x00{self.key}\x00{self.step}\x00{name}"))
+
+    def next_create_id(self, table: str) -> str:
+        """The deterministic id for this step's n-th create in ``table``."""
+        n = self._calls.get(table, 0)
+        self._calls[table] = n + 1
+        return self.uuid(f"create:{table}:{n}")
+
+
+class StepConnection:
+    """The connection a step sees: the real one, plus exactly-once creates and the loop guard.
+
+    Ids this step writes in the trigger's table are reported to ``note_write`` so the flow does
+    not trigger itself.
+    """
+
+    def __init__(self, conn: Any, run: RunContext, watched: set[str], note_write: Callable[[str], None]) -> None:
+        self._conn = conn
+        self._run = run
+        self._watched = watched
+        self._note = note_write
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+    def __repr__(self) -> str:
+        return f"<step connection to {getattr(self._conn, 'url', '?')}>"
+
+    def _mine(self, table: str, record_id: Any) -> None:
+        if table in self._watched and record_id is not None:
+            self._note(str(record_id).lower())
+
+    def create(self, table: str, values: dict[str, Any], id: str | None = None, **kwargs: Any) -> str:
+        derived = id is None
+        record_id = id or self._run.next_create_id(table)
+        self._mine(table, record_id)  # before the write: a poll may see it the moment it lands
+        try:
+            return self._conn.create(table, values, id=record_id, **kwargs)
+        except Exception as err:
+            # Same run key, same id: an earlier execution of this run already created it.
+            if derived and _is_duplicate(err):
+                return record_id
+            raise
+
+    def update(self, table: str, id: str, values: dict[str, Any], **kwargs: Any) -> Any:
+        self._mine(table, id)
+        return self._conn.update(table, id, values, **kwargs)
+
+    def upsert(self, table: str, id: str, values: dict[str, Any], **kwargs: Any) -> Any:
+        self._mine(table, id)
+        return self._conn.upsert(table, id, values, **kwargs)
+
+    def delete(self, table: str, id: str, **kwargs: Any) -> Any:
+        self._mine(table, id)
+        return self._conn.delete(table, id, **kwargs)
+
+
+def _is_duplicate(err: BaseException) -> bool:
+    try:
+        from d365nb.client.errors import D365Error
+        from d365nb.client.operations import is_duplicate
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(err, D365Error) and err.status in (400, 409, 412) and is_duplicate(err)
+
+
+# -- Python steps ---------------------------------------------------------------------------
+def compile_python(name: str, source: str) -> Callable[[dict[str, Any]], Any]:
+    """Compile a cell body; a syntax error is refused now, naming the line."""
+    try:
+        tree = ast.parse(source, filename=f"<step {name}>", mode="exec")
+    except SyntaxError as err:
+        raise FlowError(
+            f"step {name!r} has a syntax error at line {err.lineno}: {err.msg}"
+        ) from None
+    last = None
+    if tree.body and isinstance(tree.body[-1], ast.Expr):
+        last = ast.Expression(tree.body.pop().value)
+    body = compile(tree, f"<step {name}>", "exec")
+    tail = compile(last, f"<step {name}>", "eval") if last is not None else None
+
+    def run_python(namespace: dict[str, Any]) -> Any:
+        exec(body, namespace)
+        return eval(tail, namespace) if tail is not None else None
+
+    return run_python
+
+
+def compile_callable(name: str, func: Callable[..., Any]) -> Callable[[dict[str, Any]], Any]:
+    """A Python function as a step: called with the names it declares (trigger, d365, steps, run)."""
+    if not callable(func):
+        raise FlowError(f"step {name!r} must be code (text) or a callable")
+    try:
+        params = inspect.signature(func).parameters
+    except (TypeError, ValueError):
+        params = {}
+    takes_all = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    wanted = [p for p in params if params[p].kind not in (inspect.Parameter.VAR_POSITIONAL,
+                                                           inspect.Parameter.VAR_KEYWORD)]
+
+    def run_callable(namespace: dict[str, Any]) -> Any:
+        if takes_all:
+            return func(**{k: namespace[k] for k in ("trigger", "d365", "steps", "run", "display")})
+        return func(**{k: namespace[k] for k in wanted if k in namespace})
+
+    return run_callable
+
+
+def compile_condition(name: str, expression: str | None) -> Callable[[dict[str, Any]], bool] | None:
+    """``--if EXPR``: checked before the step; false skips it."""
+    if not expression:
+        return None
+    try:
+        code = compile(expression, f"<step {name} --if>", "eval")
+    except SyntaxError as err:
+        raise FlowError(f"step {name!r} has a bad --if expression: {err.msg}") from None
+
+    def check(namespace: dict[str, Any]) -> bool:
+        return bool(eval(code, namespace))
+
+    return check
+
+
+# -- declarative steps ----------------------------------------------------------------------
+def looks_declarative(source: str) -> bool:
+    """One line that starts with a connector verb and a table, e.g. ``create tasks a=b``."""
+    lines = [ln for ln in source.strip().splitlines() if ln.strip() and not ln.strip().startswith("#")]
+    if len(lines) != 1:
+        return False
+    words = lines[0].split(None, 2)
+    return len(words) >= 2 and words[0] in _VERBS and bool(_NAME.match(words[1])) and (
+        len(words) == 2 or not words[2].lstrip().startswith(("=", "(", "."))
+    )
+
+
+@dataclass
+class Declarative:
+    verb: str
+    table: str
+    record_id: str | None
+    values: dict[str, str]
+    options: dict[str, str]
+
+
+def parse_declarative(name: str, source: str) -> Declarative:
+    """Parse ``create tasks subject="..." regardingobjectid=leads({trigger[leadid]})``."""
+    line = next(ln for ln in source.strip().splitlines() if ln.strip() and not ln.strip().startswith("#"))
+    try:
+        words = shlex.split(line)
+    except ValueError as err:
+        raise FlowError(f"step {name!r}: cannot read the command: {err}") from None
+    verb, table, rest = words[0], words[1], words[2:]
+    record_id = None
+    if verb in ("update", "upsert", "delete", "get"):
+        if not rest or "=" in rest[0]:
+            raise FlowError(f"step {name!r}: {verb} needs a record id, e.g. {verb} {table} {{trigger[leadid]}}")
+        record_id, rest = rest[0], rest[1:]
+    values: dict[str, str] = {}
+    options: dict[str, str] = {}
+    pending: str | None = None
+    for word in rest:
+        if pending:
+            options[pending] = word
+            pending = None
+        elif word.startswith("--"):
+            pending = word[2:]
+        elif "=" in word:
+            key, value = word.split("=", 1)
+            if not _NAME.match(key.split("@")[0]):
+                raise FlowError(f"step {name!r}: {key!r} is not a column name")
+            values[key] = value
+        else:
+            raise FlowError(f"step {name!r}: expected column=value, got {word!r}")
+    if verb in ("create", "update", "upsert") and not values:
+        raise FlowError(f"step {name!r}: {verb} needs at least one column=value")
+    # Check the templates now so a typo is refused when the cell runs, not at the first event.
+    for text in [*values.values(), record_id or ""]:
+        try:
+            list(_FORMATTER.parse(text))
+        except ValueError as err:
+            raise FlowError(f"step {name!r}: bad template {text!r}: {err}") from None
+    return Declarative(verb, table, record_id, values, options)
+
+
+class _Formatter:
+    """str.format over the run namespace (``{trigger[subject]}``, ``{trigger.subject}``,
+    ``{steps[create_task]}``)."""
+
+    def __init__(self) -> None:
+        import string
+
+        self._formatter = string.Formatter()
+
+    def parse(self, text: str) -> Any:
+        return self._formatter.parse(text)
+
+    def render(self, text: str, namespace: dict[str, Any]) -> str:
+        return self._formatter.vformat(text, (), namespace)
+
+
+_FORMATTER = _Formatter()
+
+
+def _typed(text: str) -> Any:
+    """Plain numbers and true/false/null become JSON values; everything else stays text
+    (the client coerces text to each column's type from metadata)."""
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered == "null":
+        return None
+    if re.fullmatch(r"-?\d+", text):
+        return int(text)
+    if re.fullmatch(r"-?\d+\.\d+", text):
+        return float(text)
+    return text
+
+
+def compile_declarative(name: str, source: str) -> tuple[Callable[[dict[str, Any]], Any], Declarative]:
+    """A declarative command as a step; creates get their id from ``run.key`` automatically."""
+    command = parse_declarative(name, source)
+
+    def run_declarative(namespace: dict[str, Any]) -> Any:
+        def render(text: str) -> str:
+            try:
+                return _FORMATTER.render(text, namespace)
+            except (KeyError, AttributeError, IndexError) as err:
+                raise FlowError(f"step {name!r}: template {text!r} failed: {err}") from None
+
+        values = {k: _typed(render(v)) if "{" in v else _typed(v) for k, v in command.values.items()}
+        d365 = namespace["d365"]
+        record_id = render(command.record_id) if command.record_id else None
+        namespace["_inputs"] = {"verb": command.verb, "table": command.table, "id": record_id,
+                                "values": values}
+        if command.verb == "create":
+            return d365.create(command.table, values)  # StepConnection derives the id from run.key
+        if command.verb == "update":
+            d365.update(command.table, record_id, values)
+            return record_id
+        if command.verb == "upsert":
+            return d365.upsert(command.table, record_id, values)
+        if command.verb == "delete":
+            d365.delete(command.table, record_id)
+            return record_id
+        if command.verb == "get":
+            return d365.get(command.table, record_id)
+        top = int(command.options["top"]) if "top" in command.options else None
+        frame = d365.list(command.table, filter=command.options.get("filter"), top=top)
+        return frame
+
+    return run_declarative, command

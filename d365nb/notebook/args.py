@@ -1,0 +1,320 @@
+"""Argument declarations for every ``%d365`` command; they document themselves.
+
+Each command is one :class:`Command`: a name, a one-line summary, examples and an argparse
+parser. ``%d365?`` and ``%d365 help [command]`` are generated from these declarations, so the
+help cannot drift from what the parser accepts. No ad-hoc syntax beyond options and
+``field=value`` words (the JupySQL rule).
+
+Only the standard library is imported here: this module loads with ``%load_ext``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import shlex
+from dataclasses import dataclass, field
+
+from IPython.core.error import UsageError
+
+__all__ = ["Command", "COMMANDS", "parse", "split_line", "closest", "usage_line", "help_text"]
+
+
+class HelpShown(Exception):  # noqa: N818 - a signal, not an error
+    """Raised after ``-h``/``--help`` printed a command's help: nothing more to do."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises a one-line ``UsageError`` (with the usage line) instead of exiting."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"%d365 {self.prog}: {message}\n{usage_line(self)}")
+
+    def exit(self, status: int = 0, message: str | None = None) -> None:  # type: ignore[override]
+        if message:
+            print(message, end="")
+        raise HelpShown()
+
+
+@dataclass
+class Command:
+    """One ``%d365`` command: its parser and the text that documents it."""
+
+    name: str
+    summary: str
+    examples: list[str] = field(default_factory=list)
+    parser: argparse.ArgumentParser | None = None
+    cell: str = ""  # what a %%d365 cell body means for this command ("" = no body)
+    external: bool = False  # implemented by another module with its own argument parsing
+
+
+def _parser(name: str, summary: str) -> _Parser:
+    return _Parser(prog=name, description=summary, add_help=True, allow_abbrev=False)
+
+
+def _output(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-o", "--out", metavar="VAR", help="store the result in the variable VAR")
+
+
+def _query(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--filter", metavar="F", help="OData $filter; {expr} inserts a quoted literal")
+    p.add_argument("--orderby", metavar="O", help='OData $orderby, e.g. "createdon desc"')
+    p.add_argument("--select", metavar="a,b", help="columns to return (comma separated)")
+    p.add_argument("--expand", metavar="E", help="OData $expand, e.g. ownerid($select=fullname)")
+
+
+def _build() -> dict[str, Command]:
+    commands: dict[str, Command] = {}
+
+    def add(cmd: Command) -> argparse.ArgumentParser:
+        commands[cmd.name] = cmd
+        if not cmd.external:
+            cmd.parser = _parser(cmd.name, cmd.summary)
+        return cmd.parser  # type: ignore[return-value]
+
+    p = add(Command("help", "show help for all commands or one", ["%d365 help list"]))
+    p.add_argument("topic", nargs="?", help="a command name")
+
+    p = add(
+        Command(
+            "connect",
+            "connect to the sandbox or an organisation and make it current",
+            [
+                "%d365 connect sandbox",
+                "%d365 connect https://contoso.crm.dynamics.com --device-code",
+                "%d365 connect https://contoso.crm.dynamics.com --token {my_token} --alias prod",
+            ],
+        )
+    )
+    p.add_argument("target", help='"sandbox" or an org URL (https://org.crm.dynamics.com)')
+    p.add_argument("--alias", "-a", help="name for this connection (default: host name)")
+    p.add_argument(
+        "--token", help="a bearer token; pass it as {variable} so it never sits in the notebook"
+    )
+    p.add_argument("--client-id", help="Entra ID application (client) id")
+    p.add_argument("--tenant", help="Entra ID tenant id or domain")
+    auth = p.add_mutually_exclusive_group()
+    auth.add_argument("--device-code", action="store_true", help="sign in with a device code")
+    auth.add_argument("--interactive", action="store_true", help="sign in in a browser")
+    p.add_argument("--verify", metavar="CA", help="CA bundle for a TLS sandbox or proxy")
+
+    add(Command("connections", "list open connections (* = current)", ["%d365 connections"]))
+    p = commands["connections"].parser
+    _output(p)
+
+    p = add(Command("use", "make another open connection current", ["%d365 use prod"]))
+    p.add_argument("alias", help="alias of an open connection")
+
+    p = add(Command("whoami", "the signed-in user, business unit and organisation", ["%d365 whoami"]))
+    _output(p)
+
+    p = add(Command("tables", "tables of the organisation as a DataFrame", ["%d365 tables"]))
+    _output(p)
+
+    p = add(Command("describe", "columns of a table: types, required level, choices",
+                    ["%d365 describe leads"]))  # fmt: skip
+    p.add_argument("table", help="logical (lead) or entity-set (leads) name")
+    _output(p)
+
+    p = add(
+        Command(
+            "list",
+            "query a table into a DataFrame",
+            [
+                '%d365 list leads --filter "statuscode eq 1"',
+                '%d365 list leads --filter "lastname eq {name}" --select fullname,lastname',
+                '%d365 list tasks --orderby "createdon desc" --top 50 -o recent',
+                "%d365 list leads --all --labels",
+            ],
+        )
+    )
+    p.add_argument("table", help="logical (lead) or entity-set (leads) name")
+    _query(p)
+    p.add_argument("--top", type=int, metavar="N", help="at most N rows")
+    pages = p.add_mutually_exclusive_group()
+    pages.add_argument("--all", action="store_true", help="read every page")
+    pages.add_argument("--pages", type=int, metavar="N", help="read at most N pages")
+    p.add_argument("--count", action="store_true", help="ask the server for the total count")
+    p.add_argument("--labels", action="store_true", help="choices and lookups as labels")
+    _output(p)
+
+    p = add(Command("get", "one record by id", ["%d365 get leads {lead_id} --select fullname"]))
+    p.add_argument("table", help="logical or entity-set name")
+    p.add_argument("id", help="the record's GUID")
+    p.add_argument("--select", metavar="a,b", help="columns to return (comma separated)")
+    p.add_argument("--expand", metavar="E", help="OData $expand")
+    _output(p)
+
+    p = add(
+        Command(
+            "create",
+            "create one record (field=value words or a cell body) or many (--from df)",
+            [
+                '%d365 create tasks subject="Call back" percentcomplete=0',
+                "%d365 create tasks subject={subject} regardingobjectid=leads({lead_id})",
+                "%d365 create tasks --from new_tasks",
+                '%%d365 create tasks\nsubject: Call back\nprioritycode: High\nscheduledend: 12/31/2026',
+            ],
+            cell="JSON object (or array for many) or `field: value` lines",
+        )
+    )
+    p.add_argument("table", help="logical or entity-set name")
+    p.add_argument("values", nargs="*", metavar="field=value", help="column values")
+    p.add_argument("--from", dest="source", metavar="DF", help="a DataFrame variable: bulk create")
+    _output(p)
+
+    p = add(
+        Command(
+            "update",
+            "update one record, rows of a DataFrame (--from) or all matching rows (--where)",
+            [
+                "%d365 update tasks {task_id} percentcomplete=50",
+                "%d365 update tasks --from changed  # index or primary-id column = ids",
+                '%d365 update leads --where "statuscode eq 1" statuscode=2 --yes',
+            ],
+            cell="JSON object or `field: value` lines",
+        )
+    )
+    p.add_argument("table", help="logical or entity-set name")
+    p.add_argument("values", nargs="*", metavar="[id] field=value", help="record id then values")
+    p.add_argument("--from", dest="source", metavar="DF", help="a DataFrame variable: bulk update")
+    p.add_argument("--where", metavar="F", help="update every record matching this filter")
+    p.add_argument("--yes", action="store_true", help="really write (--where shows a preview)")
+    _output(p)
+
+    p = add(
+        Command(
+            "delete",
+            "delete one record or all matching rows (--where, preview unless --yes)",
+            ["%d365 delete tasks {task_id}", '%d365 delete tasks --where "subject eq \'tmp\'" --yes'],
+        )
+    )
+    p.add_argument("table", help="logical or entity-set name")
+    p.add_argument("id", nargs="?", help="the record's GUID")
+    p.add_argument("--where", metavar="F", help="delete every record matching this filter")
+    p.add_argument("--yes", action="store_true", help="really delete (--where shows a preview)")
+    _output(p)
+
+    p = add(
+        Command(
+            "changes",
+            "change-tracking delta: rows with a change column (upserted/deleted)",
+            ["%d365 changes leads -o snap", "%d365 changes leads --since last"],
+        )
+    )
+    p.add_argument("table", help="a table with change tracking enabled")
+    p.add_argument(
+        "--since", metavar="TOKEN", help='delta token from a previous call, or "last" (default: all)'
+    )
+    p.add_argument("--select", metavar="a,b", help="columns to return (comma separated)")
+    _output(p)
+
+    # Commands implemented by other parts, which parse their own arguments.
+    add(
+        Command(
+            "trigger",
+            "declare a flow's trigger (when a record is created/updated/deleted)",
+            ['%d365 trigger lead_followup created leads --every 10s --filter "statuscode eq 1"'],
+            external=True,
+        )
+    )
+    add(
+        Command(
+            "action",
+            "add a step to a flow; the cell body is Python (trigger, d365 in scope)",
+            ["%%d365 action lead_followup create_task\nd365.create('tasks', {...})"],
+            cell="Python code of the step",
+            external=True,
+        )
+    )
+    add(
+        Command(
+            "flow",
+            "start/stop/status/runs/test/export a flow",
+            ["%d365 flow start lead_followup", "%d365 flow runs lead_followup"],
+            external=True,
+        )
+    )
+    add(
+        Command(
+            "form",
+            "an ipywidgets form for an operation",
+            ["%d365 form list leads", "%d365 form create tasks"],
+            external=True,
+        )
+    )
+    return commands
+
+
+COMMANDS: dict[str, Command] = _build()
+
+
+def split_line(line: str) -> list[str]:
+    """Shell-like words of a magic line; quotes group words (``--filter "statuscode eq 1"``)."""
+    try:
+        return shlex.split(line, posix=True)
+    except ValueError as exc:  # "No closing quotation"
+        raise UsageError(f"%d365: {exc} in: {line.strip()}") from None
+
+
+def closest(word: str, choices: list[str] | tuple[str, ...]) -> list[str]:
+    """Names close to ``word`` (for "did you mean" hints)."""
+    return difflib.get_close_matches(word, list(choices), n=3, cutoff=0.5)
+
+
+def usage_line(parser: argparse.ArgumentParser) -> str:
+    """``usage: %d365 list table [--filter F] ...`` on one line."""
+    text = " ".join(parser.format_usage().split())
+    return text.replace("usage: ", "usage: %d365 ", 1)
+
+
+def parse(command: str, words: list[str]) -> argparse.Namespace:
+    """Parse a command's words; raises ``UsageError`` with the usage line on bad input."""
+    parser = COMMANDS[command].parser
+    assert parser is not None
+    return parser.parse_intermixed_args(words)
+
+
+def help_text(topic: str | None = None) -> str:
+    """Help for all commands (an overview with examples) or for one command (its full help)."""
+    if topic:
+        cmd = COMMANDS.get(topic)
+        if cmd is None:
+            hint = closest(topic, tuple(COMMANDS))
+            suggestion = f" Did you mean: {', '.join(hint)}?" if hint else ""
+            raise UsageError(f"%d365 help: no command {topic!r}.{suggestion}")
+        if cmd.parser is not None:
+            text = cmd.parser.format_help().replace("usage: ", "usage: %d365 ", 1)
+        else:
+            text = f"%d365 {cmd.name}: {cmd.summary}\n(see `%d365 {cmd.name} --help`)\n"
+        if cmd.cell:
+            text += f"\ncell body (%%d365 {cmd.name} ...): {cmd.cell}\n"
+        if cmd.examples:
+            text += "\nexamples:\n" + "\n".join(_indent(e) for e in cmd.examples) + "\n"
+        return text
+    width = max(len(name) for name in COMMANDS)
+    lines = [
+        "%d365 <command> [arguments]  -  Dynamics 365 / Dataverse from a notebook.",
+        "%%d365 <command> [arguments] with a cell body for create/update/action.",
+        "",
+        "commands:",
+    ]
+    lines += [f"  {name.ljust(width)}  {cmd.summary}" for name, cmd in COMMANDS.items()]
+    lines += [
+        "",
+        "values: field=value (text, numbers, dates ISO or mm/dd/yyyy, choices by label or value,",
+        "  lookups ownerid=systemusers(<id>)); {expr} brings in a Python value (quoted as an OData",
+        "  literal inside --filter/--where); $ is left alone, so OData text passes untouched.",
+        "options: %config D365Magic.<option> (see %config D365Magic), [tool.d365nb] in",
+        "  pyproject.toml, or D365NB_<OPTION> environment variables.",
+        "",
+        "examples:",
+    ]
+    for name in ("connect", "list", "get", "create", "update", "delete", "changes"):
+        lines += [_indent(COMMANDS[name].examples[0])]
+    lines += ["", "%d365 help <command> (or %d365 <command> --help) for one command."]
+    return "\n".join(lines) + "\n"
+
+
+def _indent(example: str) -> str:
+    return "\n".join("    " + line for line in example.splitlines())

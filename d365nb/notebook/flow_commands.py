@@ -1,0 +1,282 @@
+"""``%d365 trigger``, ``%%d365 action`` and ``%d365 flow ...``: flows from notebook cells.
+
+The magics dispatcher calls `trigger(magic, line)`, `action(magic, line, cell)` and
+`flow(magic, line)`. Errors a user can fix are `FlowError` (a ValueError): the dispatcher shows
+them as one line. Nothing here starts a flow unless asked to.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from typing import Any
+
+from d365nb.flows import Flow, FlowError, flows, get_flow
+from d365nb.flows.flow import history_for
+
+__all__ = ["trigger", "action", "flow"]
+
+FLOW_VERBS = ("start", "stop", "pause", "resume", "status", "steps", "runs", "run", "resubmit",
+              "test", "list", "delete", "output", "poll", "export")
+_NEEDS_NAME = ("start", "stop", "pause", "resume", "status", "steps", "runs", "test", "delete",
+               "output", "poll", "export")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises a one-line FlowError instead of exiting."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise FlowError(f"{self.prog}: {message} (usage: {self.format_usage().strip()[7:]})")
+
+    def exit(self, status: int = 0, message: str | None = None) -> None:  # type: ignore[override]
+        if message:
+            print(message, end="")
+        raise FlowError(f"{self.prog}: see the help above")
+
+
+def _split(line: str) -> list[str]:
+    try:
+        return shlex.split(line)
+    except ValueError as err:
+        raise FlowError(f"cannot read the command line: {err}") from None
+
+
+def _interpolate(magic: Any, text: str | None, odata: bool = False) -> str | None:
+    if not text:
+        return text
+    from d365nb.notebook import values
+
+    if odata:
+        return values.interpolate_filter(text, magic.namespace)
+    return values.interpolate(text, magic.namespace)
+
+
+# -- %d365 trigger ----------------------------------------------------------------------------
+def _trigger_parser() -> _Parser:
+    p = _Parser(prog="%d365 trigger", add_help=False, allow_abbrev=False)
+    p.add_argument("flow")
+    p.add_argument("kind", choices=("created", "updated", "deleted"))
+    p.add_argument("table")
+    p.add_argument("--every", default="3m", help="10s, 3m, 1h, 1d (default 3m)")
+    p.add_argument("--filter")
+    p.add_argument("--select")
+    p.add_argument("--columns")
+    p.add_argument("--since")
+    p.add_argument("--mode", default="auto", choices=("auto", "watermark", "changes"))
+    p.add_argument("--concurrency", type=int)
+    p.add_argument("--self-trigger", action="store_true")
+    p.add_argument("--connection", "-c")
+    return p
+
+
+def trigger(magic: Any, line: str) -> Any:
+    """``%d365 trigger <flow> created|updated|deleted <table> --every 10s [--filter F]
+    [--select cols] [--columns cols] [--since now|beginning|ISO] [--concurrency N]``.
+
+    Re-running the cell redefines the trigger and keeps the flow's steps.
+    """
+    args = _trigger_parser().parse_args(_split(line))
+    if args.columns and args.kind != "updated":
+        raise FlowError("--columns only applies to updated triggers")
+    conn = magic.connection(args.connection)
+    existing = flows.get(args.flow)
+    if existing is not None and existing.conn is conn:
+        target = existing
+    else:
+        target = Flow(args.flow, conn, concurrency=args.concurrency or 1,
+                      self_trigger=args.self_trigger)
+        if existing is not None:  # keep the steps written so far
+            for step in existing.steps:
+                target._steps[step.name] = step
+    if args.concurrency is not None:
+        if args.concurrency < 1:
+            raise FlowError(f"bad --concurrency {args.concurrency}: use 1 or more")
+        target.concurrency = args.concurrency
+    target.self_trigger = args.self_trigger
+    filter_text = _interpolate(magic, args.filter, odata=True)
+    if args.kind == "created":
+        target.on_created(args.table, every=args.every, filter=filter_text, select=args.select,
+                          since=args.since, mode=args.mode)
+    elif args.kind == "updated":
+        target.on_updated(args.table, every=args.every, filter=filter_text, select=args.select,
+                          columns=args.columns, since=args.since, mode=args.mode)
+    else:
+        if args.filter:
+            raise FlowError("--filter cannot be used with a deleted trigger (deleted records have no columns)")
+        target.on_deleted(args.table, every=args.every, since=args.since)
+    print(f"flow {target.name}: {target.trigger.describe()}; "  # type: ignore[union-attr]
+          f"{len(target.steps)} step(s); {target.state.lower()}")
+    return None
+
+
+# -- %%d365 action ----------------------------------------------------------------------------
+def _action_parser() -> _Parser:
+    p = _Parser(prog="%%d365 action", add_help=False, allow_abbrev=False)
+    p.add_argument("flow")
+    p.add_argument("step")
+    p.add_argument("--if", dest="when")
+    p.add_argument("--retry", help="none, default, fixed:5s:3 or exponential:2s:4")
+    p.add_argument("--timeout", help="e.g. 30s, 2m")
+    p.add_argument("--remove", action="store_true", help="remove the step")
+    return p
+
+
+def action(magic: Any, line: str, cell: str | None) -> Any:
+    """``%%d365 action <flow> <step> [--if EXPR] [--retry P] [--timeout T]`` with the step's
+    Python (or one declarative command) as the cell body. Re-running replaces the step."""
+    args = _action_parser().parse_args(_split(line))
+    target = get_flow(args.flow)
+    if args.remove:
+        target.remove_step(args.step)
+        print(f"flow {target.name}: step {args.step} removed")
+        return None
+    if cell is None or not cell.strip():
+        raise FlowError(f"%%d365 action {args.flow} {args.step} needs a cell body: the step's code")
+    target.step(args.step, cell, when=args.when, retry=args.retry, timeout=args.timeout,
+                namespace=magic.namespace)
+    names = [s.name for s in target.steps]
+    print(f"flow {target.name}: step {names.index(args.step) + 1}/{len(names)} {args.step} "
+          f"({target._steps[args.step].kind})")
+    return None
+
+
+# -- %d365 flow ...----------------------------------------------------------------------------
+def _flow_parser() -> _Parser:
+    p = _Parser(prog="%d365 flow", add_help=False, allow_abbrev=False)
+    p.add_argument("verb", choices=FLOW_VERBS)
+    p.add_argument("target", nargs="?", help="flow name, or run id for run/resubmit")
+    p.add_argument("--record")
+    p.add_argument("--top", type=int)
+    p.add_argument("-o", "--out")
+    p.add_argument("--no-wait", action="store_true")
+    return p
+
+
+def flow(magic: Any, line: str) -> Any:
+    """``%d365 flow start|stop|pause|resume|status|steps|runs|run <id>|resubmit <id>|test
+    [--record <id>]|list|delete|output|poll <flow>``."""
+    args = _flow_parser().parse_args(_split(line))
+    verb = args.verb
+    if verb in _NEEDS_NAME and not args.target:
+        raise FlowError(f"%d365 flow {verb} needs a flow name, e.g. %d365 flow {verb} lead_followup")
+    if verb in ("run", "resubmit") and not args.target:
+        raise FlowError(f"%d365 flow {verb} needs a run id (see %d365 flow runs <flow>)")
+    result = _FLOW_VERBS[verb](magic, args)
+    if args.out and result is not None:
+        magic.namespace[args.out] = result
+        return None
+    return result
+
+
+def _start(magic: Any, args: argparse.Namespace) -> Any:
+    target = get_flow(args.target).start()
+    print(f"flow {target.name} started: {target.trigger.describe()}")  # type: ignore[union-attr]
+    _show_output(target)
+    return target.status()
+
+
+def _show_output(target: Flow) -> None:
+    """Put the flow's own output area under this cell: step prints land there, not elsewhere."""
+    if target.output.widget is not None:
+        from IPython.display import display
+
+        display(target.output.widget)
+
+
+def _simple(verb: str) -> Any:
+    def run(magic: Any, args: argparse.Namespace) -> None:
+        target = get_flow(args.target)
+        getattr(target, verb)()
+        print(f"flow {target.name}: {target.state.lower()}")
+
+    return run
+
+
+def _status(magic: Any, args: argparse.Namespace) -> Any:
+    return get_flow(args.target).status()
+
+
+def _steps(magic: Any, args: argparse.Namespace) -> Any:
+    import pandas as pd
+
+    target = get_flow(args.target)
+    rows = [
+        {"step": s.name, "kind": s.kind, "if": s.when, "retry": s.retry.type,
+         "retries": s.retry.retries, "timeout": s.timeout, "source": s.source}
+        for s in target.steps
+    ]
+    return pd.DataFrame(rows, columns=["step", "kind", "if", "retry", "retries", "timeout", "source"])
+
+
+def _runs(magic: Any, args: argparse.Namespace) -> Any:
+    return get_flow(args.target).runs(limit=args.top)
+
+
+def _find_run(run_id: str) -> Flow:
+    """The flow a run belongs to (run ids are unique across flows)."""
+    histories = {id(f.history): f.history for f in flows.values()}
+    histories.setdefault(0, history_for(None))
+    for history in histories.values():
+        data = history.run(run_id)
+        if data is not None:
+            return get_flow(data["flow"])
+    raise FlowError(f"no run {run_id!r}; see %d365 flow runs <flow> for run ids")
+
+
+def _run(magic: Any, args: argparse.Namespace) -> Any:
+    return _find_run(args.target).run(args.target)
+
+
+def _resubmit(magic: Any, args: argparse.Namespace) -> Any:
+    return _find_run(args.target).resubmit(args.target, wait=not args.no_wait)
+
+
+def _test(magic: Any, args: argparse.Namespace) -> Any:
+    record = _interpolate(magic, args.record)
+    return get_flow(args.target).test(record)
+
+
+def _list(magic: Any, args: argparse.Namespace) -> Any:
+    import pandas as pd
+
+    rows = []
+    for f in flows.values():
+        data = f.status_data()
+        rows.append({"flow": f.name, "state": data["state"], "trigger": data["trigger"],
+                     "steps": len(f.steps), "succeeded": data["succeeded"], "failed": data["failed"],
+                     "last_poll": data["last_poll"]})
+    return pd.DataFrame(rows, columns=["flow", "state", "trigger", "steps", "succeeded", "failed",
+                                       "last_poll"])
+
+
+def _delete(magic: Any, args: argparse.Namespace) -> None:
+    target = get_flow(args.target)
+    target.delete()
+    print(f"flow {target.name} deleted (with its run history)")
+
+
+def _output(magic: Any, args: argparse.Namespace) -> None:
+    target = get_flow(args.target)
+    if target.output.widget is None:
+        print(f"flow {target.name}: no widget output here; step output is in %d365 flow run <id>")
+    _show_output(target)
+
+
+def _poll(magic: Any, args: argparse.Namespace) -> None:
+    get_flow(args.target).poll_now()
+
+
+def _export(magic: Any, args: argparse.Namespace) -> Any:
+    target = get_flow(args.target)
+    exporter = getattr(target, "to_logic_app", None)
+    if exporter is None:
+        raise FlowError("export is not available in this install")
+    return exporter()
+
+
+_FLOW_VERBS = {
+    "start": _start, "stop": _simple("stop"), "pause": _simple("pause"),
+    "resume": _simple("resume"), "status": _status, "steps": _steps, "runs": _runs, "run": _run,
+    "resubmit": _resubmit, "test": _test, "list": _list, "delete": _delete, "output": _output,
+    "poll": _poll, "export": _export,
+}

@@ -1,0 +1,368 @@
+"""Change tracking (dataverse-wire.md §7): delta links over the store's global row versions.
+
+`GET /leads?$select=...` with `Prefer: odata.track-changes` answers every row plus an
+`@odata.deltaLink`; following it answers what changed since - created/updated rows in their
+current state (new and updated are indistinguishable, as in Dataverse), then
+`$deletedEntity` rows for deletes - and a fresh deltaLink.
+
+How it stays cheap: every write in the store takes the next value of one global counter
+(`versionnumber`), and a delete leaves a tombstone with its version. A token is the version
+high-water mark at the time it was issued, so "changes since" is a range scan on the
+`versionnumber` index of the table and the `(tablename, versionnumber)` index of the tombstones:
+its cost follows the number of changes, never the size of the table.
+
+A delta answer is bounded by `upto`, the high-water mark when its first page was read: pages of
+one answer (nextLink) share it, and the final deltaLink carries it, so a write that lands while
+a client pages is reported exactly once - in this answer if it was committed before `upto`, else
+in the next one.
+
+Token: `<version>!<MM/dd/yyyy HH:mm:ss>` (UTC issue time), the shape of the documented example;
+tokens older than `change_tracking_expiry_days` (default 7) are refused with
+`0x80044352` "Version stamp associated with the client has expired. Please perform a full sync."
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote, unquote
+
+import orjson
+from starlette.responses import Response
+
+from .errors import DataverseError, InvalidArgument, PropertyNotFound, QueryError
+
+DEFAULT_EXPIRY_DAYS = 7.0
+MAX_PAGE = 5000
+REFUSED_OPTIONS = ("$filter", "$orderby", "$expand", "$top")
+
+_TOKEN = re.compile(r"^(\d{1,19})!(\d{2})/(\d{2})/(\d{4}) (\d{2}):(\d{2}):(\d{2})$")
+_COOKIE_ATTR = re.compile(r'(\w+)="([^"]*)"')
+
+
+class ChangeTrackingNotEnabled(DataverseError):
+    """`0x80072491` ChangeTrackingNotEnabledForEntity."""
+
+    code = "0x80072491"
+
+    def __init__(self, logical_name: str) -> None:
+        super().__init__(f"Entity {logical_name} isn't enabled for change tracking.")
+
+
+class ExpiredVersionStamp(DataverseError):
+    """`0x80044352` ExpiredVersionStamp: the client must start again with a full sync."""
+
+    code = "0x80044352"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Version stamp associated with the client has expired. Please perform a full sync."
+        )
+
+
+@dataclass(frozen=True)
+class DeltaToken:
+    """A decoded `$deltatoken`: the version high-water mark and when it was issued."""
+
+    version: int
+    issued: datetime
+
+    def __str__(self) -> str:
+        return f"{self.version}!{self.issued.astimezone(UTC):%m/%d/%Y %H:%M:%S}"
+
+
+def make_token(version: int, issued: datetime) -> str:
+    """The token text for a version issued at `issued` (UTC)."""
+    return str(DeltaToken(version, issued.replace(microsecond=0)))
+
+
+def parse_token(text: str) -> DeltaToken:
+    """Decode a `$deltatoken`, raising InvalidArgument if it is not one the sandbox issued."""
+    match = _TOKEN.match(text.strip())
+    if match:
+        version, month, day, year, hour, minute, second = (int(g) for g in match.groups())
+        try:
+            issued = datetime(year, month, day, hour, minute, second, tzinfo=UTC)
+        except ValueError:
+            issued = None
+        if issued is not None:
+            return DeltaToken(version, issued)
+    raise InvalidArgument(
+        f"The $deltatoken '{text[:60]}' is not valid; use the @odata.deltaLink of an earlier "
+        "change-tracking response, or start a full sync without $deltatoken."
+    )
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a paged delta answer continues: phase ('u' upserts, 'd' deletes), last version
+    returned in that phase, the answer's upper bound, and whether it is an initial sync."""
+
+    phase: str
+    after: int
+    upto: int
+    initial: bool
+    page: int = 2
+
+    def skiptoken(self) -> str:
+        # Shaped like Dataverse's paging cookie, with istracking="True" (dataverse-wire.md §7).
+        return (
+            f'<cookie pagenumber="{self.page}" phase="{self.phase}" last="{self.after}" '
+            f'upto="{self.upto}" initial="{int(self.initial)}" istracking="True" />'
+        )
+
+    @classmethod
+    def parse(cls, text: str) -> Cursor:
+        attrs = dict(_COOKIE_ATTR.findall(text))
+        try:
+            cursor = cls(
+                phase=attrs["phase"],
+                after=int(attrs["last"]),
+                upto=int(attrs["upto"]),
+                initial=attrs["initial"] == "1",
+                page=int(attrs.get("pagenumber", "2")),
+            )
+        except (KeyError, ValueError):
+            cursor = None
+        if cursor is None or cursor.phase not in ("u", "d"):
+            raise InvalidArgument(
+                "The $skiptoken of this change-tracking request is not valid; follow the "
+                "@odata.nextLink exactly as it was returned."
+            )
+        return cursor
+
+
+@dataclass
+class ChangePage:
+    """One page of a delta answer, in storage form."""
+
+    rows: list[dict[str, Any]]  # created/updated rows, version order
+    deleted: list[str]  # ids, version order
+    next_cursor: Cursor | None  # None: this was the last page
+    upto: int
+
+
+def upserts_sql(table: str, select: str) -> str:
+    """Rows written in a version range, in version order (a range scan of the version index)."""
+    return (
+        f'SELECT {select} FROM "{table}" WHERE "versionnumber" > ? AND "versionnumber" <= ? '
+        'ORDER BY "versionnumber" LIMIT ?'
+    )
+
+
+def deletes_sql(table: str, pk: str) -> str:
+    """Tombstones in a version range whose row is still gone (params: table, after, upto,
+    limit)."""
+    return (
+        "SELECT t.id, t.versionnumber FROM _tombstones t WHERE t.tablename = ? "
+        "AND t.versionnumber > ? AND t.versionnumber <= ? "
+        f'AND NOT EXISTS (SELECT 1 FROM "{table}" r WHERE r."{pk}" = t.id) '
+        "ORDER BY t.versionnumber LIMIT ?"
+    )
+
+
+def read_changes(
+    store: Any,
+    table: Any,
+    columns: list[str],
+    since: int | None,
+    cursor: Cursor | None,
+    size: int,
+) -> ChangePage:
+    """Read one page of changes to `table` after version `since` (None: an initial sync).
+
+    Without a cursor the answer's upper bound is the store's current version.
+    """
+    initial = cursor.initial if cursor else since is None
+    since = since or 0
+    upto = cursor.upto if cursor else store.version
+    phase = cursor.phase if cursor else "u"
+    after = max(since, cursor.after) if cursor else since
+    name, pk = table.logical_name, table.primary_id
+    page = (cursor.page if cursor else 1) + 1
+    select = ", ".join(f'"{c}"' for c in dict.fromkeys([*columns, "versionnumber"]))
+    rows: list[dict[str, Any]] = []
+    deleted: list[str] = []
+    with store.lock:
+        conn = store.conn
+        if phase == "u":
+            cur = conn.execute(upserts_sql(name, select), (after, upto, size + 1))
+            names = [d[0] for d in cur.description]
+            rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+            if len(rows) > size:
+                rows = rows[:size]
+                return ChangePage(
+                    rows, [], Cursor("u", rows[-1]["versionnumber"], upto, initial, page), upto
+                )
+            phase, after = "d", since
+        if initial:  # a full sync reports what exists; there is nothing to delete yet
+            return ChangePage(rows, [], None, upto)
+        room = size - len(rows)
+        # A tombstone whose id exists again (deleted, then re-created with the same key) is not
+        # a delete any more: the row is reported as an upsert instead.
+        found = conn.execute(deletes_sql(name, pk), (name, after, upto, room + 1)).fetchall()
+    if len(found) > room:
+        found = found[:room]
+        deleted = [i for i, _ in found]
+        last = found[-1][1] if found else after
+        return ChangePage(rows, deleted, Cursor("d", last, upto, initial, page), upto)
+    return ChangePage(rows, [i for i, _ in found], None, upto)
+
+
+# -- HTTP ------------------------------------------------------------------------------------
+
+
+def _expiry_days(org: Any) -> float:
+    config = getattr(org, "config", None)
+    if isinstance(config, dict):
+        value = config.get("change_tracking_expiry_days")
+    else:
+        value = getattr(config, "change_tracking_expiry_days", None)
+    return DEFAULT_EXPIRY_DAYS if value is None else float(value)
+
+
+def _page_size(prefer: str) -> tuple[int, str | None]:
+    match = re.search(r"odata\.maxpagesize\s*=\s*(\d+)", prefer)
+    if not match:
+        return MAX_PAGE, None
+    size = min(max(int(match.group(1)), 1), MAX_PAGE)
+    return size, f"odata.maxpagesize={size}"
+
+
+def _selected(table: Any, select: str | None) -> list[str] | None:
+    """Selected attribute names (lookups as `_x_value` map to `x`), or None for all."""
+    if not select:
+        return None
+    out = []
+    for raw in select.split(","):
+        name = raw.strip()
+        if not name:
+            continue
+        column = name
+        if name.startswith("_") and name.endswith("_value"):
+            column = name[1:-6]
+        if column not in table.columns:
+            raise PropertyNotFound(name, table.logical_name)
+        out.append(name)
+    return out
+
+
+def _storage_columns(store: Any, table: Any, select: list[str] | None) -> list[str]:
+    all_columns = store.columns(table.logical_name)
+    if select is None:
+        return all_columns
+    wanted = {table.primary_id}
+    for name in select:
+        column = name[1:-6] if name.startswith("_") and name.endswith("_value") else name
+        wanted.add(column)
+        wanted.add(f"{column}__type")
+    return [c for c in all_columns if c in wanted]
+
+
+async def handle(request: Any, table: Any) -> Response:
+    """Answer a collection GET with `Prefer: odata.track-changes` or a `$deltatoken`."""
+    org = request.app.state.org
+    params = request.query_params
+    for option in REFUSED_OPTIONS:
+        if option in params:
+            raise QueryError(
+                f'The "{option}" query parameter isn\'t supported when Change Tracking is enabled.'
+            )
+    if not getattr(table, "change_tracking", False):
+        raise ChangeTrackingNotEnabled(table.logical_name)
+    store = org.store
+    now = store.clock()
+    token_text = params.get("$deltatoken")
+    since: int | None = None
+    if token_text is not None:
+        token = parse_token(token_text)
+        if token.version > store.version:
+            raise InvalidArgument(
+                f"The $deltatoken '{token_text[:60]}' was not issued by this organization; "
+                "start a full sync without $deltatoken."
+            )
+        if now - token.issued > timedelta(days=_expiry_days(org)):
+            raise ExpiredVersionStamp()
+        since = token.version
+    skiptoken = params.get("$skiptoken")
+    cursor = Cursor.parse(unquote(skiptoken)) if skiptoken else None
+    prefer = request.headers.get("prefer", "")
+    size, size_applied = _page_size(prefer)
+    select_text = params.get("$select")
+    select = _selected(table, select_text)
+    columns = _storage_columns(store, table, select)
+    page = read_changes(store, table, columns, since, cursor, size)
+
+    records, annotations_applied = _serialize(org, table, page.rows, select, prefer)
+    api = _api_root(request)
+    entity_set = table.entity_set
+    context_select = f"({select_text})" if select_text else ""
+    delta = token_text is not None and not (cursor is not None and cursor.initial)
+    body: dict[str, Any] = {
+        "@odata.context": f"{api}$metadata#{entity_set}{context_select}"
+        + ("/$delta" if delta else ""),
+    }
+    base = f"{api}{entity_set}?" + (
+        f"$select={quote(select_text, safe=',_')}&" if select_text else ""
+    )
+    if page.next_cursor is not None:
+        # Pages of one answer carry the same $deltatoken so they route back here.
+        carried = token_text if token_text is not None else make_token(0, now)
+        body["@odata.nextLink"] = (
+            f"{base}$deltatoken={quote(carried, safe='')}"
+            f"&$skiptoken={quote(page.next_cursor.skiptoken(), safe='')}"
+        )
+    else:
+        body["@odata.deltaLink"] = f"{base}$deltatoken={quote(make_token(page.upto, now), safe='')}"
+    value = list(records)
+    deleted_context = f"{api}$metadata#{entity_set}/$deletedEntity"
+    value.extend(
+        {"@odata.context": deleted_context, "id": id, "reason": "deleted"} for id in page.deleted
+    )
+    body["value"] = value
+    applied = ["odata.track-changes"]
+    if size_applied:
+        applied.append(size_applied)
+    if annotations_applied:
+        applied.append(annotations_applied)
+    return Response(
+        orjson.dumps(body),
+        media_type="application/json; odata.metadata=minimal",
+        headers={"OData-Version": "4.0", "Preference-Applied": ",".join(applied)},
+    )
+
+
+def _api_root(request: Any) -> str:
+    base = str(request.base_url)
+    return base.rstrip("/") + "/api/data/v9.2/"
+
+
+def _annotations(prefer: str) -> str | None:
+    match = re.search(r'odata\.include-annotations\s*=\s*(?:"([^"]*)"|([^,;\s]+))', prefer)
+    if not match:
+        return None
+    return match.group(1) if match.group(1) is not None else match.group(2)
+
+
+def _serialize(
+    org: Any, table: Any, rows: list[dict[str, Any]], select: list[str] | None, prefer: str
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Rows as the collection GET renders them (etag, annotations asked for by Prefer); also
+    the include-annotations preference to echo."""
+    from .serialize import Annotations, RecordWriter
+
+    wanted = _annotations(prefer)
+    columns = None
+    if select is not None:
+        columns = [n[1:-6] if n.startswith("_") and n.endswith("_value") else n for n in select]
+    writer = RecordWriter(
+        org.schema,
+        table,
+        columns,
+        Annotations((wanted or "").split(",")),
+        names=org.store.primary_names,
+    )
+    applied = f'odata.include-annotations="{wanted}"' if wanted else None
+    return writer.records(rows), applied

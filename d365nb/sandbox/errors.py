@@ -1,0 +1,155 @@
+"""Dataverse's errors as exception classes, rendered as `{"error": {"code", "message"}}`.
+
+Codes and messages follow dataverse-wire.md §6/§8. Every client mistake the sandbox detects
+raises one of these; `app` turns it into the response, so no client mistake becomes a 500.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DataverseError(Exception):
+    """An error response: HTTP `status`, Dataverse `code` (hex text or ""), one-line `message`."""
+
+    status = 400
+    code = "0x0"
+
+    def __init__(self, message: str, *, code: str | None = None, status: int | None = None):
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message}}
+
+
+class BadRequest(DataverseError):
+    """Generic malformed request (OData's own parsing errors carry code 0x80048d19)."""
+
+    code = "0x80048d19"
+
+
+class ResourceNotFound(DataverseError):
+    """Unknown entity set, function or action: `Resource not found for the segment 'X'.`"""
+
+    status = 404
+    code = "0x8006088a"
+
+    def __init__(self, segment: str):
+        super().__init__(f"Resource not found for the segment '{segment}'.")
+
+
+class NoHttpResource(DataverseError):
+    """A known resource asked with a verb it does not support (e.g. POST WhoAmI)."""
+
+    status = 404
+    code = ""
+
+    def __init__(self, url: str):
+        super().__init__(f"No HTTP resource was found that matches the request URI '{url}'.")
+
+
+class MethodNotAllowed(DataverseError):
+    status = 405
+    code = "0x80060888"
+
+
+class QueryError(DataverseError):
+    """Bad query syntax or semantics ($filter, $select, ...); the message keeps the position."""
+
+    code = "0x80060888"
+
+
+class PropertyNotFound(DataverseError):
+    """A property name the table does not have (in $select, $orderby, a URL segment); code 0x0
+    as in Microsoft's "Troubleshoot Dataverse Web API client errors" page."""
+
+    code = "0x0"
+
+    def __init__(self, name: str, logical_name: str):
+        super().__init__(
+            f"Could not find a property named '{name}' on type "
+            f"'Microsoft.Dynamics.CRM.{logical_name}'."
+        )
+
+
+class InvalidProperty(DataverseError):
+    """A body names a property the entity type does not declare (code 0x0 per the wire doc)."""
+
+    code = "0x0"
+
+    def __init__(self, name: str, logical_name: str):
+        super().__init__(
+            f"An error occurred while validating input parameters: "
+            f"Microsoft.OData.ODataException: The property '{name}' does not exist on type "
+            f"'Microsoft.Dynamics.CRM.{logical_name}'. Make sure to only use property names that "
+            f"are defined by the type or mark the type as open type."
+        )
+
+
+class ValidationFailed(DataverseError):
+    """A value breaks a column's rule (length, range, option set)."""
+
+    code = "0x80044331"
+
+
+class InvalidArgument(DataverseError):
+    """A value of the wrong type, a malformed GUID, an impossible state/status pair."""
+
+    code = "0x80040203"
+
+
+class RequiredMissing(DataverseError):
+    """A required column without a value on create (or set to null on update)."""
+
+    code = "0x80040203"
+
+
+class RecordNotFound(DataverseError):
+    """`<entity> With Id = <guid> Does Not Exist` (code 0x80040217)."""
+
+    status = 404
+    code = "0x80040217"
+
+    def __init__(self, logical_name: str, id: str):
+        super().__init__(f"{logical_name} With Id = {id} Does Not Exist")
+
+
+class DuplicateRecord(DataverseError):
+    """Create with a primary key that exists, or upsert with `If-None-Match: *` on an existing
+    row. Status 412 and code 0x80040237, as observed on Dataverse: see
+    https://bengribaudo.com/blog/2021/04/13/5574/dataverse-web-api-tip-identity-insert
+    ("the request will fail with a 412 Precondition Failed ... A record with matching key values
+    already exists. (code: 0x80040237)")."""
+
+    status = 412
+    code = "0x80040237"
+
+    def __init__(self) -> None:
+        super().__init__("A record with matching key values already exists.")
+
+
+class VersionMismatch(DataverseError):
+    """`If-Match: W/"n"` does not match the row's version (optimistic concurrency)."""
+
+    status = 412
+    code = "0x80060882"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The version of the existing record doesn't match the RowVersion property provided."
+        )
+
+
+class Unauthorized(DataverseError):
+    status = 401
+    code = "0x80072560"
+
+
+class PayloadTooLarge(DataverseError):
+    status = 413
+    code = "0x80048d19"

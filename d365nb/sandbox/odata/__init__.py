@@ -1,0 +1,73 @@
+"""The sandbox's OData query engine: `$filter $orderby $select $expand $top $count` -> SQL.
+
+Contract (used by `app.py`, `metadata.py` and others)::
+
+    from d365nb.sandbox import odata
+
+    result = odata.execute(conn, schema, "lead", params, user_id=uid, page_size=5000,
+                           skiptoken=None)
+    result.rows            # list[dict]: storage-form values keyed by column logical name,
+                           # always with the primary key and versionnumber (lookups: the id
+                           # under the attribute name plus `<attr>__type`); may carry extra
+                           # columns the engine needed - output those in `select`.
+                           # Expanded navs under row["$expand"][nav] (odata.expanded(row, nav)):
+                           # dict | None (single-valued) or list[dict] (collection-valued); not
+                           # row[nav], since `primarycontactid` is a column and a nav at once.
+    result.select          # list[str] | None: column logical names ($select; lookups by
+                           # attribute name, e.g. "parentaccountid" for _parentaccountid_value);
+                           # None = all columns
+    result.expand          # dict[nav, ExpandPlan]: kind "single"/"collection", table, select,
+                           # nested expand, options (nested option text, for nextLinks)
+    result.next_skiptoken  # str | None: `<cookie pagenumber="2" pagingcookie="..." istracking=
+                           # "False" />`; URL-encode it once (quote(tok, safe="")) as $skiptoken
+    result.count           # int | None ($count=true): matching rows, capped at 5000
+    result.count_limit_exceeded  # bool: more than 5000 matched
+
+    odata.count(conn, schema, "lead", params, user_id=uid) -> int     # /$count (capped at 5000)
+    odata.parse_filter(text, aliases=None) -> Node                     # tree of `odata.nodes`
+    odata.compile_query(schema, "lead", params, user_id=uid) -> Query  # SQL text + params + plan
+    odata.ODataError(message, position)   # any syntax/semantic error -> HTTP 400 0x80060888
+
+`params` are the raw (URL-decoded) query parameters: `$select`, `$filter`, `$orderby`, `$top`,
+`$count`, `$expand`, and aliases `@p1`.... `table_name` may be the logical name or the entity-set
+name. `$skip`, `$search`, `$apply` and other unknown `$` options raise ODataError; `$skiptoken`
+and `$deltatoken` keys are ignored (pass the skiptoken through `skiptoken=`). The caller holds
+the store's lock around `execute`/`count` if the connection is shared between threads.
+
+"Now" for the date query functions comes from `now=` or from `odata.set_clock(callable)`.
+"""
+
+from __future__ import annotations
+
+from . import nodes
+from .errors import ODataError
+from .execute import (
+    EXPANDED,
+    MAX_PAGE_SIZE,
+    Query,
+    Result,
+    compile_query,
+    count,
+    execute,
+    expanded,
+    set_clock,
+)
+from .options import ExpandPlan
+from .parser import parse_filter, parse_orderby
+
+__all__ = [
+    "EXPANDED",
+    "MAX_PAGE_SIZE",
+    "ExpandPlan",
+    "ODataError",
+    "Query",
+    "Result",
+    "compile_query",
+    "count",
+    "execute",
+    "expanded",
+    "nodes",
+    "parse_filter",
+    "parse_orderby",
+    "set_clock",
+]

@@ -1,0 +1,466 @@
+"""Compile a collection query to SQL, run it, expand navigation properties, page by keyset."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..schema.model import LOOKUP_TYPES, Table
+from . import paging
+from .errors import ODataError
+from .options import (
+    ExpandPlan,
+    check_names,
+    parse_count,
+    parse_expand,
+    parse_select,
+    parse_top,
+)
+from .parser import parse_filter, parse_orderby
+from .sql import FilterCompiler, not_found, quote
+
+MAX_PAGE_SIZE = 5000
+COUNT_LIMIT = 5000  # $count and /$count stop counting here (Dataverse's cap)
+EXPANDED = "$expand"  # row key holding {nav: expanded value}
+
+# Where "now" comes from for the date query functions; tests replace it (`set_clock`).
+_clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)  # noqa: E731
+
+
+def set_clock(clock: Callable[[], dt.datetime] | None) -> None:
+    """Make the query functions' "now" come from `clock` (None restores the real time)."""
+    global _clock
+    _clock = clock or (lambda: dt.datetime.now(dt.UTC))
+
+
+@dataclass
+class Result:
+    """One page of a collection query.
+
+    `rows`: storage-form dicts keyed by column logical name (lookups by attribute name, with
+    `<attr>__type`), always with the primary key and `versionnumber`; they may carry extra
+    columns the engine needed (order keys, lookup ids for `$expand`) - output the ones in
+    `select` (all when None). Expanded navigation properties are nested under
+    `row["$expand"][nav]`: a dict or None (single-valued) or a list of dicts (collection-valued).
+    (Not `row[nav]`: `primarycontactid` is both a lookup column and its navigation property.)
+    """
+
+    rows: list[dict[str, Any]]
+    select: list[str] | None
+    expand: dict[str, ExpandPlan]
+    next_skiptoken: str | None
+    count: int | None
+    count_limit_exceeded: bool
+    table: str = ""
+
+
+@dataclass
+class Query:
+    """A compiled collection query (what `compile_query` returns; `execute` runs it)."""
+
+    table: Table
+    sql: str
+    params: list[Any]
+    columns: list[str]
+    select: list[str] | None
+    expand: dict[str, ExpandPlan]
+    order: list[tuple[str, bool]]  # (column, descending), primary key last
+    limit: int
+    paged: bool  # False with $top: no next page
+    count: bool
+    where: str
+    where_params: list[Any]
+    page: int
+    scope: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def storage_columns(table: Table) -> list[str]:
+    """SQLite columns of a table, per the storage convention (lookups add `<attr>__type`)."""
+    names = []
+    for col in table.columns.values():
+        names.append(col.name)
+        if col.type in LOOKUP_TYPES:
+            names.append(f"{col.name}__type")
+    return names
+
+
+def _fetch_columns(table: Table, select: list[str] | None, extra: list[str]) -> list[str]:
+    if select is None:
+        return storage_columns(table)
+    wanted = [table.primary_id]
+    if "versionnumber" in table.columns:
+        wanted.append("versionnumber")
+    for name in [*select, *extra]:
+        if name not in wanted:
+            wanted.append(name)
+        column = table.columns.get(name)
+        if column is not None and column.is_lookup and f"{name}__type" not in wanted:
+            wanted.append(f"{name}__type")
+    return wanted
+
+
+def _expand_keys(table: Table, plans: dict[str, ExpandPlan]) -> list[str]:
+    """Columns of `table` that its single-valued expansions read (the lookup ids)."""
+    return [
+        nav.column.name for plan in plans.values() if plan.kind == "single" for nav in plan.targets
+    ]
+
+
+def _table(schema: dict[str, Table], name: str) -> Table:
+    table = schema.get(name)
+    if table is None:
+        for candidate in schema.values():
+            if candidate.entity_set == name:
+                return candidate
+        raise ODataError(f"Resource not found for the segment '{name}'.")
+    return table
+
+
+def _aliases(params: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in params.items() if k.startswith("@")}
+
+
+def _where(
+    schema: dict[str, Table],
+    table: Table,
+    text: str | None,
+    aliases: Mapping[str, str] | None,
+    user_id: str | None,
+    now: dt.datetime,
+    params: list[Any],
+) -> str:
+    if text is None or not text.strip():
+        return ""
+    node = parse_filter(text, aliases)
+    return FilterCompiler(
+        schema, table, text=text, user_id=user_id, now=now, params=params
+    ).compile(node)
+
+
+def _order(
+    table: Table, text: str | None, aliases: Mapping[str, str] | None
+) -> list[tuple[str, bool]]:
+    keys: list[tuple[str, bool]] = []
+    if text is not None and text.strip():
+        for item in parse_orderby(text, aliases):
+            if len(item.path) != 1:
+                raise ODataError(
+                    f"Ordering by a related table's column ('{'/'.join(item.path)}') is not "
+                    "supported; order by a column of this table.",
+                    item.pos,
+                )
+            name = item.path[0]
+            column = table.columns.get(name)
+            if column is None and name.startswith("_") and name.endswith("_value"):
+                column = table.columns.get(name[1:-6])
+            if column is None:
+                raise not_found(name, table, item.pos)
+            if column.name == table.primary_id:
+                continue  # added below as the tie-breaker
+            if all(column.name != k for k, _ in keys):
+                keys.append((column.name, item.descending))
+    # The primary key makes the order total (keyset paging needs that); it follows the last
+    # key's direction so an index on (key, primary key) serves the whole ORDER BY.
+    keys.append((table.primary_id, keys[-1][1] if keys else False))
+    return keys
+
+
+def _keyset(order: list[tuple[str, bool]], values: list[Any], params: list[Any]) -> str:
+    """Rows strictly after `values` in `order` (nulls first ascending, last descending)."""
+    if len(values) != len(order):
+        raise ODataError(paging.INVALID)
+    if len(order) == 1 or (len(order) == 2 and values[0] is not None and not order[0][1]):
+        # Row-value comparison: SQLite turns it into an index range scan.
+        cols = ", ".join(f"t0.{quote(c)}" for c, _ in order)
+        params.extend(values)
+        return (
+            f"(({cols}) > ({', '.join('?' * len(order))}))"
+            if not order[-1][1]
+            else (f"(({cols}) < ({', '.join('?' * len(order))}))")
+        )
+    terms = []
+    for i, (column, descending) in enumerate(order):
+        parts = []
+        for j, (prev_column, _) in enumerate(order[:i]):
+            prev_value = values[j]
+            if prev_value is None:
+                parts.append(f"t0.{quote(prev_column)} IS NULL")
+            else:
+                parts.append(f"t0.{quote(prev_column)} = ?")
+                params.append(prev_value)
+        value = values[i]
+        ref = f"t0.{quote(column)}"
+        if not descending:
+            if value is None:
+                parts.append(f"{ref} IS NOT NULL")
+            else:
+                parts.append(f"{ref} > ?")
+                params.append(value)
+        else:
+            if value is None:
+                continue  # nothing sorts after null when descending
+            parts.append(f"({ref} < ? OR {ref} IS NULL)")
+            params.append(value)
+        terms.append("(" + " AND ".join(parts) + ")")
+    return "(" + (" OR ".join(terms) or "0") + ")"
+
+
+def compile_query(
+    schema: dict[str, Table],
+    table_name: str,
+    params: Mapping[str, str],
+    *,
+    user_id: str | None = None,
+    page_size: int = MAX_PAGE_SIZE,
+    skiptoken: str | None = None,
+    now: dt.datetime | None = None,
+) -> Query:
+    """Check and translate the query options of a collection GET into one SQL statement."""
+    check_names(params)
+    table = _table(schema, table_name)
+    aliases = _aliases(params)
+    now = now or _clock()
+    select = parse_select(params.get("$select"), table)
+    top = parse_top(params.get("$top"))
+    want_count = parse_count(params.get("$count"))
+    expand = parse_expand(params.get("$expand"), schema, table)
+    where_params: list[Any] = []
+    where = _where(schema, table, params.get("$filter"), aliases, user_id, now, where_params)
+    order = _order(table, params.get("$orderby"), aliases)
+    scope = f"{table.logical_name}|" + ",".join(f"{c}:{'d' if d else 'a'}" for c, d in order)
+
+    page_size = max(1, min(int(page_size or MAX_PAGE_SIZE), MAX_PAGE_SIZE))
+    paged = top is None
+    limit = min(top, MAX_PAGE_SIZE) if top is not None else page_size
+
+    conditions = [where] if where else []
+    sql_params = list(where_params)
+    page = 1
+    if skiptoken and paged:
+        position = paging.decode(skiptoken, scope)
+        page = position.page + 1
+        conditions.append(_keyset(order, [*position.values, position.last_id], sql_params))
+
+    extra = [c for c, _ in order] + _expand_keys(table, expand)
+    columns = _fetch_columns(table, select, extra)
+    col_sql = ", ".join(f"t0.{quote(c)}" for c in columns)
+    order_sql = ", ".join(f"t0.{quote(c)}{' DESC' if d else ''}" for c, d in order)
+    sql = f"SELECT {col_sql} FROM {quote(table.logical_name)} t0"
+    if conditions:
+        sql += " WHERE " + " AND ".join(conditions)
+    sql += f" ORDER BY {order_sql} LIMIT ?"
+    sql_params.append(limit + 1 if paged else limit)
+    return Query(
+        table,
+        sql,
+        sql_params,
+        columns,
+        select,
+        expand,
+        order,
+        limit,
+        paged,
+        want_count,
+        where,
+        where_params,
+        page,
+        scope,
+    )
+
+
+def _rows(conn: sqlite3.Connection, sql: str, params: list[Any], columns: list[str]) -> list[dict]:
+    cursor = conn.execute(sql, params)
+    return [dict(zip(columns, values, strict=True)) for values in cursor.fetchall()]
+
+
+def _count(conn: sqlite3.Connection, table: Table, where: str, params: list[Any]) -> int:
+    sql = f"SELECT count(*) FROM (SELECT 1 FROM {quote(table.logical_name)} t0"
+    if where:
+        sql += f" WHERE {where}"
+    sql += f" LIMIT {COUNT_LIMIT + 1})"
+    return conn.execute(sql, params).fetchone()[0]
+
+
+def execute(
+    conn: sqlite3.Connection,
+    schema: dict[str, Table],
+    table_name: str,
+    params: Mapping[str, str],
+    *,
+    user_id: str | None,
+    page_size: int = MAX_PAGE_SIZE,
+    skiptoken: str | None = None,
+    now: dt.datetime | None = None,
+) -> Result:
+    """Run a collection query: one page of rows (+ expansions), its next skiptoken and count."""
+    now = now or _clock()
+    query = compile_query(
+        schema,
+        table_name,
+        params,
+        user_id=user_id,
+        page_size=page_size,
+        skiptoken=skiptoken,
+        now=now,
+    )
+    rows = _rows(conn, query.sql, query.params, query.columns)
+    next_token = None
+    if query.paged and len(rows) > query.limit:
+        rows = rows[: query.limit]
+        last, first = rows[-1], rows[0]
+        pk = query.table.primary_id
+        next_token = paging.encode(
+            query.scope, query.page, [last[c] for c, _ in query.order[:-1]], pk, last[pk], first[pk]
+        )
+    if query.expand and rows:
+        _expand(conn, schema, query.table, rows, query.expand, user_id, now)
+    count = None
+    exceeded = False
+    if query.count:
+        total = _count(conn, query.table, query.where, query.where_params)
+        exceeded = total > COUNT_LIMIT
+        count = min(total, COUNT_LIMIT)
+    return Result(
+        rows, query.select, query.expand, next_token, count, exceeded, query.table.logical_name
+    )
+
+
+def count(
+    conn: sqlite3.Connection,
+    schema: dict[str, Table],
+    table_name: str,
+    params: Mapping[str, str],
+    *,
+    user_id: str | None,
+    now: dt.datetime | None = None,
+) -> int:
+    """`/$count`: the number of rows matching `$filter` (capped at 5000, as Dataverse)."""
+    check_names(params)
+    table = _table(schema, table_name)
+    where_params: list[Any] = []
+    where = _where(
+        schema,
+        table,
+        params.get("$filter"),
+        _aliases(params),
+        user_id,
+        now or _clock(),
+        where_params,
+    )
+    return min(_count(conn, table, where, where_params), COUNT_LIMIT)
+
+
+# -- $expand: one query per navigation property and level (never one per row) ---------------
+
+
+def _expand(
+    conn: sqlite3.Connection,
+    schema: dict[str, Table],
+    table: Table,
+    rows: list[dict],
+    plans: dict[str, ExpandPlan],
+    user_id: str | None,
+    now: dt.datetime,
+) -> None:
+    for plan in plans.values():
+        if plan.kind == "single":
+            _expand_single(conn, schema, rows, plan, user_id, now)
+        else:
+            _expand_collection(conn, schema, table, rows, plan, user_id, now)
+
+
+def _expand_single(conn, schema, rows, plan: ExpandPlan, user_id, now) -> None:
+    found: dict[tuple[str, str], dict] = {}
+    for nav in plan.targets:
+        target = schema[nav.target]
+        key, type_key = nav.column.name, f"{nav.column.name}__type"
+        ids = sorted(
+            {
+                row[key]
+                for row in rows
+                if row.get(key) and (not nav.polymorphic or row.get(type_key) == nav.target)
+            }
+        )
+        if not ids:
+            continue
+        select = plan.select
+        if select is not None and len(plan.targets) > 1:
+            select = [c for c in select if c in target.columns]
+        columns = _fetch_columns(target, select, _expand_keys(target, plan.expand))
+        marks = ", ".join("?" * len(ids))
+        sql = (
+            f"SELECT {', '.join(f't0.{quote(c)}' for c in columns)} FROM "
+            f"{quote(target.logical_name)} t0 WHERE t0.{quote(target.primary_id)} IN ({marks})"
+        )
+        fetched = _rows(conn, sql, ids, columns)
+        if plan.expand and fetched:
+            _expand(conn, schema, target, fetched, plan.expand, user_id, now)
+        for item in fetched:
+            found[(nav.target, item[target.primary_id])] = item
+    for row in rows:
+        value = None
+        for nav in plan.targets:
+            ref = row.get(nav.column.name)
+            if ref and (not nav.polymorphic or row.get(f"{nav.column.name}__type") == nav.target):
+                value = found.get((nav.target, ref))
+                break
+        _nest(row, plan.nav, value)
+
+
+def _expand_collection(conn, schema, table: Table, rows, plan: ExpandPlan, user_id, now) -> None:
+    nav = plan.collection
+    child = schema[nav.child]
+    fk = nav.column.name
+    parent_ids = [row[table.primary_id] for row in rows]
+    params: list[Any] = list(parent_ids)
+    conditions = [f"t0.{quote(fk)} IN ({', '.join('?' * len(parent_ids))})"]
+    if nav.polymorphic:
+        conditions.append(f"t0.{quote(fk + '__type')} = ?")
+        params.append(table.logical_name)
+    where = _where(schema, child, plan.filter, None, user_id, now, params)
+    if where:
+        conditions.append(where)
+    order = _order(child, plan.orderby, None)
+    columns = _fetch_columns(
+        child, plan.select, [fk] + [c for c, _ in order] + _expand_keys(child, plan.expand)
+    )
+    col_sql = ", ".join(f"t0.{quote(c)}" for c in columns)
+    order_sql = ", ".join(f"t0.{quote(c)}{' DESC' if d else ''}" for c, d in order)
+    base = f"FROM {quote(child.logical_name)} t0 WHERE {' AND '.join(conditions)}"
+    if plan.top is not None:
+        # $top applies per parent row: number each parent's children and keep the first n.
+        inner = (
+            f"SELECT {col_sql}, row_number() OVER (PARTITION BY t0.{quote(fk)} ORDER BY "
+            f"{order_sql}) AS _rn {base}"
+        )
+        outer_cols = ", ".join(quote(c) for c in columns)
+        sql = f"SELECT {outer_cols} FROM ({inner}) WHERE _rn <= ? ORDER BY {quote(fk)}, _rn"
+        params.append(plan.top)
+    else:
+        sql = f"SELECT {col_sql} {base} ORDER BY t0.{quote(fk)}, {order_sql}"
+    fetched = _rows(conn, sql, params, columns)
+    if plan.expand and fetched:
+        _expand(conn, schema, child, fetched, plan.expand, user_id, now)
+    groups: dict[str, list[dict]] = {pid: [] for pid in parent_ids}
+    for item in fetched:
+        groups[item[fk]].append(item)
+    for row in rows:
+        _nest(row, plan.nav, groups[row[table.primary_id]])
+
+
+def _nest(row: dict, nav: str, value: Any) -> None:
+    # Under row["$expand"], not row[nav]: a single-valued nav is often named like its lookup
+    # column (`primarycontactid`), whose id must stay in the row.
+    expanded = row.get(EXPANDED)
+    if expanded is None:
+        expanded = row[EXPANDED] = {}
+    expanded[nav] = value
+
+
+def expanded(row: dict, nav: str) -> Any:
+    """The expanded value of `nav` in a result row (dict/None or list), None if not expanded."""
+    return (row.get(EXPANDED) or {}).get(nav)

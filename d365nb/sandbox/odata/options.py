@@ -1,0 +1,216 @@
+"""System query options: which are allowed, and `$select`, `$expand`, `$top`, `$count`.
+
+`$filter` and `$orderby` text is parsed by `parser`; this module reads the rest and checks every
+name against the schema, so the SQL layer only ever sees known tables and columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from ..schema.model import Table
+from .errors import ODataError
+from .navigation import CollectionNav, SingleNav, navigations
+from .sql import not_found
+
+SUPPORTED = {"$select", "$filter", "$orderby", "$top", "$count", "$expand"}
+# Handled elsewhere (paging, change tracking, request routing): accepted and ignored here.
+PASSED_THROUGH = {"$skiptoken", "$deltatoken", "$format"}
+UNSUPPORTED = {"$skip", "$search", "$apply", "$levels", "$compute", "$index", "$schemaversion"}
+EXPAND_OPTIONS = {"$select", "$filter", "$orderby", "$top", "$expand"}
+MAX_EXPANDS = 15
+
+
+@dataclass
+class ExpandPlan:
+    """One `$expand` item, checked against the schema.
+
+    `kind` is "single" (lookup -> a dict or None per row) or "collection" (one-to-many -> a
+    list). Single: `targets` lists one `SingleNav` per possible target table (owner lookups have
+    two). Collection: `collection` describes the child table and its lookup column. `select` is
+    None for all columns; `filter`/`orderby`/`top` only for collections; `options` keeps the
+    nested option text as written (for `<nav>@odata.nextLink`).
+    """
+
+    nav: str
+    kind: str
+    table: str  # the table the expanded rows come from (first target for single-valued)
+    select: list[str] | None = None
+    filter: str | None = None
+    orderby: str | None = None
+    top: int | None = None
+    expand: dict[str, ExpandPlan] = field(default_factory=dict)
+    options: str = ""
+    targets: list[SingleNav] = field(default_factory=list)
+    collection: CollectionNav | None = None
+
+
+def check_names(params: Mapping[str, str]) -> None:
+    """Refuse options Dataverse does not support, in its words."""
+    for name in params:
+        if not name.startswith("$") or name in SUPPORTED or name in PASSED_THROUGH:
+            continue
+        if name in UNSUPPORTED:
+            raise ODataError(f"The query parameter {name} is not supported")
+        raise ODataError(f"The query parameter '{name}' is not supported.")
+
+
+def split_top_level(text: str, separator: str) -> list[tuple[int, str]]:
+    """Split on `separator` outside parentheses, brackets and quotes: [(offset, part)]."""
+    parts, depth, start, quote_char = [], 0, 0, ""
+    for i, c in enumerate(text):
+        if quote_char:
+            if c == quote_char:
+                quote_char = ""
+            continue
+        if c in "'\"":
+            quote_char = c
+        elif c in "([":
+            depth += 1
+        elif c in ")]":
+            depth -= 1
+        elif c == separator and depth == 0:
+            parts.append((start, text[start:i]))
+            start = i + 1
+    parts.append((start, text[start:]))
+    return parts
+
+
+def parse_select(text: str | None, table: Table) -> list[str] | None:
+    """`$select` -> column logical names (lookups by `_x_value` or their own name); None = all."""
+    if text is None or text.strip() in ("", "*"):
+        return None
+    columns: list[str] = []
+    for offset, raw in split_top_level(text, ","):
+        name = raw.strip()
+        pos = offset + (len(raw) - len(raw.lstrip()))
+        column = table.columns.get(name)
+        if column is None and name.startswith("_") and name.endswith("_value"):
+            column = table.columns.get(name[1:-6])
+            if column is not None and not column.is_lookup:
+                column = None
+        if column is None:
+            raise not_found(name, table, pos)
+        if column.name not in columns:
+            columns.append(column.name)
+    return columns
+
+
+def parse_top(text: str | None) -> int | None:
+    if text is None:
+        return None
+    value = text.strip()
+    if not value.isdigit():
+        raise ODataError(
+            f"Invalid value '{text}' for $top query option found. The $top query option requires "
+            "a non-negative integer value."
+        )
+    return int(value)
+
+
+def parse_count(text: str | None) -> bool:
+    if text is None:
+        return False
+    value = text.strip().lower()
+    if value not in ("true", "false"):
+        raise ODataError(f"'{text}' is not a valid count option.")
+    return value == "true"
+
+
+def parse_expand(
+    text: str | None, schema: dict[str, Table], table: Table, counter: list[int] | None = None
+) -> dict[str, ExpandPlan]:
+    """`$expand` -> plans keyed by navigation property (nested options checked too)."""
+    if text is None or not text.strip():
+        return {}
+    counter = counter if counter is not None else [0]
+    navs = navigations(schema)
+    plans: dict[str, ExpandPlan] = {}
+    for offset, raw in split_top_level(text, ","):
+        item = raw.strip()
+        pos = offset + (len(raw) - len(raw.lstrip()))
+        name, options = item, ""
+        if "(" in item:
+            if not item.endswith(")"):
+                raise ODataError(f"')' expected at position {offset + len(raw)} in '{text}'.", pos)
+            name, options = item[: item.index("(")].strip(), item[item.index("(") + 1 : -1]
+        ref = name.endswith("/$ref")
+        if ref:
+            name = name[: -len("/$ref")]
+        counter[0] += 1
+        if counter[0] > MAX_EXPANDS:
+            raise ODataError("Number of link entities in query exceeded maximum limit.")
+        single = navs.single[table.logical_name].get(name)
+        collection = navs.collection[table.logical_name].get(name)
+        if single is None and collection is None:
+            raise not_found(name, table, pos)
+        if ref and collection is not None:
+            raise ODataError(
+                "Expand with $ref is only supported on lookup type navigation property."
+            )
+        nested = _nested_options(options, name)
+        if single is not None:
+            target = schema[single[0].target]
+            extra = set(nested) - {"$select", "$expand"}
+            if extra:
+                raise ODataError(
+                    f"The option {sorted(extra)[0]} is not supported when expanding the "
+                    f"single-valued navigation property '{name}'; use $select or $expand."
+                )
+            plan = ExpandPlan(name, "single", target.logical_name, options=options, targets=single)
+            plan.select = (
+                []
+                if ref
+                else _select_any(nested.get("$select"), [schema[n.target] for n in single])
+            )
+        else:
+            target = schema[collection.child]
+            plan = ExpandPlan(
+                name, "collection", target.logical_name, options=options, collection=collection
+            )
+            plan.select = parse_select(nested.get("$select"), target)
+            plan.filter = nested.get("$filter")
+            plan.orderby = nested.get("$orderby")
+            plan.top = parse_top(nested.get("$top"))
+        plan.expand = parse_expand(nested.get("$expand"), schema, target, counter)
+        plans[name] = plan
+    return plans
+
+
+def _nested_options(text: str, nav: str) -> dict[str, str]:
+    found: dict[str, str] = {}
+    if not text.strip():
+        return found
+    for _, raw in split_top_level(text, ";"):
+        part = raw.strip()
+        if not part:
+            continue
+        key, eq, value = part.partition("=")
+        key = key.strip()
+        if not eq or key not in EXPAND_OPTIONS:
+            if key in ("$skip", "$count", "$search", "$levels"):
+                raise ODataError(f"The query option {key} is not supported inside $expand.")
+            raise ODataError(f"The option '{key}' is not valid inside $expand of '{nav}'.")
+        found[key] = value
+    return found
+
+
+def _select_any(text: str | None, tables: list[Table]) -> list[str] | None:
+    """Nested $select of a lookup with several targets: a name must exist on at least one."""
+    if len(tables) == 1:
+        return parse_select(text, tables[0])
+    if text is None or not text.strip():
+        return None
+    names: list[str] = []
+    for offset, raw in split_top_level(text, ","):
+        name = raw.strip()
+        for t in tables:
+            try:
+                names.extend(n for n in parse_select(name, t) or [] if n not in names)
+                break
+            except ODataError:
+                continue
+        else:
+            raise not_found(name, tables[0], offset)
+    return names

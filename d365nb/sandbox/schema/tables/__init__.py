@@ -1,0 +1,1 @@
+"""One module per table; each defines `TABLE`. Adding a table means adding a module here."""

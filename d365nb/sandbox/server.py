@@ -1,0 +1,224 @@
+"""Run the sandbox: build the organisation, bind the socket, serve uvicorn on a thread.
+
+`start()` returns once the server accepts connections. The socket is bound here (not by
+uvicorn) so that `port=0` yields the real port before anyone connects.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import secrets
+import socket
+import tempfile
+import threading
+import uuid
+from typing import Any
+
+import uvicorn
+
+from . import schema as schema_module
+from .app import API, Org, build_app
+from .store import Store
+
+log = logging.getLogger("d365nb.sandbox")
+
+# The caller when the sandbox has no demo data: Dataverse's built-in "SYSTEM" user role.
+SYSTEM_USER_ID = "8c6a9b1e-2c4b-4f1e-9a3d-5d365b000001"
+
+
+class SandboxHandle:
+    """A running sandbox: `url`, `api`, `token`, `ca`, `org`; `stop()`; a context manager."""
+
+    def __init__(self, server: uvicorn.Server, thread: threading.Thread, org: Org, url: str,
+                 ca: str | None, tmpdir: tempfile.TemporaryDirectory | None) -> None:
+        self._server = server
+        self._thread = thread
+        self._tmpdir = tmpdir
+        self.org = org
+        self.url = url
+        self.api = url + API
+        self.token = org.token
+        self.ca = ca
+
+    def __repr__(self) -> str:  # the token stays out of reprs and logs
+        return f"<SandboxHandle {self.url}>"
+
+    def set_faults(self, faults: Any = None, seed: int | None = None) -> None:
+        """Change fault injection on the running sandbox (`None` switches it off)."""
+        injector = self.org.config.get("faults")
+        if injector is None:
+            raise RuntimeError("fault injection is not available in this sandbox")
+        injector.configure(faults, seed)
+
+    def set_limits(self, limits: Any = None) -> None:
+        """Change service-protection limits on the running sandbox (`None` switches them off)."""
+        limiter = self.org.config.get("limiter")
+        if limiter is None:
+            raise RuntimeError("service-protection limits are not available in this sandbox")
+        limiter.configure(limits)
+
+    def stop(self) -> None:
+        """Stop serving and close the database; safe to call twice."""
+        if self._thread.is_alive():
+            self._server.should_exit = True
+            self._thread.join(timeout=10)
+        store = self.org.store
+        if store.conn is not None:
+            try:
+                store.close()
+            except Exception:  # already closed
+                pass
+        if self._tmpdir is not None:
+            self._tmpdir.cleanup()
+            self._tmpdir = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def __enter__(self) -> SandboxHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _optional(name: str) -> Any:
+    try:
+        return importlib.import_module(f"d365nb.sandbox.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"d365nb.sandbox.{name}":
+            raise
+        return None
+
+
+def build_org(
+    *,
+    token: str | None = None,
+    data: str = "demo",
+    db: str | None = None,
+    limits: Any = None,
+    faults: Any = None,
+    seed: int | None = None,
+    change_tracking_expiry_days: float = 7,
+) -> Org:
+    """The organisation (schema, store with data, settings) without any server."""
+    if data not in ("demo", "empty"):
+        raise ValueError(f"data must be 'demo' or 'empty', not {data!r}")
+    tables = schema_module.load()
+    store = Store(tables, db)
+    ids = {}
+    for key in ("business_unit_id", "organization_id", "tenant_id"):
+        ids[key] = store.get_meta(key) or str(uuid.uuid4())
+        store.set_meta(key, ids[key])
+    user_id = store.get_meta("user_id")
+    if user_id is None:  # a fresh database: fill it once; a reopened --db keeps its data
+        user_id = _populate(store, tables, data, seed)
+        store.set_meta("user_id", user_id)
+    config: dict[str, Any] = {
+        "data": data,
+        "db": db,
+        "seed": seed,
+        "change_tracking_expiry_days": change_tracking_expiry_days,
+    }
+    limits_module = _optional("limits")
+    if limits_module is not None:
+        config["limiter"] = limits_module.Limiter(limits)
+    elif limits:
+        raise ValueError("service-protection limits are not available in this sandbox")
+    faults_module = _optional("faults")
+    if faults_module is not None:
+        config["faults"] = faults_module.FaultInjector(faults, seed)
+    elif faults:
+        raise ValueError("fault injection is not available in this sandbox")
+    return Org(
+        schema=tables,
+        store=store,
+        token=token or secrets.token_urlsafe(32),
+        user_id=user_id,
+        config=config,
+        **ids,
+    )
+
+
+def _populate(store: Store, tables: dict, data: str, seed: int | None) -> str:
+    demo = _optional("demo") if data == "demo" else None
+    if demo is not None:
+        result = demo.populate(store, tables, seed if seed is not None else 0)
+        return result if isinstance(result, str) else demo.CALLER_ID
+    # No demo data: the caller is a system user, as every Dataverse org has one.
+    store.insert_many(
+        "systemuser",
+        [{"systemuserid": SYSTEM_USER_ID, "firstname": None, "lastname": "SYSTEM",
+          "domainname": "SYSTEM", "isdisabled": 0}],
+    )
+    return SYSTEM_USER_ID
+
+
+def start(
+    host: str = "127.0.0.1",
+    port: int = 0,
+    token: str | None = None,
+    data: str = "demo",
+    db: str | None = None,
+    tls: bool = False,
+    limits: Any = None,
+    faults: Any = None,
+    seed: int | None = None,
+    change_tracking_expiry_days: float = 7,
+) -> SandboxHandle:
+    """Start a sandbox on a background thread; returns when it accepts requests.
+
+    >>> with start(data="empty") as h:
+    ...     h.api  # doctest: +SKIP
+    'http://127.0.0.1:54321/api/data/v9.2/'
+    """
+    org = build_org(token=token, data=data, db=db, limits=limits, faults=faults, seed=seed,
+                    change_tracking_expiry_days=change_tracking_expiry_days)
+    org.config["tls"] = tls
+    app = build_app(org)
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        org.store.close()
+        raise OSError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.listen(128)
+    sock.setblocking(False)
+    bound_port = sock.getsockname()[1]
+    tmpdir = None
+    ca = None
+    ssl: dict[str, Any] = {}
+    if tls:
+        tls_module = importlib.import_module("d365nb.sandbox.tls")
+        tmpdir = tempfile.TemporaryDirectory(prefix="d365nb-tls-")
+        cert, key = tls_module.make_certificate(tmpdir.name)
+        ca = cert
+        ssl = {"ssl_certfile": cert, "ssl_keyfile": key}
+    config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False,
+                            timeout_graceful_shutdown=2, **ssl)
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    failure: list[BaseException] = []
+
+    def serve() -> None:
+        try:
+            server.run(sockets=[sock])
+        except BaseException as exc:  # surfaced to start() below
+            failure.append(exc)
+
+    thread = threading.Thread(target=serve, name=f"d365nb-sandbox-{bound_port}", daemon=True)
+    thread.start()
+    while not server.started:
+        if failure or not thread.is_alive():
+            sock.close()
+            raise RuntimeError(f"the sandbox failed to start: {failure[0] if failure else '?'}")
+        thread.join(0.005)
+    scheme = "https" if tls else "http"
+    shown = f"[{host}]" if ":" in host else host
+    url = f"{scheme}://{shown}:{bound_port}"
+    log.info("sandbox serving %s", url)
+    return SandboxHandle(server, thread, org, url, ca, tmpdir)

@@ -1,0 +1,505 @@
+"""Write semantics of the Dataverse Web API, without HTTP.
+
+`Service` validates a JSON body completely (property names, types, lengths, ranges, option
+values, `@odata.bind` targets, required columns, state/status pairs) before anything is written,
+then writes through the `Store` inside one transaction: a refused request changes nothing.
+Routes (`app`), `$batch` and the bulk actions all write through here.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, date, datetime
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from . import errors
+from .schema.model import CHOICE_TYPES, LOOKUP_TYPES, Column, Relationship, Table
+from .store import Store, format_datetime
+
+GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+# `/accounts(<guid>)`, `accounts(<guid>)` or an absolute URL ending so.
+_BIND_RE = re.compile(r"(?:^|/)([A-Za-z_][A-Za-z0-9_]*)\(([^()]*)\)/?$")
+_EDM = {
+    "String": "Edm.String",
+    "Memo": "Edm.String",
+    "Integer": "Edm.Int32",
+    "BigInt": "Edm.Int64",
+    "Picklist": "Edm.Int32",
+    "State": "Edm.Int32",
+    "Status": "Edm.Int32",
+    "Decimal": "Edm.Decimal",
+    "Money": "Edm.Decimal",
+    "Double": "Edm.Double",
+    "Boolean": "Edm.Boolean",
+    "DateTime": "Edm.DateTimeOffset",
+    "Uniqueidentifier": "Edm.Guid",
+}
+_MIN_DATE = "1753-01-01"
+_UNSET = object()
+
+
+def edm_type(column: Column) -> str:
+    if column.type == "DateTime" and column.date_behavior == "DateOnly":
+        return "Edm.Date"
+    return _EDM.get(column.type, "Edm.Guid")
+
+
+def is_guid(text: Any) -> bool:
+    return isinstance(text, str) and GUID_RE.match(text) is not None
+
+
+def parse_etag(value: str) -> int | None:
+    """`W/"123"` (or `"123"`) -> 123; None when it is not a version etag."""
+    v = value.strip()
+    if v.startswith("W/"):
+        v = v[2:]
+    v = v.strip('"')
+    return int(v) if v.isdigit() else None
+
+
+class Navigation:
+    """A single-valued navigation property and the lookup column + relationships behind it."""
+
+    def __init__(self, name: str, column: Column, relationships: list[Relationship]):
+        self.name = name
+        self.column = column
+        self.relationships = relationships
+
+    def target_for(self, table: str) -> Relationship | None:
+        for rel in self.relationships:
+            if rel.target == table:
+                return rel
+        return None
+
+
+def navigations(table: Table) -> dict[str, Navigation]:
+    """Single-valued navigation properties of a table, by name (`regardingobjectid_lead_task`;
+    `ownerid` covers both owner targets, as in Dataverse)."""
+    navs: dict[str, Navigation] = {}
+    for col in table.columns.values():
+        for rel in col.relationships:
+            nav = navs.get(rel.navigation)
+            if nav is None:
+                navs[rel.navigation] = Navigation(rel.navigation, col, [rel])
+            else:
+                nav.relationships.append(rel)
+    return navs
+
+
+class Service:
+    """Create/update/upsert/delete with Dataverse's validation. `user_id` is the caller."""
+
+    def __init__(self, schema: dict[str, Table], store: Store, user_id: str) -> None:
+        self.schema = schema
+        self.store = store
+        self.user_id = user_id
+        self.by_set = {t.entity_set: t for t in schema.values()}
+        self._navs = {name: navigations(t) for name, t in schema.items()}
+
+    # -- resolution ---------------------------------------------------------------------------
+
+    def table_for_set(self, entity_set: str) -> Table:
+        """The table behind an entity-set name (case-sensitive, as in Dataverse)."""
+        table = self.by_set.get(entity_set)
+        if table is None:
+            raise errors.ResourceNotFound(entity_set)
+        return table
+
+    def navigations(self, table: Table) -> dict[str, Navigation]:
+        return self._navs[table.logical_name]
+
+    @staticmethod
+    def parse_key(text: str) -> str:
+        """A key from a URL segment (`leads(<guid>)`), normalised to lowercase."""
+        key = text.strip()
+        if key.startswith("{") and key.endswith("}"):
+            key = key[1:-1]
+        if not is_guid(key):
+            raise errors.QueryError("Bad Request - Error in query syntax.")
+        return key.lower()
+
+    def parse_reference(self, value: Any, table: Table, prop: str) -> tuple[Table, str]:
+        """`/accounts(<guid>)` (leading slash optional, absolute URLs accepted) -> (table, id)."""
+        if not isinstance(value, str):
+            raise self._payload_error(
+                table, f"Cannot convert the value of '{prop}' to an entity reference: expected "
+                "a string like '/accounts(00000000-0000-0000-0000-000000000000)'."
+            )
+        path = unquote(urlsplit(value).path if "://" in value else value)
+        match = _BIND_RE.search(path)
+        if match is None:
+            raise errors.BadRequest(
+                f"Invalid reference '{value}' for '{prop}': expected '/<entityset>(<id>)'."
+            )
+        target = self.by_set.get(match.group(1))
+        if target is None:
+            raise errors.ResourceNotFound(match.group(1))
+        key = match.group(2).strip("{}")
+        if not is_guid(key):
+            raise self._payload_error(
+                table, f"Cannot convert the literal '{match.group(2)}' to the expected type "
+                "'Edm.Guid'."
+            )
+        return target, key.lower()
+
+    def _payload_error(self, table: Table, inner: str) -> errors.BadRequest:
+        return errors.BadRequest(
+            f"Error identified in Payload provided by the user for Entity :'{table.entity_set}'"
+            f"  ---->  InnerException : Microsoft.OData.ODataException: {inner}"
+        )
+
+    # -- values -------------------------------------------------------------------------------
+
+    def convert(self, table: Table, column: Column, value: Any) -> Any:
+        """A JSON value -> storage form, checked against the column's type and limits."""
+        if value is None:
+            return None
+        t = column.type
+
+        def wrong() -> errors.DataverseError:
+            shown = str(value).lower() if isinstance(value, bool) else value
+            return self._payload_error(
+                table,
+                f"Cannot convert the literal '{shown}' to the expected type '{edm_type(column)}'.",
+            )
+
+        if t in ("String", "Memo"):
+            if not isinstance(value, str):
+                raise wrong()
+            if column.max_length is not None and len(value) > column.max_length:
+                raise errors.ValidationFailed(
+                    f"A validation error occurred.  The length of the '{column.name}' attribute "
+                    f"of the '{table.logical_name}' entity exceeded the maximum allowed length "
+                    f"of '{column.max_length}'."
+                )
+            return value
+        if t in ("Integer", "BigInt") or t in CHOICE_TYPES:
+            if isinstance(value, bool) or not isinstance(value, int):
+                if isinstance(value, float) and value.is_integer():
+                    value = int(value)
+                else:
+                    raise wrong()
+            if t in CHOICE_TYPES:
+                if value not in {o.value for o in column.options}:
+                    raise errors.ValidationFailed(
+                        f"A validation error occurred.  The value {value} of '{column.name}' on "
+                        f"record of type '{table.logical_name}' is outside the valid range."
+                    )
+            else:
+                self._check_range(table, column, value)
+            return value
+        if t in ("Decimal", "Money", "Double"):
+            if isinstance(value, bool):
+                raise wrong()
+            if isinstance(value, str):
+                try:
+                    value = float(value)
+                except ValueError:
+                    raise wrong() from None
+            if not isinstance(value, int | float):
+                raise wrong()
+            self._check_range(table, column, value)
+            return float(value)
+        if t == "Boolean":
+            if not isinstance(value, bool):
+                raise wrong()
+            return int(value)
+        if t == "DateTime":
+            if not isinstance(value, str):
+                raise wrong()
+            return self._convert_datetime(table, column, value, wrong)
+        if t == "Uniqueidentifier":
+            if not is_guid(value):
+                raise wrong()
+            return value.lower()
+        raise wrong()
+
+    def _check_range(self, table: Table, column: Column, value: float) -> None:
+        lo, hi = column.min_value, column.max_value
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            lo_s = f"{lo:g}" if lo is not None else ""
+            hi_s = f"{hi:g}" if hi is not None else ""
+            raise errors.ValidationFailed(
+                f"A validation error occurred.  The value {value} of '{column.name}' on record "
+                f"of type '{table.logical_name}' is outside the valid range "
+                f"({lo_s} to {hi_s})."
+            )
+
+    def _convert_datetime(self, table: Table, column: Column, value: str, wrong) -> str:
+        date_only = column.date_behavior == "DateOnly"
+        try:
+            if date_only and len(value) == 10:
+                stored = date.fromisoformat(value).isoformat()
+            else:
+                moment = datetime.fromisoformat(value.replace("z", "Z"))
+                if moment.tzinfo is None:  # no offset: stored as UTC (dataverse-wire.md §6)
+                    moment = moment.replace(tzinfo=UTC)
+                stored = moment.date().isoformat() if date_only else format_datetime(moment)
+        except ValueError:
+            raise wrong() from None
+        if stored < _MIN_DATE:
+            raise errors.ValidationFailed(
+                f"A validation error occurred.  The value of '{column.name}' on record of type "
+                f"'{table.logical_name}' is before the minimum allowed date 1/1/1753."
+            )
+        return stored
+
+    # -- bodies -------------------------------------------------------------------------------
+
+    def changes_from_body(
+        self, table: Table, body: Any, *, creating: bool
+    ) -> tuple[dict[str, Any], list[tuple[Table, str]]]:
+        """Validate a JSON body into storage-form changes (and the bound records to check)."""
+        if not isinstance(body, dict):
+            raise errors.BadRequest(
+                "The request body must be a JSON object with the record's properties."
+            )
+        cols = table.columns
+        navs = self._navs[table.logical_name]
+        changes: dict[str, Any] = {}
+        bound: list[tuple[Table, str]] = []
+        for key, value in body.items():
+            if key.endswith("@odata.bind"):
+                nav_name = key[: -len("@odata.bind")]
+                nav = navs.get(nav_name)
+                if nav is None:
+                    raise self._payload_error(
+                        table,
+                        f"An undeclared property '{nav_name}' which only has property "
+                        "annotations in the payload but no property value was found in the "
+                        "payload. In OData, only declared navigation properties and declared "
+                        "named streams can be represented as properties without values.",
+                    )
+                col = nav.column
+                if value is None:
+                    changes[col.name] = None
+                    changes[f"{col.name}__type"] = None
+                    continue
+                target, target_id = self.parse_reference(value, table, key)
+                if nav.target_for(target.logical_name) is None:
+                    allowed = ", ".join(self.schema[r.target].entity_set for r in nav.relationships)
+                    raise errors.BadRequest(
+                        f"'{nav_name}' cannot refer to {target.entity_set}: it refers to "
+                        f"{allowed}."
+                    )
+                if not col.valid_for_create and creating or not col.valid_for_update and not creating:
+                    raise errors.BadRequest(f"'{col.name}' is read-only and cannot be set.")
+                changes[col.name] = target_id
+                changes[f"{col.name}__type"] = target.logical_name
+                bound.append((target, target_id))
+                continue
+            if key.startswith("@") or "@" in key:
+                continue  # instance annotations (@odata.type, @odata.etag, ...) carry no data
+            col = cols.get(key)
+            if col is None:
+                if key.startswith("_") and key.endswith("_value") and key[1:-6] in cols:
+                    continue  # the read-only `_x_value` of a lookup read back from a GET
+                if key in navs and isinstance(value, dict | list):
+                    raise errors.BadRequest(
+                        f"Deep insert through '{key}' is not supported by the sandbox; create "
+                        f"the related record first and bind it with '{key}@odata.bind'."
+                    )
+                raise errors.InvalidProperty(key, table.logical_name)
+            if col.type in LOOKUP_TYPES:
+                if value is None:  # `{"parentaccountid": null}` clears the lookup
+                    changes[col.name] = None
+                    changes[f"{col.name}__type"] = None
+                    continue
+                nav_hint = col.relationships[0].navigation if col.relationships else col.name
+                raise errors.BadRequest(
+                    f"'{key}' is a lookup: set it with \"{nav_hint}@odata.bind\": "
+                    f"\"/{self.schema[col.relationships[0].target].entity_set}(<id>)\"."
+                )
+            if col.name == table.primary_id:
+                key_value = self.convert(table, col, value)
+                if creating:
+                    changes[col.name] = key_value
+                continue  # the key of an existing record never changes
+            if col.read_only:
+                continue  # computed/system columns sent back by a client are ignored
+            if value is None and col.required == "SystemRequired":
+                raise self._required(table, col)
+            changes[col.name] = self.convert(table, col, value)
+        return changes, bound
+
+    @staticmethod
+    def _required(table: Table, col: Column) -> errors.DataverseError:
+        return errors.RequiredMissing(
+            f"A validation error occurred.  The '{col.name}' attribute of the "
+            f"'{table.logical_name}' entity is required ({col.required}) and must have a value."
+        )
+
+    def _check_state(self, table: Table, row: dict[str, Any], changes: dict[str, Any]) -> None:
+        """Pair statecode/statuscode the way Dataverse does and refuse impossible pairs."""
+        state_col, status_col = table.columns.get("statecode"), table.columns.get("statuscode")
+        if state_col is None or status_col is None:
+            return
+        if "statuscode" in changes and changes["statuscode"] is not None:
+            status = next(o for o in status_col.options if o.value == changes["statuscode"])
+            if "statecode" not in changes or changes["statecode"] is None:
+                changes["statecode"] = status.state
+            elif status.state != changes["statecode"]:
+                state = next(o for o in state_col.options if o.value == changes["statecode"])
+                raise errors.InvalidArgument(
+                    f"{changes['statuscode']} is not a valid status code for state code "
+                    f"{table.logical_name.capitalize()}State.{state.label.replace(' ', '')} on "
+                    f"{table.logical_name} with Id {row.get(table.primary_id)}."
+                )
+        elif "statecode" in changes and changes["statecode"] is not None:
+            state = next(o for o in state_col.options if o.value == changes["statecode"])
+            changes["statuscode"] = state.default_status
+        elif "statecode" in changes or "statuscode" in changes:
+            raise self._required(table, state_col)
+
+    def _check_bound(self, bound: list[tuple[Table, str]]) -> None:
+        for target, target_id in bound:
+            if not self.store.exists(target.logical_name, target_id):
+                raise errors.RecordNotFound(target.logical_name, target_id)
+
+    # -- operations ---------------------------------------------------------------------------
+
+    def create(self, table: Table, body: Any, *, id: str | None = None) -> dict[str, Any]:
+        """Create a record (client-supplied key honoured); returns the stored row."""
+        changes, bound = self.changes_from_body(table, body, creating=True)
+        pk = table.primary_id
+        if id is not None:
+            if changes.get(pk) not in (None, id):
+                raise errors.BadRequest(
+                    f"The key in the URL ({id}) and '{pk}' in the body ({changes[pk]}) differ."
+                )
+            changes[pk] = id
+        row_id = changes.get(pk) or str(uuid.uuid4())
+        changes[pk] = row_id
+        self._check_state(table, changes, changes)
+        if table.ownership == "UserOwned" and changes.get("ownerid") is None:
+            changes["ownerid"], changes["ownerid__type"] = self.user_id, "systemuser"
+        if "createdby" in table.columns:
+            changes["createdby"], changes["createdby__type"] = self.user_id, "systemuser"
+            changes["modifiedby"], changes["modifiedby__type"] = self.user_id, "systemuser"
+        candidate = dict(changes)
+        self.store.complete(table, candidate, creating=True)
+        for col in table.columns.values():
+            if (
+                col.required in ("ApplicationRequired", "SystemRequired")
+                and col.valid_for_create
+                and not col.read_only
+                and candidate.get(col.name) is None
+            ):
+                raise self._required(table, col)
+        self._check_bound(bound)
+        with self.store.transaction():
+            if self.store.exists(table.logical_name, row_id):
+                raise errors.DuplicateRecord()
+            return self.store.insert(table.logical_name, changes)
+
+    def update(
+        self, table: Table, id: str, body: Any, *, if_match: str | None = None
+    ) -> dict[str, Any]:
+        """Update an existing record (404 when missing, 412 on a stale `If-Match`)."""
+        changes, bound = self.changes_from_body(table, body, creating=False)
+        with self.store.transaction():
+            current = self._existing(table, id, if_match)
+            return self._apply_update(table, id, current, changes, bound)
+
+    def _apply_update(self, table, id, current, changes, bound) -> dict[str, Any]:
+        self._check_state(table, current, changes)
+        for col in table.columns.values():
+            if col.required == "ApplicationRequired" and col.name in changes:
+                if changes[col.name] is None:
+                    raise self._required(table, col)
+        self._check_bound(bound)
+        if "modifiedby" in table.columns:
+            changes["modifiedby"], changes["modifiedby__type"] = self.user_id, "systemuser"
+        row = self.store.update(table.logical_name, id, changes)
+        assert row is not None
+        return row
+
+    def upsert(
+        self,
+        table: Table,
+        id: str,
+        body: Any,
+        *,
+        if_match: str | None = None,
+        if_none_match: str | None = None,
+    ) -> tuple[dict[str, Any], bool]:
+        """PATCH on a key: update, or create with that key. Returns (row, created).
+
+        `If-Match: *` forbids the create (404 when missing); `If-None-Match: *` forbids the
+        update (412 when present); `If-Match: W/"n"` requires that version.
+        """
+        with self.store.transaction():
+            current = self.store.get(table.logical_name, id)
+            if if_none_match is not None and if_none_match.strip() == "*" and current is not None:
+                raise errors.DuplicateRecord()
+            if current is None:
+                if if_match is not None:
+                    raise errors.RecordNotFound(table.logical_name, id)
+                return self.create(table, body, id=id), True
+            changes, bound = self.changes_from_body(table, body, creating=False)
+            self._match(current, if_match)
+            return self._apply_update(table, id, current, changes, bound), False
+
+    def delete(self, table: Table, id: str, *, if_match: str | None = None) -> None:
+        with self.store.transaction():
+            self._existing(table, id, if_match)
+            self.store.delete(table.logical_name, id)
+
+    def get(self, table: Table, id: str) -> dict[str, Any]:
+        row = self.store.get(table.logical_name, id)
+        if row is None:
+            raise errors.RecordNotFound(table.logical_name, id)
+        return row
+
+    def set_property(self, table: Table, id: str, prop: str, value: Any) -> dict[str, Any]:
+        """`PUT <set>(<id>)/<prop>` with `{"value": ...}`."""
+        col = table.columns.get(prop)
+        if col is None or col.type in LOOKUP_TYPES:
+            raise errors.PropertyNotFound(prop, table.logical_name)
+        return self.update(table, id, {prop: value})
+
+    def clear_property(self, table: Table, id: str, prop: str) -> dict[str, Any]:
+        """`DELETE <set>(<id>)/<prop>`: set the value to null."""
+        col = table.columns.get(prop)
+        if col is None:
+            raise errors.PropertyNotFound(prop, table.logical_name)
+        if col.type in LOOKUP_TYPES:
+            return self.update(table, id, {prop: None})
+        if col.read_only or col.name == table.primary_id:
+            raise errors.BadRequest(f"'{prop}' is read-only and cannot be cleared.")
+        return self.update(table, id, {prop: None})
+
+    def set_reference(self, table: Table, id: str, nav: str, odata_id: Any) -> dict[str, Any]:
+        """`PUT <set>(<id>)/<nav>/$ref` with `{"@odata.id": "<set>(<id>)"}`."""
+        if nav not in self._navs[table.logical_name]:
+            raise errors.QueryError(
+                "Expand with $ref is only supported on lookup type navigation property."
+                if nav not in table.columns
+                else f"'{nav}' is not a navigation property of {table.logical_name}."
+            )
+        return self.update(table, id, {f"{nav}@odata.bind": odata_id})
+
+    def delete_reference(self, table: Table, id: str, nav: str) -> dict[str, Any]:
+        """`DELETE <set>(<id>)/<nav>/$ref`: clear the lookup."""
+        if nav not in self._navs[table.logical_name]:
+            raise errors.QueryError(f"'{nav}' is not a navigation property of {table.logical_name}.")
+        return self.update(table, id, {f"{nav}@odata.bind": None})
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _existing(self, table: Table, id: str, if_match: str | None) -> dict[str, Any]:
+        current = self.store.get(table.logical_name, id)
+        if current is None:
+            raise errors.RecordNotFound(table.logical_name, id)
+        self._match(current, if_match)
+        return current
+
+    @staticmethod
+    def _match(current: dict[str, Any], if_match: str | None) -> None:
+        if if_match is None or if_match.strip() == "*":
+            return
+        wanted = [parse_etag(v) for v in if_match.split(",")]
+        if current.get("versionnumber") not in wanted:
+            raise errors.VersionMismatch()

@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from d365nb.flows import flows
+from d365nb.flows.history import History
+
+
+@pytest.fixture
+def history(tmp_path) -> Iterator[History]:
+    h = History(tmp_path / ".d365nb" / "flows.sqlite")
+    yield h
+
+
+@pytest.fixture(autouse=True)
+def _stop_flows() -> Iterator[None]:
+    yield
+    for flow in list(flows.values()):
+        flow.stop()
+    flows.clear()

@@ -1,0 +1,278 @@
+"""The engine, runner and history on an in-memory source (no HTTP): scheduling, order,
+failures, retries, timeouts, concurrency, output routing, loop guard, resume, bad input."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from d365nb.flows import Flow, FlowError, RetryPolicy, get_flow
+from d365nb.flows.history import History
+
+from flows_support import FakeConn, FakeError, wait_for
+
+FAST = RetryPolicy(type="exponential", count=4, interval=0.01)
+
+
+@pytest.fixture
+def conn() -> FakeConn:
+    return FakeConn()
+
+
+def finished(flow: Flow, n: int) -> bool:
+    runs = flow.runs()
+    return len(runs[runs.status.isin(["Succeeded", "Failed"])]) >= n
+
+
+def make(conn, history, name="f", **kw) -> Flow:
+    return Flow(name, conn, history=history, **kw).on_created("leads", every="1s")
+
+
+def test_each_new_record_gives_one_run_with_steps_in_order(conn, history):
+    conn.insert("leads", {"subject": "old"})  # before the start: not a new record
+    seen = []
+    flow = make(conn, history)
+    flow.step("first", "seen.append(('first', trigger['subject']))\ntrigger['subject'].upper()",
+              namespace={"seen": seen})
+    flow.step("second", "seen.append(('second', steps['first']))\n'done'", namespace={"seen": seen})
+    flow.start()
+    wait_for(lambda: flow.state == "Running")
+    ids = [conn.insert("leads", {"subject": f"s{i}"}) for i in range(3)]
+    flow.poll_now()
+    wait_for(lambda: finished(flow, 3))
+    runs = flow.runs()
+    assert sorted(runs.record_id) == sorted(ids)
+    assert set(runs.status) == {"Succeeded"}
+    assert seen == [("first", "s0"), ("second", "S0"), ("first", "s1"), ("second", "S1"),
+                    ("first", "s2"), ("second", "S2")]
+    detail = flow.run(runs.run_id.iloc[0])
+    assert [s["name"] for s in detail.steps] == ["first", "second"]
+    assert detail.step("second")["outputs"] == "done"
+
+
+def test_failed_step_fails_the_run_skips_the_rest_and_polling_goes_on(conn, history):
+    flow = make(conn, history)
+    flow.step("check", "if trigger['subject'] == 'bad': raise ValueError('no good')\n1")
+    flow.step("after", "2")
+    flow.start()
+    wait_for(lambda: flow.state == "Running")
+    conn.insert("leads", {"subject": "bad"})
+    flow.poll_now()
+    wait_for(lambda: finished(flow, 1))
+    conn.insert("leads", {"subject": "fine"})
+    flow.poll_now()
+    wait_for(lambda: finished(flow, 2))
+    runs = flow.runs().set_index("status")
+    failed = flow.run(runs.loc["Failed", "run_id"])
+    assert failed.step("check")["status"] == "Failed"
+    assert "no good" in failed.step("check")["error"] and "line 1" in failed.step("check")["error"]
+    assert failed.step("after")["status"] == "Skipped"
+    assert "Succeeded" in runs.index
+
+
+def test_transient_errors_are_retried_and_others_are_not(conn, history):
+    calls = {"transient": 0, "hard": 0}
+
+    def flaky(trigger, run):
+        calls["transient"] += 1
+        if calls["transient"] < 3:
+            raise FakeError(503, retry_after=0.01)
+        return run.attempt
+
+    def hard(trigger):
+        calls["hard"] += 1
+        raise FakeError(400)
+
+    flow = make(conn, history)
+    flow.step("flaky", flaky, retry=FAST).step("hard", hard, retry=FAST)
+    flow.start()
+    wait_for(lambda: flow.state == "Running")
+    conn.insert("leads", {"subject": "x"})
+    flow.poll_now()
+    wait_for(lambda: finished(flow, 1))
+    run = flow.run(flow.runs().run_id.iloc[0])
+    assert run.step("flaky")["status"] == "Succeeded" and run.step("flaky")["attempts"] == 3
+    assert run.step("hard")["attempts"] == 1 and calls["hard"] == 1
+    assert run.status == "Failed"
+
+
+def test_retry_gives_up_after_the_policy_count(conn, history):
+    def always(trigger):
+        raise FakeError(429, retry_after=0)
+
+    flow = make(conn, history).step("s", always, retry=RetryPolicy(count=2, interval=0.001))
+    flow.start()
+    wait_for(lambda: flow.state == "Running")
+    conn.insert("leads", {})
+    flow.poll_now()
+    wait_for(lambda: finished(flow, 1))
+    step = flow.run(flow.runs().run_id.iloc[0]).step("s")
+    assert (step["status"], step["attempts"]) == ("Failed", 3)
+
+
+def test_step_timeout_fails_the_step(conn, history):
+    release = threading.Event()
+    flow = make(conn, history).step("slow", lambda: release.wait(10), timeout=0.2)
+    flow.start()
+    wait_for(lambda: flow.state == "Running")
+    conn.insert("leads", {})
+    flow.poll_now()
+    wait_for(lambda: finished(flow, 1))
+    release.set()
+    step = flow.run(flow.runs().run_id.iloc[0]).step("slow")
+    assert step["status"] == "TimedOut" and "timed out" in step["error"]
+
+
+@pytest.mark.parametrize("concurrency", [1, 3])
+def test_concurrency_caps_runs_in_parallel(conn, history, concurrency):
+    lock = threading.Lock()
+    state = {"now": 0, "peak": 0}
+    gate = threading.Event()
+
+    def step():
+        with lock:
+            state["now"] += 1
+            state["peak"] = max(state["peak"], state["now"])
+        gate.wait(0.05)
+        with lock:
+            state["now"] -= 1
+
+    flow = make(conn, history, concurrency=concurrency).step("s", step)
+    for _ in range(8):
+        conn.insert("leads", {})
+    flow.on_created("leads", every="1s", since="beginning")
+    flow.start()
+    wait_for(lambda: finished(flow, 8))
+    assert state["peak"] == concurrency
+
+
+def test_flows_keep_running_while_the_calling_thread_blocks(conn, history):
+    done = threading.Event()
+    flow = make(conn, history).step("s", lambda: done.set())
+    flow.start()
+    wait_for(lambda: flow.state == "Running")
+    conn.insert("leads", {})
+    # The "cell" blocks without polling anything; the engine thread does the work.
+    assert done.wait(10)
+
+
+def test_step_prints_go_to_the_run_not_to_the_running_cell(conn, history, capsys):
+    flow = make(conn, history).step("s", "print('hello from the flow')\n1")
+    flow.start()
+    wait_for(lambda: flow.state == "Running")
+    print("cell output")
+    conn.insert("leads", {})
+    flow.poll_now()
+    wait_for(lambda: finished(flow, 1))
+    print("more cell output")
+    out = capsys.readouterr().out
+    assert "hello from the flow" not in out
+    assert "cell output" in out and "more cell output" in out
+    assert flow.run(flow.runs().run_id.iloc[0]).step("s")["log"] == "hello from the flow\n"
+
+
+def test_a_flow_does_not_trigger_itself_unless_asked(conn, history):
+    for self_trigger, expected_runs in ((False, 1), (True, 3)):
+        def step(trigger, d365):
+            if trigger.get("generation", 0) < 2:
+                d365.create("leads", {"generation": trigger.get("generation", 0) + 1})
+
+        flow = Flow(f"loop{self_trigger}", conn, history=history, self_trigger=self_trigger)
+        flow.on_created("leads", every="1s").step("s", step).start()
+        wait_for(lambda flow=flow: flow.state == "Running")
+        conn.insert("leads", {"generation": 0})
+        wait_for(lambda flow=flow, n=expected_runs: finished(flow, n), what=f"{expected_runs} runs")
+        flow.poll_now()
+        wait_for(lambda flow=flow: flow._watcher().polls >= 3)
+        assert len(flow.runs()) == expected_runs
+        flow.stop()
+
+
+def test_creates_inside_a_run_are_exactly_once_across_reexecution(conn, history):
+    flow = make(conn, history).step("s", "d365.create('tasks', {'subject': 'follow up'})")
+    lead = conn.insert("leads", {"subject": "a"})
+    flow.start()
+    row = flow.history.add_run("f", __import__("d365nb.flows.history", fromlist=["Change"]).Change(
+        lead, f"{lead}:created", "created", {"leadid": lead}), "trigger")
+    first = flow._execute_now(row, True, 10)
+    again = flow.resubmit(row.run_id)
+    assert first.status == again.status == "Succeeded"
+    assert first.step("s")["outputs"] is None
+    assert len(conn.rows["tasks"]) == 1
+
+
+def test_stopped_flow_resumes_from_its_watermark(conn, history):
+    flow = make(conn, history).step("s", "1")
+    flow.start()
+    wait_for(lambda: flow.state == "Running")
+    flow.stop()
+    missed = [conn.insert("leads", {}) for _ in range(3)]  # while stopped
+    flow.start()
+    wait_for(lambda: finished(flow, 3))
+    assert sorted(flow.runs().record_id) == sorted(missed)
+
+
+def test_resubmit_after_fixing_the_step_succeeds(conn, history):
+    flow = make(conn, history).step("s", "raise RuntimeError('bug')")
+    flow.start()
+    wait_for(lambda: flow.state == "Running")
+    conn.insert("leads", {"subject": "x"})
+    flow.poll_now()
+    wait_for(lambda: finished(flow, 1))
+    failed_id = flow.runs().run_id.iloc[0]
+    assert flow.run(failed_id).status == "Failed"
+    flow.step("s", "trigger['subject'] + '!'")  # the fix
+    again = flow.resubmit(failed_id)
+    assert again.status == "Succeeded" and again.step("s")["outputs"] == "x!"
+    assert again["resubmit_of"] == failed_id
+
+
+def test_history_survives_a_new_process_view(conn, history, tmp_path):
+    flow = make(conn, history).step("s", "1")
+    flow.start()
+    wait_for(lambda: flow.state == "Running")
+    conn.insert("leads", {})
+    flow.poll_now()
+    wait_for(lambda: finished(flow, 1))
+    other = History(history.path)
+    assert [r["status"] for r in other.runs("f")] == ["Succeeded"]
+    assert other.checkpoint("f")["position"] is not None
+
+
+def test_runs_left_in_flight_by_a_stop_run_again_on_start(conn, history):
+    gate = threading.Event()
+    executed = []
+
+    def step(trigger):
+        executed.append(trigger["leadid"])
+        gate.wait(10)
+
+    flow = make(conn, history).step("s", step)
+    flow.start()
+    wait_for(lambda: flow.state == "Running")
+    lead = conn.insert("leads", {})
+    flow.poll_now()
+    wait_for(lambda: executed)
+    flow.stop()  # the run is in flight
+    gate.set()
+    assert flow.runs().status.tolist() == ["Queued"]
+    flow.start()
+    wait_for(lambda: finished(flow, 1))
+    assert executed == [lead, lead] and len(flow.runs()) == 1
+
+
+def test_bad_input_is_a_clear_error_and_starts_nothing(conn, history):
+    with pytest.raises(FlowError, match="no steps"):
+        make(conn, history, "nosteps").start()
+    with pytest.raises(FlowError, match="no trigger"):
+        Flow("notrigger", conn, history=history).step("s", "1").start()
+    with pytest.raises(LookupError, match="unknown table"):
+        Flow("t", conn, history=history).on_created("nope", every="1s")
+    with pytest.raises(FlowError, match="no change tracking"):
+        Flow("d", conn, history=history).on_deleted("tasks", every="1s")
+    with pytest.raises(FlowError, match="bad interval"):
+        Flow("i", conn, history=history).on_created("leads", every="0s")
+    with pytest.raises(FlowError, match="unknown flow 'ghost'"):
+        get_flow("ghost")
+    assert not any(f.running for f in [get_flow("nosteps"), get_flow("notrigger")])

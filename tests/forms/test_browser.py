@@ -1,0 +1,173 @@
+"""Real browser: JupyterLab in headless Chromium runs notebooks/forms.ipynb; the test fills the
+create-task form (a lookup picked by search included), submits, and finds the task in the sandbox.
+
+Screenshots land in test-artifacts/forms-*.png.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from forms_support import SandboxReader, unique
+
+CHROMIUM = "/usr/bin/chromium"
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(),
+        reason=f"{CHROMIUM} is not installed (apt-get install chromium)",
+    ),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(condition, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def lab(tmp_path, sandbox_handle):
+    """JupyterLab on a free loopback port, serving a temp dir holding a copy of the notebook, with
+    the kernel pointed at the test's sandbox through environment variables."""
+    pytest.importorskip("jupyterlab")
+    work = tmp_path / "work"
+    work.mkdir()
+    shutil.copy(ROOT / "notebooks" / "forms.ipynb", work / "forms.ipynb")
+    port, token = free_port(), secrets.token_hex(16)
+    env = {
+        **os.environ,
+        "D365NB_SANDBOX_URL": sandbox_handle.url,
+        "D365NB_SANDBOX_TOKEN": sandbox_handle.token,
+        "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+        "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "settings"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"),
+    }
+    log = open(tmp_path / "lab.log", "wb")
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
+            f"--ServerApp.port={port}", "--ServerApp.port_retries=0", "--ServerApp.ip=127.0.0.1",
+            f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={work}",
+            "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        ],
+        cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(
+                f"jupyter lab exited: {(tmp_path / 'lab.log').read_text()[-2000:]}"
+            )
+        try:
+            return (
+                httpx.get(f"{base}/api/status", params={"token": token}, timeout=2).status_code
+                == 200
+            )
+        except httpx.HTTPError:
+            return False
+
+    wait_until(ready, 90, "JupyterLab to start")
+    yield base, token, work
+    process.terminate()
+    try:
+        process.wait(20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    log.close()
+
+
+def test_create_task_form_in_jupyterlab(lab, sandbox_handle):
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    base, token, _work = lab
+    reader = SandboxReader(sandbox_handle)
+    account_name = unique("Browser Account")
+    account_id = reader.create("accounts", {"name": account_name})
+    subject = unique("Browser task")
+    ARTIFACTS.mkdir(exist_ok=True)
+
+    with playwright_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        try:
+            page.goto(f"{base}/lab/tree/forms.ipynb?token={token}", timeout=90_000)
+            idle = "#jp-main-dock-panel .jp-Notebook-ExecutionIndicator[data-status='idle']"
+            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
+            page.wait_for_selector(idle, state="attached", timeout=90_000)
+            page.click(".jp-Notebook")
+            page.click("text=Run >> nth=0")  # the menu bar's Run menu
+            page.click("li[data-command='runmenu:run-all']")
+            form = page.locator(".d365nb-form-create")
+            form.wait_for(timeout=90_000)
+            page.wait_for_selector(idle, state="attached", timeout=90_000)
+            form.scroll_into_view_if_needed()
+            page.screenshot(path=str(ARTIFACTS / "forms-1-run-all.png"))
+
+            form.locator(".d365nb-field-subject input").fill(subject)
+            form.locator(".d365nb-field-scheduledend input[placeholder='mm/dd/yyyy']").fill(
+                "12/24/2026"
+            )
+            form.locator(".d365nb-field-percentcomplete input").fill("40")
+            picker = form.locator(".d365nb-picker-regardingobjectid")
+            picker.locator("select").first.select_option(label="Account")
+            picker.locator(".d365nb-search input").fill(account_name[:-2])
+            option = picker.locator(".d365nb-results select option", has_text=account_name)
+            option.wait_for(state="attached", timeout=30_000)
+            picker.locator(".d365nb-results select").select_option(
+                value=option.get_attribute("value")
+            )
+            form.locator(".d365nb-chosen").wait_for(timeout=30_000)
+            form.screenshot(path=str(ARTIFACTS / "forms-2-filled.png"))
+
+            form.locator("button.d365nb-submit").click()
+            form.locator(".d365nb-status .d365nb-ok").wait_for(timeout=30_000)
+            form.screenshot(path=str(ARTIFACTS / "forms-3-created.png"))
+            page.screenshot(path=str(ARTIFACTS / "forms-4-page.png"), full_page=True)
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / "forms-failure.png"))
+            raise
+        finally:
+            browser.close()
+
+    tasks = reader.query("tasks", filter=f"subject eq '{subject}'")
+    assert len(tasks) == 1
+    task = tasks[0]
+    assert task["_regardingobjectid_value"] == account_id
+    assert task["percentcomplete"] == 40
+    assert task["scheduledend"].startswith("2026-12-24")

@@ -1,0 +1,178 @@
+"""Create / update / get / delete forms for every demo table, checked in the sandbox over HTTP."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from d365nb.notebook.forms import CreateForm, DeleteForm, GetForm, UpdateForm
+from d365nb.notebook.forms import columns as cols
+
+from forms_support import DEMO_TABLES, fill, stored, unique
+
+
+@pytest.mark.parametrize("table", DEMO_TABLES)
+def test_create_form_creates_the_record_it_shows(conn, reader, table):
+    form = CreateForm(table, conn)
+    expected = fill(form)
+    form.button.click()
+    assert "d365nb-ok" in form.status.value, form.status.value
+    record = reader.get(form.meta.entity_set, form.result)
+    assert record is not None
+    for name, value in expected.items():
+        assert stored(record, form.meta.columns[name]) == value, name
+
+
+@pytest.mark.parametrize("table", DEMO_TABLES)
+def test_create_form_refuses_missing_required_fields_before_sending(conn, reader, table):
+    form = CreateForm(table, conn)
+    required = [f for f in form.fields.values() if f.required]
+    assert required, "every demo table has a required field"
+    before = reader.count(form.meta.entity_set)
+    form.button.click()
+    assert form.result is None
+    assert all("is required" in f.error.value for f in required)
+    assert "fix the marked field" in form.status.value
+    assert reader.count(form.meta.entity_set) == before
+
+
+def test_create_form_flags_a_too_long_subject_inline_and_sends_nothing(conn, reader):
+    form = CreateForm("tasks", conn)
+    before = reader.count("tasks")
+    form.fields["subject"].input.value = "x" * 201
+    form.fields["percentcomplete"].input.value = "150"
+    form.button.click()
+    assert "at most 200" in form.fields["subject"].error.value
+    assert "above the maximum 100" in form.fields["percentcomplete"].error.value
+    assert reader.count("tasks") == before
+
+
+def test_create_task_with_a_regarding_account_picked_by_search(conn, reader):
+    account_name = unique("Picker Account")
+    account_id = reader.create("accounts", {"name": account_name})
+    form = CreateForm("tasks", conn)
+    form.fields["subject"].input.value = "Call back"
+    form.fields["scheduledend"].text.value = "12/24/2026"
+    form.fields["prioritycode"].set("High")
+    picker = form.fields["regardingobjectid"].picker
+    picker.target.value = "account"
+    found = picker.search(account_name[:-2])
+    assert (account_name, account_id) in found
+    picker.results.value = account_id
+    form.button.click()
+    record = reader.get("tasks", form.result)
+    assert record["_regardingobjectid_value"] == account_id
+    assert record["scheduledend"].startswith("2026-12-24")
+    assert record["prioritycode"] == 2
+
+
+def test_server_errors_show_inline_not_as_tracebacks(conn, reader):
+    form = CreateForm("tasks", conn)
+    form.fields["subject"].input.value = "Regarding nobody"
+    form.fields["regardingobjectid"].picker.pick("account", str(uuid.uuid4()), "ghost")
+    assert form.submit() is None
+    assert "d365nb-error" in form.status.value
+    assert "Traceback" not in form.status.value
+    assert form.result is None
+
+
+def stored_name(form, field):
+    return f"_{field.name}_value" if cols.kind(field.column) == cols.LOOKUP else field.name
+
+
+@pytest.mark.parametrize("table", DEMO_TABLES)
+def test_update_form_loads_the_picked_record_and_saves_only_changes(conn, reader, table):
+    creator = CreateForm(table, conn)
+    fill(creator)
+    record_id = creator.submit()
+    assert record_id, creator.status.value
+    form = UpdateForm(table, conn)
+    meta = form.meta
+    name_field = next(
+        f
+        for f in form.fields.values()
+        if cols.kind(f.column) == cols.TEXT and f.name != meta.primary_name and not f.required
+    )
+    picker = form.picker
+    found = picker.search(record_id)  # a pasted id finds its record
+    assert [rid for _, rid in found] == [record_id]
+    picker.results.value = record_id
+    assert form.record_id == record_id
+    before = reader.get(meta.entity_set, record_id)
+    new_text = unique("Changed")[: name_field.column.max_length]
+    name_field.input.value = new_text
+    form.button.click()
+    assert "updated 1 field" in form.status.value, form.status.value
+    after = reader.get(meta.entity_set, record_id)
+    assert after[name_field.name] == new_text
+    # Every other editable column keeps its value (computed ones like fullname may follow).
+    others = [stored_name(form, f) for f in form.fields.values() if f.name != name_field.name]
+    unchanged = {k: before.get(k) for k in others}
+    assert {k: after.get(k) for k in unchanged} == unchanged
+
+
+def test_update_form_clears_a_field_emptied_by_the_person(conn, reader):
+    record_id = reader.create("tasks", {"subject": unique("Clear me"), "category": "Phone"})
+    form = UpdateForm("tasks", conn, record_id=record_id)
+    assert form.fields["category"].input.value == "Phone"
+    form.fields["category"].input.value = ""
+    assert form.submit()
+    assert reader.get("tasks", record_id)["category"] is None
+
+
+def test_update_form_flags_bad_values_and_leaves_the_record_alone(conn, reader):
+    record_id = reader.create("tasks", {"subject": unique("Keep"), "percentcomplete": 10})
+    form = UpdateForm("tasks", conn, record_id=record_id)
+    form.fields["percentcomplete"].input.value = "-1"
+    assert not form.submit()
+    assert "below the minimum 0" in form.fields["percentcomplete"].error.value
+    assert reader.get("tasks", record_id)["percentcomplete"] == 10
+
+
+@pytest.mark.parametrize("table", DEMO_TABLES)
+def test_get_form_shows_the_picked_record(conn, reader, table):
+    form = GetForm(table, conn)
+    found = form.picker.search("")
+    assert found
+    label, record_id = found[0]
+    form.picker.results.value = record_id
+    assert form.result[form.meta.primary_id] == record_id
+    assert reader.get(form.meta.entity_set, record_id)[form.meta.primary_id] == record_id
+    assert record_id in form.view.value
+
+
+@pytest.mark.parametrize("table", DEMO_TABLES)
+def test_delete_form_asks_before_deleting(conn, reader, table):
+    creator = CreateForm(table, conn)
+    fill(creator)
+    record_id = creator.submit()
+    assert record_id, creator.status.value
+    form = DeleteForm(table, conn)
+    form.picker.search(record_id)
+    form.picker.results.value = record_id
+    form.button.click()
+    assert form.asking
+    assert reader.get(form.meta.entity_set, record_id) is not None  # nothing deleted yet
+    form.confirm_button.click()
+    assert not form.asking
+    assert reader.get(form.meta.entity_set, record_id) is None
+    assert form.result == record_id
+
+
+def test_delete_cancelled_keeps_the_record(conn, reader):
+    record_id = reader.create("tasks", {"subject": unique("Keep me")})
+    form = DeleteForm("tasks", conn)
+    form.picker.pick("task", record_id)
+    form.ask()
+    form.cancel_button.click()
+    assert reader.get("tasks", record_id) is not None
+    assert not form.confirm()  # confirming without asking again deletes nothing
+    assert reader.get("tasks", record_id) is not None
+
+
+def test_delete_without_a_pick_says_so(conn):
+    form = DeleteForm("tasks", conn)
+    form.button.click()
+    assert "pick a record first" in form.status.value
+    assert not form.asking
