@@ -43,7 +43,12 @@ def summary(times: list[float]) -> str:
 
 def bare_widgets(count: int) -> widgets.VBox:
     # The same widget count as the form, without metadata or validation wiring.
-    return widgets.VBox([widgets.HBox([widgets.HTML("label"), widgets.Text(), widgets.HTML()]) for _ in range(count)])
+    return widgets.VBox(
+        [
+            widgets.HBox([widgets.HTML("label"), widgets.Text(), widgets.HTML()])
+            for _ in range(count)
+        ]
+    )
 
 
 def seed_accounts(conn, count: int) -> str:
@@ -61,7 +66,9 @@ def main() -> None:
 
     with sandbox.start(data="empty") as handle:
         conn = d365nb.connect(handle.url, token=handle.token)
-        print(f"forms benchmark: sandbox {handle.url}, {args.records} accounts, {args.repeat} repeats")
+        print(
+            f"forms benchmark: sandbox {handle.url}, {args.records} accounts, {args.repeat} repeats"
+        )
 
         for table in ("tasks", "leads"):
             CreateForm(table, conn)  # warms the metadata cache (one-off requests)
@@ -70,27 +77,45 @@ def main() -> None:
             base_times = timed(lambda n=widget_count: bare_widgets(n), args.repeat)
             ratio = statistics.median(form_times) / statistics.median(base_times)
             verdict = "OK" if statistics.median(form_times) <= FORM_TARGET_MS else "OVER TARGET"
-            print(f"create form {table:6} ({widget_count} fields): {summary(form_times)}  [{verdict} <= {FORM_TARGET_MS:.0f} ms]")
-            print(f"  baseline bare widgets x{widget_count}:      {summary(base_times)}  ratio {ratio:.2f}x")
+            print(
+                f"create form {table:6} ({widget_count} fields): {summary(form_times)}  [{verdict} <= {FORM_TARGET_MS:.0f} ms]"
+            )
+            print(
+                f"  baseline bare widgets x{widget_count}:      {summary(base_times)}  ratio {ratio:.2f}x"
+            )
 
         start = time.perf_counter()
         tag = seed_accounts(conn, args.records)
         print(f"seeded {args.records} accounts in {time.perf_counter() - start:.1f} s")
 
         picker = LookupPicker(conn, ["account"])
-        raw = httpx.Client(base_url=handle.api, headers={"Authorization": f"Bearer {handle.token}", "Accept": "application/json"})
+        raw = httpx.Client(
+            base_url=handle.api,
+            headers={"Authorization": f"Bearer {handle.token}", "Accept": "application/json"},
+        )
         for mode, text in (("startswith", f"Bench {tag} 077"), ("contains", f"{tag} 0999")):
             picker.mode.value = mode
             picker.flush()
             found = picker.search(text)
             assert found, f"no results for {text!r}"
             search_times = timed(lambda t=text: picker.search(t), args.repeat)
-            query = {"$filter": f"{mode}(name,{string_literal(text)})", "$select": "name", "$orderby": "name", "$top": "10"}
-            base_times = timed(lambda q=query: raw.get("accounts", params=q).raise_for_status(), args.repeat)
+            query = {
+                "$filter": f"{mode}(name,{string_literal(text)})",
+                "$select": "name",
+                "$orderby": "name",
+                "$top": "10",
+            }
+            base_times = timed(
+                lambda q=query: raw.get("accounts", params=q).raise_for_status(), args.repeat
+            )
             ratio = statistics.median(search_times) / statistics.median(base_times)
             verdict = "OK" if statistics.median(search_times) <= SEARCH_TARGET_MS else "OVER TARGET"
-            print(f"lookup search {mode:10} over {args.records}: {summary(search_times)}  [{verdict} <= {SEARCH_TARGET_MS:.0f} ms] ({len(found)} hits)")
-            print(f"  baseline raw httpx GET:                {summary(base_times)}  ratio {ratio:.2f}x")
+            print(
+                f"lookup search {mode:10} over {args.records}: {summary(search_times)}  [{verdict} <= {SEARCH_TARGET_MS:.0f} ms] ({len(found)} hits)"
+            )
+            print(
+                f"  baseline raw httpx GET:                {summary(base_times)}  ratio {ratio:.2f}x"
+            )
         conn.close()
 
 

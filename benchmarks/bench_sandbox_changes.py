@@ -26,7 +26,7 @@ def _leads(n: int, start: int = 0):
         yield {"subject": f"Lead {i}", "lastname": f"Last{i % 977}", "firstname": "Bench"}
 
 
-def _full_sync(client: httpx.Client, api: str) -> str:
+def _full_sync(client: httpx.Client, api: str, expected: int) -> str:
     """Follow an initial track-changes sync to its deltaLink; returns the deltaLink."""
     url = f"{api}leads?$select=subject,lastname"
     rows = 0
@@ -36,6 +36,7 @@ def _full_sync(client: httpx.Client, api: str) -> str:
         body = r.json()
         rows += len(body["value"])
         if "@odata.deltaLink" in body:
+            assert rows == expected, (rows, expected)
             return body["@odata.deltaLink"]
         url = body["@odata.nextLink"]
 
@@ -56,7 +57,7 @@ def measure(size: int, repeat: int) -> dict[str, float]:
         ids = store.insert_many("lead", _leads(size))
         client = httpx.Client(headers={"Authorization": f"Bearer {h.token}"}, timeout=120)
         t0 = time.perf_counter()
-        delta_link = _full_sync(client, h.api)
+        delta_link = _full_sync(client, h.api, size)
         full_sync_s = time.perf_counter() - t0
         since = changes.parse_token(parse_qs(urlsplit(delta_link).query)["$deltatoken"][0]).version
         columns = ["leadid", "subject", "lastname", "versionnumber"]

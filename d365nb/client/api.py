@@ -50,6 +50,14 @@ def _split_url(url: str) -> tuple[str, str]:
     return org, org + API_PATH
 
 
+def _default_alias(org_url: str) -> str:
+    """``contoso`` for ``https://contoso.crm.dynamics.com``; ``local`` for loopback/IP hosts."""
+    host = urlsplit(org_url).hostname or "org"
+    if host == "localhost" or host.replace(".", "").isdigit() or ":" in host:
+        return "local"
+    return host.split(".")[0]
+
+
 def _tokens(org_url: str, auth: Any, token: Any, options: dict[str, Any]) -> Any:
     """The token source for the arguments given to connect()."""
     msal_kwargs = {
@@ -125,7 +133,7 @@ class _Connection(Operations):
             alias = alias or "sandbox"
         self.url, self.api_url = _split_url(url)
         self.api_path = urlsplit(self.api_url).path
-        self.alias = alias or urlsplit(self.url).hostname.split(".")[0]
+        self.alias = alias or _default_alias(self.url)
         self.verify = verify
         self.timeout = (
             httpx.Timeout(timeout) if isinstance(timeout, int | float) else timeout

@@ -125,6 +125,15 @@ def _print_prompt(prompt: DeviceCodePrompt) -> None:
     print(prompt.message, flush=True)
 
 
+def _expires_soon(result: dict | None) -> bool:
+    if not result or "access_token" not in result:
+        return False
+    try:
+        return float(result.get("expires_in") or 3600) < REFRESH_MARGIN
+    except (TypeError, ValueError):
+        return False
+
+
 class _MsalAuth:
     """Shared machinery: persistent cache, expiry tracking, refresh margin, locking."""
 
@@ -241,6 +250,10 @@ class ClientSecretAuth(_MsalAuth):
         if force_refresh:
             self.app.remove_tokens_for_client()
         result = self.app.acquire_token_for_client(scopes=self.scopes)
+        if not force_refresh and _expires_soon(result):
+            # msal hands back its cached token until it expires; we want a fresh one earlier.
+            self.app.remove_tokens_for_client()
+            result = self.app.acquire_token_for_client(scopes=self.scopes)
         return self._accept(result, "client secret sign-in")
 
 
@@ -275,6 +288,9 @@ class _PublicClientAuth(_MsalAuth):
 
     def _acquire(self, force_refresh: bool) -> str:
         result = self._silent(force_refresh)
+        if result and not force_refresh and _expires_soon(result):
+            # Refresh before expiry rather than fail a request a minute from now.
+            result = self._silent(True) or result
         if result:
             return self._accept(result, "silent sign-in")
         return self._accept(self._sign_in(), f"{self.flow_name} sign-in")

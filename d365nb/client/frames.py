@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from d365nb.client.metadata import TableMeta
@@ -52,48 +53,85 @@ def records_to_frame(
     labels: bool = False,
 ) -> pd.DataFrame:
     """A DataFrame from raw Web API records (see module docstring for the dtypes)."""
-    pk = meta.primary_id
-    wanted = expected_columns(meta, select)
-    # Column-wise build: one pass per key is faster than DataFrame(list_of_dicts).
-    keys: dict[str, None] = dict.fromkeys(wanted)
-    if records:
-        for key in records[0]:
-            keys.setdefault(key, None)
-        if len(records) > 1:
-            for key in records[-1]:
-                keys.setdefault(key, None)
-    keys.pop(pk, None)
-    data: dict[str, Any] = {}
-    label_data: dict[str, list] = {}
-    for key in keys:
-        if key.startswith("@"):
-            continue
-        if "@" in key:
-            base, _, term = key.partition("@")
-            if (
-                labels
-                and "@" + term == FORMATTED
-                and base.startswith("_")
-                and base.endswith("_value")
-            ):
-                label_data[base[1:-6] + "_label"] = [r.get(key) for r in records]
-            continue
-        data[key] = [r.get(key) for r in records]
-    if labels:
-        # choice labels replace their codes in place (below); keep their formatted values
-        for key in list(data):
-            col = _column(meta, key)
-            if col is not None and col.is_choice:
-                formatted = [r.get(key + FORMATTED) for r in records]
-                data[key] = _choice_labels(data[key], formatted, col.options)
-    index = pd.Index([r.get(pk) for r in records], dtype="string", name=pk)
-    frame = pd.DataFrame(
-        {k: _convert(v, _column(meta, k), labels) for k, v in data.items()}, index=index
-    )
-    for name, values in label_data.items():
-        frame[name] = pd.array(values, dtype="string")
-    frame.attrs["table"] = meta.logical_name
-    return frame
+    builder = FrameBuilder(meta, select=select, labels=labels)
+    builder.add(records)
+    return builder.build()
+
+
+class FrameBuilder:
+    """Builds the DataFrame page by page so a page's dicts can be freed as soon as it is read.
+
+    Each page becomes an object-dtype DataFrame (pandas builds it from the dicts in C); at the end
+    the pages are concatenated once and each column converted once to its metadata dtype. Peak
+    memory is then one page of dicts plus the values, not every record's dict at once.
+    """
+
+    def __init__(
+        self, meta: TableMeta, *, select: list[str] | None = None, labels: bool = False
+    ) -> None:
+        self.meta = meta
+        self.select = select
+        self.labels = labels
+        self.rows = 0
+        self._pages: list[pd.DataFrame] = []
+
+    def add(self, records: list[dict[str, Any]]) -> None:
+        if records:
+            self._pages.append(pd.DataFrame(records))
+            self.rows += len(records)
+
+    def build(self) -> pd.DataFrame:
+        meta, labels = self.meta, self.labels
+        pk = meta.primary_id
+        wanted = expected_columns(meta, self.select)
+        if not self._pages:
+            raw = pd.DataFrame({name: [] for name in [pk, *wanted]}, dtype=object)
+        elif len(self._pages) == 1:
+            raw = self._pages[0]
+        else:
+            raw = pd.concat(self._pages, ignore_index=True)
+        self._pages = []
+        columns: dict[str, Any] = {}
+        label_columns: dict[str, Any] = {}
+        present = list(raw.columns)
+        for name in [*wanted, *present]:
+            if name in columns or name == pk or name.startswith("@"):
+                continue
+            if "@" in name:
+                base, _, term = name.partition("@")
+                if (
+                    labels
+                    and "@" + term == FORMATTED
+                    and base.startswith("_")
+                    and base.endswith("_value")
+                ):
+                    label_columns[base[1:-6] + "_label"] = pd.array(
+                        raw[name].to_numpy(dtype=object), dtype="string"
+                    )
+                continue
+            values = (
+                raw[name].to_numpy(dtype=object)
+                if name in raw.columns
+                else np.full(len(raw), None, dtype=object)
+            )
+            col = _column(meta, name)
+            if labels and col is not None and col.is_choice:
+                formatted_name = name + FORMATTED
+                formatted = (
+                    raw[formatted_name].to_numpy(dtype=object)
+                    if formatted_name in raw.columns
+                    else [None] * len(values)
+                )
+                columns[name] = _choice_labels(values, formatted, col.options)
+            else:
+                columns[name] = _convert(values, col, labels)
+        ids = raw[pk].to_numpy(dtype=object) if pk in raw.columns else []
+        index = pd.Index(pd.array(ids, dtype="string"), name=pk)
+        frame = pd.DataFrame(columns, index=index)
+        for name, values in label_columns.items():
+            frame[name] = values
+        frame.attrs["table"] = meta.logical_name
+        return frame
 
 
 def _column(meta: TableMeta, key: str):
@@ -103,20 +141,23 @@ def _column(meta: TableMeta, key: str):
     return col
 
 
-def _choice_labels(codes: list, formatted: list, options: dict[int, str]) -> pd.Categorical:
+def _choice_labels(codes: Any, formatted: Any, options: dict[int, str]) -> pd.Categorical:
     values = [
-        f if f is not None else (options.get(c, str(c)) if c is not None else None)
+        f if isinstance(f, str) else (options.get(c, str(c)) if _present(c) else None)
         for c, f in zip(codes, formatted, strict=True)
     ]
     categories = list(dict.fromkeys([*options.values(), *(v for v in values if v is not None)]))
     return pd.Categorical(values, categories=categories)
 
 
-def _convert(values: list, col, labels: bool) -> Any:
+def _present(value: Any) -> bool:
+    return value is not None and value == value  # NaN from page alignment counts as missing
+
+
+def _convert(values: Any, col, labels: bool) -> Any:
     if col is None:
-        return values  # expanded navigations, aggregates: leave as Python objects
-    if isinstance(values, pd.Categorical):
-        return values
+        # Expanded navigations, aggregates: Python objects, with None (not NaN) when missing.
+        return [v if _present(v) else None for v in values]
     kind = col.type
     try:
         if col.is_lookup or kind in _TEXT_TYPES:

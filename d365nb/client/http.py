@@ -17,6 +17,7 @@ import asyncio
 import email.utils
 import logging
 import random
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -169,6 +170,15 @@ def _display_url(url: Any) -> str:
     return path if len(path) <= 200 else path[:197] + "..."
 
 
+def _is_tls_failure(exc: Exception) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError) or "CERTIFICATE_VERIFY_FAILED" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 @dataclass
 class _Outcome:
     response: httpx.Response | None = None
@@ -225,7 +235,16 @@ class _SessionBase:
         if exc is not None:
             # A connect error means nothing reached the server: always safe to retry.
             sent = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
-            if can_retry and (request.is_idempotent or not sent):
+            if _is_tls_failure(exc):
+                raise TransportError(
+                    "the server's TLS certificate was not trusted; pass verify=<CA bundle path> "
+                    "(the sandbox's is handle.ca)",
+                    method=request.method.upper(),
+                    url=_display_url(request.path),
+                ) from None
+            # An unreachable host is not worth ten tries; a dropped connection is.
+            limit = self.retry.max_retries if sent else min(3, self.retry.max_retries)
+            if attempt < limit and (request.is_idempotent or not sent):
                 return _Outcome(retry_in=self.retry.delay(attempt, None))
             what = "the connection dropped" if sent else "could not connect"
             raise TransportError(

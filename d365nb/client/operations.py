@@ -24,7 +24,7 @@ from d365nb.client.errors import (
     ValidationError,
     error_for_status,
 )
-from d365nb.client.frames import as_records, records_to_frame
+from d365nb.client.frames import FrameBuilder, as_records
 from d365nb.client.http import ApiRequest
 from d365nb.client.metadata import MetadataCache, TableMeta
 from d365nb.client.query import build_query
@@ -186,19 +186,30 @@ class Operations:
         import time
 
         started = time.perf_counter()
-        records: list[dict] = []
-        state = {"pages": 0, "count": None}
+        state: dict[str, Any] = {"pages": 0, "count": None, "builder": None}
+        metas: list[TableMeta] = []
 
         def sink(page: Page) -> None:
-            records.extend(page.records)
+            builder = state["builder"]
+            if builder is None:
+                meta = metas[0]
+                builder = state["builder"] = FrameBuilder(
+                    meta, select=self._select(meta, select), labels=labels
+                )
+            builder.add(page.records)
             state["pages"] += 1
             if page.count is not None:
                 state["count"] = page.count
             if progress is not None:
-                progress(len(records), state["count"])
+                progress(builder.rows, state["count"])
 
-        meta = yield from self.pages_op(table, sink=sink, labels=labels, select=select, **options)
-        frame = records_to_frame(records, meta, select=self._select(meta, select), labels=labels)
+        meta = yield from self.pages_op(
+            table, sink=sink, labels=labels, select=select, meta_out=metas, **options
+        )
+        builder = state["builder"] or FrameBuilder(
+            meta, select=self._select(meta, select), labels=labels
+        )
+        frame = builder.build()
         frame.attrs.update(
             pages=state["pages"],
             count=state["count"],

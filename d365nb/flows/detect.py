@@ -111,19 +111,15 @@ class Detector:
     def start(self, since: str | None) -> dict[str, Any]:
         """The first checkpoint: watch from ``now`` (default), the ``beginning`` or an ISO time."""
         since = since or "now"
-        cp: dict[str, Any] = {"signature": self.signature(), "since": since, "seen": []}
+        cp: dict[str, Any] = {"signature": self.signature(), "since": since}
+        if since not in ("now", "beginning"):
+            cp["floor"] = since  # changes at or after this time
         if self.strategy == "changes":
             cp["token"] = None if since == "beginning" else self._current_token()
-            if self.trigger.kind == "created" and since not in ("beginning",):
-                cp.update(self._created_floor(since))
-            return cp
-        cp["position"] = None
-        if since == "now":
-            cp["position"] = self._latest_position()
-            if self.trigger.kind == "created":
-                cp.update(self._created_floor(since))
-        elif since != "beginning":
-            cp["floor"] = since
+        else:
+            cp["position"] = self._latest_position() if since == "now" else None
+        if since == "now" and self.trigger.kind != "deleted":
+            cp.update(self._existing())
         return cp
 
     def _latest_position(self) -> list[Any] | None:
@@ -131,17 +127,16 @@ class Detector:
                           select=[self.id, *self.order])
         return [rows[0].get(c) for c in self.order] if rows else None
 
-    def _created_floor(self, since: str) -> dict[str, Any]:
-        """``created``: records made at or after the start; those in the start's second that
-        already exist are remembered so an update to them is not mistaken for a creation."""
-        if since != "now":
-            return {"floor": since}
+    def _existing(self) -> dict[str, Any]:
+        """Where "already there" ends: the newest ``createdon`` at the start and the ids created
+        in that same second (timestamps have whole seconds), so an update to an old record is
+        never mistaken for a creation."""
         rows = self._page(filter=None, orderby=["createdon desc"], top=1, select=[self.id, "createdon"])
         if not rows:
-            return {"floor": None}
-        floor = rows[0]["createdon"]
-        same = self._page(filter=f"createdon eq {floor}", orderby=None, top=5000, select=[self.id])
-        return {"floor": floor, "seen": [str(r[self.id]).lower() for r in same]}
+            return {"born": None, "born_seen": []}
+        born = rows[0]["createdon"]
+        same = self._page(filter=f"createdon eq {born}", orderby=None, top=5000, select=[self.id])
+        return {"born": born, "born_seen": [str(r[self.id]).lower() for r in same]}
 
     def _current_token(self) -> str:
         # The initial sync reads the whole table once; only its token matters for "now".
@@ -180,10 +175,11 @@ class Detector:
             else:
                 (a, b), (va, vb) = self.order, position
                 parts.append(f"({a} gt {literal(va)} or ({a} eq {literal(va)} and {b} gt {literal(vb)}))")
-        floor = cp.get("floor")
-        if floor:
-            stamp = "createdon" if self.trigger.kind == "created" else "modifiedon"
-            parts.append(f"{stamp} ge {floor}")
+        stamp = "createdon" if self.trigger.kind == "created" else "modifiedon"
+        if cp.get("floor"):
+            parts.append(f"{stamp} ge {cp['floor']}")
+        if self.trigger.kind == "created" and cp.get("born"):
+            parts.append(f"createdon ge {cp['born']}")
         if self.trigger.filter:
             parts.append(f"({self.trigger.filter})")
         return " and ".join(parts) or None
@@ -201,8 +197,6 @@ class Detector:
                 changes.append(Change(rid, f"{rid}:deleted", "deleted", {self.id: rid}))
             return Page(changes, cp, found=len(result.deleted), own=mine)
         rows = list(result.upserted)
-        if self.trigger.kind == "created" and cp.get("floor"):
-            rows = [r for r in rows if str(r.get("createdon") or "") >= cp["floor"]]
         page = self._classify(rows, cp, own, history, flow)
         page.found = len(result.upserted) + len(result.deleted)
         return page
@@ -211,7 +205,6 @@ class Detector:
                   history: Any, flow: str) -> Page:
         """Rows -> changes: loop guard, creation vs update, ``--columns``."""
         kind = self.trigger.kind
-        seen = set(cp.get("seen") or ())
         changes: list[Change] = []
         mine: list[str] = []
         snapshots: dict[str, dict[str, Any]] = {}
@@ -226,18 +219,29 @@ class Detector:
             if rid in own:
                 mine.append(rid)
                 continue
+            is_new = self._is_new(row, rid, cp)
             if kind == "created":
-                if rid in seen:
-                    continue
-                changes.append(Change(rid, f"{rid}:created", "created", row))
+                if is_new:
+                    changes.append(Change(rid, f"{rid}:created", "created", row))
                 continue
-            if row.get("createdon") and row.get("createdon") == row.get("modifiedon"):
+            if is_new and row.get("createdon") == row.get("modifiedon"):
                 continue  # a creation, not an update
             if columns and before is not None and before == current:
                 continue  # none of the watched columns changed
             version = row.get("versionnumber") or row.get("modifiedon")
             changes.append(Change(rid, f"{rid}:{version}", "updated", row))
         return Page(changes, cp, found=len(rows), snapshots=snapshots, own=mine)
+
+    @staticmethod
+    def _is_new(row: dict[str, Any], rid: str, cp: dict[str, Any]) -> bool:
+        """Created after the flow started watching (see `_existing`)."""
+        created = str(row.get("createdon") or "")
+        if cp.get("floor") and created < cp["floor"]:
+            return False
+        born = cp.get("born")
+        if born is None:
+            return True
+        return created > born or (created == born and rid not in set(cp.get("born_seen") or ()))
 
     def baseline(self, history: Any, flow: str) -> None:
         """``--columns`` from now: remember today's values so the first update can be compared."""

@@ -78,9 +78,16 @@ class Engine:
             watcher = Watcher(self, flow)
             self.watchers[flow.name] = watcher
             watcher.task = asyncio.create_task(watcher.main(), name=f"flow {flow.name}")
+            # Return once the watermark is set: a record created after start() is then an event.
+            ready = asyncio.create_task(watcher.ready.wait())
+            await asyncio.wait({ready, watcher.task}, return_when=asyncio.FIRST_COMPLETED)
+            if not ready.done():
+                ready.cancel()
+                self.watchers.pop(flow.name, None)
+                watcher.task.result()  # raises why it could not start
             return watcher
 
-        return self.call(begin())
+        return self.call(begin(), timeout=120)
 
     def stop(self, name: str) -> bool:
         """Stop at once: polling ends, in-flight runs are cancelled (they stay queued and run
@@ -119,6 +126,7 @@ class Watcher:
         self.runs: set[asyncio.Task[Any]] = set()
         self.slots = asyncio.Semaphore(flow.concurrency)
         self.wake = asyncio.Event()
+        self.ready = asyncio.Event()  # set once the checkpoint is known
         self.paused = False
         self.state = "Starting"
         self.last_poll: float | None = None
@@ -168,6 +176,7 @@ class Watcher:
             checkpoint = await loop.run_in_executor(self.engine.executor, self._first_checkpoint, detector)
         self.checkpoint = checkpoint
         self.state = "Paused" if self.paused else "Running"
+        self.ready.set()
         # Runs found before a stop or crash and never finished: they run first.
         for row in self.history.pending_runs(self.name):
             await self._dispatch(row)
@@ -179,8 +188,10 @@ class Watcher:
             self.next_poll = max(started + every, time.time())
             self.flow._changed()
             self.wake.clear()
+            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation (stop).
             try:
-                await asyncio.wait_for(self.wake.wait(), max(0.0, self.next_poll - time.time()))
+                async with asyncio.timeout(max(0.0, self.next_poll - time.time())):
+                    await self.wake.wait()
             except TimeoutError:
                 pass
 

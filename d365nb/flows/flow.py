@@ -315,7 +315,7 @@ class Flow:
             return self.conn.get(detector.table, record_id, select=detector.select)
         stamp = "createdon" if self.trigger and self.trigger.kind == "created" else "modifiedon"
         for page in self.conn.iter_pages(detector.table, filter=self.trigger.filter if self.trigger else None,
-                                         orderby=[f"{stamp} desc"], top=1, select=detector.select,
+                                         orderby=[f"{stamp} desc", *(f"{c} desc" for c in detector.order)], top=1, select=detector.select,
                                          max_pages=1):
             if page:
                 return page[0]

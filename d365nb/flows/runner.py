@@ -133,7 +133,8 @@ async def _run_step(
 
         try:
             future = loop.run_in_executor(executor, call)
-            value = await asyncio.wait_for(future, step.timeout) if step.timeout else await future
+            async with asyncio.timeout(step.timeout):  # None = no limit
+                value = await future
         except TimeoutError:
             record.status, record.error = "TimedOut", f"timed out after {step.timeout:g}s"
             sink.write(f"[{step.name}] {record.error}\n", "stderr")

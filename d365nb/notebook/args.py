@@ -30,6 +30,11 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(f"%d365 {self.prog}: {message}\n{usage_line(self)}")
 
+    # prog is the bare command name: argparse %-formats usage text (parse_intermixed_args even
+    # feeds format_usage() back as a template), so "%d365" is added only to what users read.
+    def format_help(self) -> str:
+        return super().format_help().replace("usage: ", "usage: %d365 ", 1)
+
     def exit(self, status: int = 0, message: str | None = None) -> None:  # type: ignore[override]
         if message:
             print(message, end="")
@@ -105,7 +110,9 @@ def _build() -> dict[str, Command]:
     p = add(Command("use", "make another open connection current", ["%d365 use prod"]))
     p.add_argument("alias", help="alias of an open connection")
 
-    p = add(Command("whoami", "the signed-in user, business unit and organisation", ["%d365 whoami"]))
+    p = add(
+        Command("whoami", "the signed-in user, business unit and organisation", ["%d365 whoami"])
+    )
     _output(p)
 
     p = add(Command("tables", "tables of the organisation as a DataFrame", ["%d365 tables"]))
@@ -153,7 +160,7 @@ def _build() -> dict[str, Command]:
                 '%d365 create tasks subject="Call back" percentcomplete=0',
                 "%d365 create tasks subject={subject} regardingobjectid=leads({lead_id})",
                 "%d365 create tasks --from new_tasks",
-                '%%d365 create tasks\nsubject: Call back\nprioritycode: High\nscheduledend: 12/31/2026',
+                "%%d365 create tasks\nsubject: Call back\nprioritycode: High\nscheduledend: 12/31/2026",
             ],
             cell="JSON object (or array for many) or `field: value` lines",
         )
@@ -186,7 +193,10 @@ def _build() -> dict[str, Command]:
         Command(
             "delete",
             "delete one record or all matching rows (--where, preview unless --yes)",
-            ["%d365 delete tasks {task_id}", '%d365 delete tasks --where "subject eq \'tmp\'" --yes'],
+            [
+                "%d365 delete tasks {task_id}",
+                "%d365 delete tasks --where \"subject eq 'tmp'\" --yes",
+            ],
         )
     )
     p.add_argument("table", help="logical or entity-set name")
@@ -204,7 +214,9 @@ def _build() -> dict[str, Command]:
     )
     p.add_argument("table", help="a table with change tracking enabled")
     p.add_argument(
-        "--since", metavar="TOKEN", help='delta token from a previous call, or "last" (default: all)'
+        "--since",
+        metavar="TOKEN",
+        help='delta token from a previous call, or "last" (default: all)',
     )
     p.add_argument("--select", metavar="a,b", help="columns to return (comma separated)")
     _output(p)
@@ -284,9 +296,9 @@ def help_text(topic: str | None = None) -> str:
             suggestion = f" Did you mean: {', '.join(hint)}?" if hint else ""
             raise UsageError(f"%d365 help: no command {topic!r}.{suggestion}")
         if cmd.parser is not None:
-            text = cmd.parser.format_help().replace("usage: ", "usage: %d365 ", 1)
+            text = cmd.parser.format_help()
         else:
-            text = f"%d365 {cmd.name}: {cmd.summary}\n(see `%d365 {cmd.name} --help`)\n"
+            text = f"%d365 {cmd.name}: {cmd.summary}\n"
         if cmd.cell:
             text += f"\ncell body (%%d365 {cmd.name} ...): {cmd.cell}\n"
         if cmd.examples:

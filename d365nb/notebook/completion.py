@@ -96,7 +96,8 @@ def candidates(line: str, meta: Any = None) -> list[str]:
         return []
     if command in ("flow",):
         if len(done) == 1:
-            return _FLOW_VERBS
+            module = sys.modules.get("d365nb.notebook.flow_commands")
+            return list(getattr(module, "FLOW_VERBS", _FLOW_VERBS))
         return _flow_names() if len(done) == 2 else []
     if command in ("action", "trigger") and len(done) == 1:
         return _flow_names()

@@ -70,7 +70,10 @@ def apply_options(magic: Any, explicit: set[str] | None = None, start: Path | No
     explicit = explicit or set()
     traits = magic.class_traits(config=True)
     project, path = pyproject_options(start)
-    sources: list[tuple[str, dict[str, Any]]] = [(str(path), project), ("environment", env_options())]
+    sources: list[tuple[str, dict[str, Any]]] = [
+        (str(path), project),
+        ("environment", env_options()),
+    ]
     for where, options in sources:
         for name, value in options.items():
             trait = traits.get(name)

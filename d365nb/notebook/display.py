@@ -30,6 +30,8 @@ __all__ = [
 # id(df) -> (weak reference, footer). DataFrames are unhashable, so no WeakKeyDictionary.
 _FOOTERS: dict[int, tuple[weakref.ref, str]] = {}
 _DISPLAY_LIMIT = {"rows": 20}
+# DataFrame.__module__ is "pandas" in pandas 3 and "pandas.core.frame" before.
+_FRAME_MODULES = ("pandas", "pandas.core.frame")
 
 
 def remember_footer(frame: Any, footer: str) -> Any:
@@ -106,8 +108,9 @@ def register_formatters(ip: Any, display_limit: int) -> None:
     """Hook the footer into IPython's html and plain-text formatters (no pandas import)."""
     _DISPLAY_LIMIT["rows"] = display_limit
     formatters = ip.display_formatter.formatters
-    formatters["text/html"].for_type_by_name("pandas.core.frame", "DataFrame", _html)
-    formatters["text/plain"].for_type_by_name("pandas.core.frame", "DataFrame", _text)
+    for module in _FRAME_MODULES:
+        formatters["text/html"].for_type_by_name(module, "DataFrame", _html)
+        formatters["text/plain"].for_type_by_name(module, "DataFrame", _text)
 
 
 def set_display_limit(rows: int) -> None:
@@ -120,9 +123,10 @@ def unregister_formatters(ip: Any) -> None:
     formatters = ip.display_formatter.formatters
     for mime, func in (("text/html", _html), ("text/plain", _text)):
         formatter = formatters[mime]
-        key = ("pandas.core.frame", "DataFrame")
-        if formatter.deferred_printers.get(key) is func:
-            del formatter.deferred_printers[key]
+        for module in _FRAME_MODULES:
+            key = (module, "DataFrame")
+            if formatter.deferred_printers.get(key) is func:
+                del formatter.deferred_printers[key]
         for cls, printer in list(formatter.type_printers.items()):
             if printer is func:
                 del formatter.type_printers[cls]

@@ -16,10 +16,37 @@ from d365nb.flows.flow import history_for
 
 __all__ = ["trigger", "action", "flow"]
 
-FLOW_VERBS = ("start", "stop", "pause", "resume", "status", "steps", "runs", "run", "resubmit",
-              "test", "list", "delete", "output", "poll", "export")
-_NEEDS_NAME = ("start", "stop", "pause", "resume", "status", "steps", "runs", "test", "delete",
-               "output", "poll", "export")
+FLOW_VERBS = (
+    "start",
+    "stop",
+    "pause",
+    "resume",
+    "status",
+    "steps",
+    "runs",
+    "run",
+    "resubmit",
+    "test",
+    "list",
+    "delete",
+    "output",
+    "poll",
+    "export",
+)
+_NEEDS_NAME = (
+    "start",
+    "stop",
+    "pause",
+    "resume",
+    "status",
+    "steps",
+    "runs",
+    "test",
+    "delete",
+    "output",
+    "poll",
+    "export",
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -83,8 +110,9 @@ def trigger(magic: Any, line: str) -> Any:
     if existing is not None and existing.conn is conn:
         target = existing
     else:
-        target = Flow(args.flow, conn, concurrency=args.concurrency or 1,
-                      self_trigger=args.self_trigger)
+        target = Flow(
+            args.flow, conn, concurrency=args.concurrency or 1, self_trigger=args.self_trigger
+        )
         if existing is not None:  # keep the steps written so far
             for step in existing.steps:
                 target._steps[step.name] = step
@@ -95,17 +123,34 @@ def trigger(magic: Any, line: str) -> Any:
     target.self_trigger = args.self_trigger
     filter_text = _interpolate(magic, args.filter, odata=True)
     if args.kind == "created":
-        target.on_created(args.table, every=args.every, filter=filter_text, select=args.select,
-                          since=args.since, mode=args.mode)
+        target.on_created(
+            args.table,
+            every=args.every,
+            filter=filter_text,
+            select=args.select,
+            since=args.since,
+            mode=args.mode,
+        )
     elif args.kind == "updated":
-        target.on_updated(args.table, every=args.every, filter=filter_text, select=args.select,
-                          columns=args.columns, since=args.since, mode=args.mode)
+        target.on_updated(
+            args.table,
+            every=args.every,
+            filter=filter_text,
+            select=args.select,
+            columns=args.columns,
+            since=args.since,
+            mode=args.mode,
+        )
     else:
         if args.filter:
-            raise FlowError("--filter cannot be used with a deleted trigger (deleted records have no columns)")
+            raise FlowError(
+                "--filter cannot be used with a deleted trigger (deleted records have no columns)"
+            )
         target.on_deleted(args.table, every=args.every, since=args.since)
-    print(f"flow {target.name}: {target.trigger.describe()}; "  # type: ignore[union-attr]
-          f"{len(target.steps)} step(s); {target.state.lower()}")
+    print(
+        f"flow {target.name}: {target.trigger.describe()}; "  # type: ignore[union-attr]
+        f"{len(target.steps)} step(s); {target.state.lower()}"
+    )
     return None
 
 
@@ -132,11 +177,19 @@ def action(magic: Any, line: str, cell: str | None) -> Any:
         return None
     if cell is None or not cell.strip():
         raise FlowError(f"%%d365 action {args.flow} {args.step} needs a cell body: the step's code")
-    target.step(args.step, cell, when=args.when, retry=args.retry, timeout=args.timeout,
-                namespace=magic.namespace)
+    target.step(
+        args.step,
+        cell,
+        when=args.when,
+        retry=args.retry,
+        timeout=args.timeout,
+        namespace=magic.namespace,
+    )
     names = [s.name for s in target.steps]
-    print(f"flow {target.name}: step {names.index(args.step) + 1}/{len(names)} {args.step} "
-          f"({target._steps[args.step].kind})")
+    print(
+        f"flow {target.name}: step {names.index(args.step) + 1}/{len(names)} {args.step} "
+        f"({target._steps[args.step].kind})"
+    )
     return None
 
 
@@ -156,9 +209,12 @@ def flow(magic: Any, line: str) -> Any:
     """``%d365 flow start|stop|pause|resume|status|steps|runs|run <id>|resubmit <id>|test
     [--record <id>]|list|delete|output|poll <flow>``."""
     args = _flow_parser().parse_args(_split(line))
+    args.target = _interpolate(magic, args.target)  # `flow run {run_id}`
     verb = args.verb
     if verb in _NEEDS_NAME and not args.target:
-        raise FlowError(f"%d365 flow {verb} needs a flow name, e.g. %d365 flow {verb} lead_followup")
+        raise FlowError(
+            f"%d365 flow {verb} needs a flow name, e.g. %d365 flow {verb} lead_followup"
+        )
     if verb in ("run", "resubmit") and not args.target:
         raise FlowError(f"%d365 flow {verb} needs a run id (see %d365 flow runs <flow>)")
     result = _FLOW_VERBS[verb](magic, args)
@@ -201,11 +257,20 @@ def _steps(magic: Any, args: argparse.Namespace) -> Any:
 
     target = get_flow(args.target)
     rows = [
-        {"step": s.name, "kind": s.kind, "if": s.when, "retry": s.retry.type,
-         "retries": s.retry.retries, "timeout": s.timeout, "source": s.source}
+        {
+            "step": s.name,
+            "kind": s.kind,
+            "if": s.when,
+            "retry": s.retry.type,
+            "retries": s.retry.retries,
+            "timeout": s.timeout,
+            "source": s.source,
+        }
         for s in target.steps
     ]
-    return pd.DataFrame(rows, columns=["step", "kind", "if", "retry", "retries", "timeout", "source"])
+    return pd.DataFrame(
+        rows, columns=["step", "kind", "if", "retry", "retries", "timeout", "source"]
+    )
 
 
 def _runs(magic: Any, args: argparse.Namespace) -> Any:
@@ -242,11 +307,20 @@ def _list(magic: Any, args: argparse.Namespace) -> Any:
     rows = []
     for f in flows.values():
         data = f.status_data()
-        rows.append({"flow": f.name, "state": data["state"], "trigger": data["trigger"],
-                     "steps": len(f.steps), "succeeded": data["succeeded"], "failed": data["failed"],
-                     "last_poll": data["last_poll"]})
-    return pd.DataFrame(rows, columns=["flow", "state", "trigger", "steps", "succeeded", "failed",
-                                       "last_poll"])
+        rows.append(
+            {
+                "flow": f.name,
+                "state": data["state"],
+                "trigger": data["trigger"],
+                "steps": len(f.steps),
+                "succeeded": data["succeeded"],
+                "failed": data["failed"],
+                "last_poll": data["last_poll"],
+            }
+        )
+    return pd.DataFrame(
+        rows, columns=["flow", "state", "trigger", "steps", "succeeded", "failed", "last_poll"]
+    )
 
 
 def _delete(magic: Any, args: argparse.Namespace) -> None:
@@ -275,8 +349,19 @@ def _export(magic: Any, args: argparse.Namespace) -> Any:
 
 
 _FLOW_VERBS = {
-    "start": _start, "stop": _simple("stop"), "pause": _simple("pause"),
-    "resume": _simple("resume"), "status": _status, "steps": _steps, "runs": _runs, "run": _run,
-    "resubmit": _resubmit, "test": _test, "list": _list, "delete": _delete, "output": _output,
-    "poll": _poll, "export": _export,
+    "start": _start,
+    "stop": _simple("stop"),
+    "pause": _simple("pause"),
+    "resume": _simple("resume"),
+    "status": _status,
+    "steps": _steps,
+    "runs": _runs,
+    "run": _run,
+    "resubmit": _resubmit,
+    "test": _test,
+    "list": _list,
+    "delete": _delete,
+    "output": _output,
+    "poll": _poll,
+    "export": _export,
 }

@@ -58,7 +58,9 @@ def build(args: argparse.Namespace, conn_for: Any) -> Any:
         if op == "flow":
             return forms.FlowView(flow)
         if len(rest) < 2:
-            raise FormUsageError(f"`form action {rest[0]}` needs the table to create in, e.g. tasks")
+            raise FormUsageError(
+                f"`form action {rest[0]}` needs the table to create in, e.g. tasks"
+            )
         return forms.ActionForm(flow, rest[1], conn_for(args.alias))
     if op not in forms.OPERATIONS:
         raise FormUsageError(f"unknown form {op!r}; {USAGE}")
@@ -69,20 +71,12 @@ def build(args: argparse.Namespace, conn_for: Any) -> Any:
 
 
 def _find_flow(name: str) -> Any:
-    try:
-        from d365nb.flows import registry
-    except ImportError:
-        registry = None
-    flows = getattr(registry, "flows", None) if registry else None
-    if flows is None:
-        import d365nb.flows as flows_module
+    from d365nb.flows import get_flow
 
-        flows = getattr(flows_module, "flows", None) or getattr(flows_module, "FLOWS", None) or {}
-    getter = flows.get if hasattr(flows, "get") else None
-    flow = getter(name) if getter else None
-    if flow is None:
-        raise FormUsageError(f"no flow named {name!r} in this kernel (define it with %d365 trigger {name} ...)")
-    return flow
+    try:
+        return get_flow(name)
+    except ValueError as err:  # FlowError: its message already lists the defined flows
+        raise FormUsageError(str(err)) from None
 
 
 def form(magic: Any, line: str) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
-from traitlets import Bool, Float, Int, Unicode, observe
+from traitlets import Bool, Dict, Float, Int, Unicode, observe
 
 from d365nb.notebook import args as _args
 
@@ -60,6 +60,11 @@ class D365Magic(Magics):
         False, config=True, help="Add the failed request (token redacted) to error messages."
     )
     labels = Bool(False, config=True, help="`list` shows choice labels by default.")
+    connect_options = Dict(
+        config=True,
+        help="Extra keyword arguments for d365nb.connect() when connecting to an org URL "
+        "(e.g. cache_path, timeout, authority_host).",
+    )
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
@@ -166,8 +171,12 @@ class D365Magic(Magics):
 
     @staticmethod
     def _is_user_error(exc: BaseException) -> bool:
-        """Errors a user can cause and fix: shown as one line, not a traceback."""
-        if isinstance(exc, ValueError | LookupError):
+        """Errors a user can cause and fix: shown as one line, not a traceback.
+
+        ``ValueError`` covers bad values (``values.BadValue``, the client's ``ValidationError``,
+        flows' ``FlowError``); a ``KeyError``/``IndexError`` would be a bug and keeps its trace.
+        """
+        if isinstance(exc, ValueError):
             return True
         try:
             from d365nb.client.errors import D365Error

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 __all__ = [
-    "ValueError_",
+    "BadValue",
     "interpolate",
     "interpolate_filter",
     "parse_assignments",
@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 
-class ValueError_(ValueError):  # noqa: N801 - distinct name; subclasses ValueError on purpose
+class BadValue(ValueError):
     """A ``field=value`` word, cell body or ``{expr}`` the user must fix (one-line message)."""
 
 
@@ -46,7 +46,7 @@ def evaluate(expr: str, namespace: Mapping[str, Any]) -> Any:
     """Value of ``expr`` in ``namespace``: a Python expression, else ``str.format`` field syntax."""
     expr = expr.strip()
     if not expr:
-        raise ValueError_("empty {} in the command; write {{ and }} for literal braces")
+        raise BadValue("empty {} in the command; write {{ and }} for literal braces")
     try:
         return eval(expr, {"__builtins__": __builtins__}, dict(namespace))  # noqa: S307 - user's own code
     except Exception as first:  # noqa: BLE001 - fall back to format syntax, else report the first
@@ -54,9 +54,7 @@ def evaluate(expr: str, namespace: Mapping[str, Any]) -> Any:
             value, _ = _FORMATTER.get_field(expr, (), namespace)
             return value
         except Exception:  # noqa: BLE001
-            raise ValueError_(
-                f"cannot evaluate {{{expr}}}: {type(first).__name__}: {first}"
-            ) from None
+            raise BadValue(f"cannot evaluate {{{expr}}}: {type(first).__name__}: {first}") from None
 
 
 def _pieces(text: str) -> Iterable[tuple[str, str | None]]:
@@ -77,12 +75,12 @@ def _pieces(text: str) -> Iterable[tuple[str, str | None]]:
                 depth += {"{": 1, "}": -1}.get(text[j], 0)
                 j += 1
             if depth:
-                raise ValueError_(f"unclosed {{ in {text!r}; write {{{{ for a literal brace")
+                raise BadValue(f"unclosed {{ in {text!r}; write {{{{ for a literal brace")
             yield "".join(out), text[i + 1 : j - 1]
             out = []
             i = j
         elif ch == "}":
-            raise ValueError_(f"single }} in {text!r}; write }}}} for a literal brace")
+            raise BadValue(f"single }} in {text!r}; write }}}} for a literal brace")
         else:
             out.append(ch)
             i += 1
@@ -128,16 +126,16 @@ def interpolate_filter(text: str, namespace: Mapping[str, Any]) -> str:
             try:
                 parts.append(literal(value))
             except ValueError as exc:
-                raise ValueError_(f"{{{expr}}}: {exc}") from None
+                raise BadValue(f"{{{expr}}}: {exc}") from None
     return "".join(parts)
 
 
 def _value(raw: str, namespace: Mapping[str, Any]) -> Any:
     """A value word: ``{expr}`` alone keeps its Python type; ``null`` is None; else text."""
     pieces = list(_pieces(raw)) if ("{" in raw or "}" in raw) else [(raw, None)]
-    if len(pieces) == 2 and pieces[0][0] == "" and pieces[0][1] is not None:
-        if pieces[1] == ("", None):
-            return evaluate(pieces[0][1], namespace)
+    whole = len(pieces) == 2 and pieces[0][0] == "" and pieces[1] == ("", None)
+    if whole and pieces[0][1] is not None:
+        return evaluate(pieces[0][1], namespace)
     if raw == "null":
         return None
     return interpolate(raw, namespace)
@@ -145,7 +143,7 @@ def _value(raw: str, namespace: Mapping[str, Any]) -> Any:
 
 def _check_name(name: str, table_meta: Any, word: str) -> None:
     if not _NAME_RE.match(name):
-        raise ValueError_(f"{word!r} is not field=value: {name!r} is not a column name")
+        raise BadValue(f"{word!r} is not field=value: {name!r} is not a column name")
     if table_meta is None or "@" in name:
         return
     columns = getattr(table_meta, "columns", None) or {}
@@ -156,7 +154,7 @@ def _check_name(name: str, table_meta: Any, word: str) -> None:
     hint = closest(name, tuple(columns))
     more = f"; did you mean {', '.join(hint)}?" if hint else ""
     table = getattr(table_meta, "logical_name", "the table")
-    raise ValueError_(f"table {table!r} has no column {name!r}{more}")
+    raise BadValue(f"table {table!r} has no column {name!r}{more}")
 
 
 def parse_assignments(
@@ -174,7 +172,7 @@ def parse_assignments(
         name, sep, raw = word.partition("=")
         name = name.strip()
         if not sep:
-            raise ValueError_(f"{word!r} is not field=value (e.g. subject=\"Call back\")")
+            raise BadValue(f'{word!r} is not field=value (e.g. subject="Call back")')
         _check_name(name, table_meta, word)
         values[name] = _value(raw, namespace)
     return values
@@ -192,13 +190,13 @@ def parse_cell_body(
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise ValueError_(
+            raise BadValue(
                 f"cell body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
             ) from None
         records = data if isinstance(data, list) else [data]
         for record in records:
             if not isinstance(record, dict):
-                raise ValueError_("cell body JSON must be an object or an array of objects")
+                raise BadValue("cell body JSON must be an object or an array of objects")
             for name in record:
                 _check_name(str(name), table_meta, f"{name}: ...")
         return data
@@ -209,7 +207,7 @@ def parse_cell_body(
             continue
         match = re.match(r"^([^:=\s]+)\s*[:=]\s?(.*)$", stripped)
         if not match:
-            raise ValueError_(f"cell line {number} is not `field: value`: {stripped!r}")
+            raise BadValue(f"cell line {number} is not `field: value`: {stripped!r}")
         name, raw = match.group(1), match.group(2).strip()
         _check_name(name, table_meta, stripped)
         if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "\"'":

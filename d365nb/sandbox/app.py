@@ -28,8 +28,8 @@ from starlette.routing import Route
 
 from . import errors
 from .schema.model import LOOKUP_TYPES, Table
-from .serialize import Annotations, RecordWriter, context_url, output_name
-from .service import Service, is_guid, parse_etag
+from .serialize import Annotations, Expansion, RecordWriter, context_url, output_name
+from .service import Collection, Service, is_guid, parse_etag
 from .store import Store
 
 log = logging.getLogger("d365nb.sandbox")
@@ -167,27 +167,22 @@ def _names(org: Org) -> Callable:
 def writer_for(
     org: Org, table: Table, select: list[str] | None, expand: Any, annotations: Annotations
 ) -> RecordWriter:
-    """A `RecordWriter` for a query result: `select` (JSON or logical names) and the odata
-    expand plan (nav -> plan with target table, select, nested expand, collection?)."""
+    """A `RecordWriter` for a query result: `select` (column or `_x_value` names) and the odata
+    expand plan (nav -> `odata.ExpandPlan`)."""
     columns = None if select is None else [_column_name(table, s) for s in select]
-    nested: dict[str, tuple[RecordWriter, bool]] = {}
+    nested: dict[str, Expansion] = {}
     for nav, plan in (expand or {}).items():
-        target = org.schema[_plan_get(plan, "table", "target")]
-        many = bool(_plan_get(plan, "many", "collection", "is_collection"))
-        sub = writer_for(
-            org, target, _plan_get(plan, "select"), _plan_get(plan, "expand"), annotations
-        )
-        nested[nav] = (sub, many)
+        many = plan.kind == "collection"
+        tables = [plan.table] if many or not plan.targets else [t.target for t in plan.targets]
+        writers = {
+            name: writer_for(org, org.schema[name], plan.select, plan.expand, annotations)
+            for name in tables
+        }
+        type_column = None
+        if not many and plan.targets:
+            type_column = f"{plan.targets[0].column.name}__type"
+        nested[nav] = Expansion(nav, writers, many, type_column)
     return RecordWriter(org.schema, table, columns, annotations, _names(org), nested)
-
-
-def _plan_get(plan: Any, *names: str) -> Any:
-    for name in names:
-        if isinstance(plan, dict) and name in plan:
-            return plan[name]
-        if hasattr(plan, name):
-            return getattr(plan, name)
-    return None
 
 
 def _column_name(table: Table, name: str) -> str:
@@ -196,23 +191,27 @@ def _column_name(table: Table, name: str) -> str:
     return name
 
 
-async def _run_query(org: Org, table: Table, params: dict[str, str], page_size: int,
-                     skiptoken: str | None):
+async def _run_query(
+    org: Org, table: Table, params: dict[str, str], page_size: int, skiptoken: str | None
+):
     odata = _odata()
     try:
         with org.store.lock:
             return odata.execute(
-                org.store.conn, org.schema, table.logical_name, params,
-                user_id=org.user_id, page_size=page_size, skiptoken=skiptoken,
+                org.store.conn,
+                org.schema,
+                table.logical_name,
+                params,
+                user_id=org.user_id,
+                page_size=page_size,
+                skiptoken=skiptoken,
             )
     except odata.ODataError as exc:
         raise odata_error(exc) from None
 
 
 def _next_link(request: Request, params: dict[str, str], token: str) -> str:
-    query = "&".join(
-        f"{k}={quote(v, safe='')}" for k, v in params.items() if k != "$skiptoken"
-    )
+    query = "&".join(f"{k}={quote(v, safe='')}" for k, v in params.items() if k != "$skiptoken")
     sep = "&" if query else ""
     base = str(request.url).split("?", 1)[0]
     return f"{base}?{query}{sep}$skiptoken={quote(token, safe='')}"
@@ -229,7 +228,7 @@ async def get_collection(request: Request, org: Org, table: Table) -> Response:
     annotations = prefer.annotations
     writer = writer_for(org, table, result.select, getattr(result, "expand", None), annotations)
     body: dict[str, Any] = {
-        "@odata.context": context_url(_api_base(request), table, _context_select(result.select)),
+        "@odata.context": context_url(_api_base(request), table, _context_select(params)),
     }
     count = getattr(result, "count", None)
     if count is not None:
@@ -243,13 +242,13 @@ async def get_collection(request: Request, org: Org, table: Table) -> Response:
     if result.next_skiptoken:
         body["@odata.nextLink"] = _next_link(request, params, result.next_skiptoken)
     response = json_response(body)
-    return _with_lines(
-        response, prefer.applied("odata.include-annotations", "odata.maxpagesize")
-    )
+    return _with_lines(response, prefer.applied("odata.include-annotations", "odata.maxpagesize"))
 
 
-def _context_select(select: list[str] | None) -> list[str] | None:
-    return list(select) if select else None
+def _context_select(params: dict[str, str]) -> list[str] | None:
+    """The `$select` names as the client wrote them, for `@odata.context`."""
+    text = params.get("$select")
+    return [n.strip() for n in text.split(",") if n.strip()] if text else None
 
 
 async def _changes(request: Request, table: Table) -> Response:
@@ -270,15 +269,22 @@ async def count_collection(request: Request, org: Org, table: Table) -> Response
     odata = _odata()
     try:
         with org.store.lock:
-            n = odata.count(org.store.conn, org.schema, table.logical_name, params,
-                            user_id=org.user_id)
+            n = odata.count(
+                org.store.conn, org.schema, table.logical_name, params, user_id=org.user_id
+            )
     except odata.ODataError as exc:
         raise odata_error(exc) from None
     return Response(str(n), 200, _headers(), media_type="text/plain")
 
 
-async def _query_one(request: Request, org: Org, table: Table, id: str,
-                     params: dict[str, str], annotations: Annotations) -> dict[str, Any] | None:
+async def _query_one(
+    request: Request,
+    org: Org,
+    table: Table,
+    id: str,
+    params: dict[str, str],
+    annotations: Annotations,
+) -> dict[str, Any] | None:
     """One record through the query engine (so `$select`/`$expand` behave as on collections)."""
     unknown = set(params) - {"$select", "$expand"}
     unknown = {k for k in unknown if k.startswith("$")}
@@ -299,7 +305,7 @@ async def _query_one(request: Request, org: Org, table: Table, id: str,
         select, expand = _parse_select(table, params.get("$select")), None
     writer = writer_for(org, table, select, expand, annotations)
     record = writer.record(row)
-    ctx = context_url(_api_base(request), table, _context_select(select), entity=True)
+    ctx = context_url(_api_base(request), table, _context_select(params), entity=True)
     return {"@odata.context": ctx, **record}
 
 
@@ -312,8 +318,9 @@ def _parse_select(table: Table, text: str | None) -> list[str] | None:
         raise errors.QueryError("The $select query option is empty.")
     for name in names:
         col = table.columns.get(_column_name(table, name))
-        if col is None or (col.type in LOOKUP_TYPES and name == col.name and
-                           len(col.relationships) > 1):
+        if col is None or (
+            col.type in LOOKUP_TYPES and name == col.name and len(col.relationships) > 1
+        ):
             raise errors.PropertyNotFound(name, table.logical_name)
     return names
 
@@ -353,8 +360,9 @@ async def get_property(request: Request, org: Org, table: Table, id: str, prop: 
     return json_response({"@odata.context": ctx, "value": value})
 
 
-async def get_navigation(request: Request, org: Org, table: Table, id: str, nav: str,
-                         ref: bool) -> Response:
+async def get_navigation(
+    request: Request, org: Org, table: Table, id: str, nav: str, ref: bool
+) -> Response:
     """`GET leads(<id>)/parentaccountid` (the related record) or `.../$ref` (its URL)."""
     row = org.service.get(table, id)
     navigation = org.service.navigations(table).get(nav)
@@ -367,10 +375,12 @@ async def get_navigation(request: Request, org: Org, table: Table, id: str, nav:
         return Response(status_code=204, headers=_headers())
     target = org.schema[target_name]
     if ref:
-        return json_response({
-            "@odata.context": f"{_api_base(request)}$metadata#$ref",
-            "@odata.id": f"{_api_base(request)}{target.entity_set}({target_id})",
-        })
+        return json_response(
+            {
+                "@odata.context": f"{_api_base(request)}$metadata#$ref",
+                "@odata.id": f"{_api_base(request)}{target.entity_set}({target_id})",
+            }
+        )
     return await get_entity(request, org, target, target_id)
 
 
@@ -406,8 +416,14 @@ def _entity_id_url(request: Request, table: Table, id: str) -> str:
     return f"{_api_base(request)}{table.entity_set}({id})"
 
 
-async def _written(request: Request, org: Org, table: Table, row: dict[str, Any],
-                   created: bool, representation_status: int) -> Response:
+async def _written(
+    request: Request,
+    org: Org,
+    table: Table,
+    row: dict[str, Any],
+    created: bool,
+    representation_status: int,
+) -> Response:
     """The answer to a write: 204 + OData-EntityId, or the record under return=representation."""
     prefer = Prefer(request)
     id = row[table.primary_id]
@@ -417,9 +433,7 @@ async def _written(request: Request, org: Org, table: Table, row: dict[str, Any]
             params.pop("$expand", None)  # ignored on update (dataverse-wire.md §6)
         record = await _query_one(request, org, table, id, params, prefer.annotations)
         response = json_response(record, representation_status)
-        return _with_lines(
-            response, prefer.applied("return", "odata.include-annotations")
-        )
+        return _with_lines(response, prefer.applied("return", "odata.include-annotations"))
     return Response(
         status_code=204, headers=_headers({"OData-EntityId": _entity_id_url(request, table, id)})
     )
@@ -466,8 +480,7 @@ async def put_property(request: Request, org: Org, table: Table, id: str, prop: 
     return Response(status_code=204, headers=_headers())
 
 
-async def delete_property(request: Request, org: Org, table: Table, id: str,
-                          prop: str) -> Response:
+async def delete_property(request: Request, org: Org, table: Table, id: str, prop: str) -> Response:
     async with _Writing(request, org):
         org.service.clear_property(table, id, prop)
     return Response(status_code=204, headers=_headers())
@@ -482,8 +495,7 @@ async def put_reference(request: Request, org: Org, table: Table, id: str, nav: 
     return Response(status_code=204, headers=_headers())
 
 
-async def delete_reference(request: Request, org: Org, table: Table, id: str,
-                           nav: str) -> Response:
+async def delete_reference(request: Request, org: Org, table: Table, id: str, nav: str) -> Response:
     async with _Writing(request, org):
         org.service.delete_reference(table, id, nav)
     return Response(status_code=204, headers=_headers())
@@ -502,12 +514,14 @@ async def whoami(request: Request) -> Response:
     org: Org = request.app.state.org
     if request.method != "GET":
         return error_response(errors.NoHttpResource(str(request.url).split("?")[0]))
-    return json_response({
-        "@odata.context": f"{_api_base(request)}$metadata#Microsoft.Dynamics.CRM.WhoAmIResponse",
-        "BusinessUnitId": org.business_unit_id,
-        "UserId": org.user_id,
-        "OrganizationId": org.organization_id,
-    })
+    return json_response(
+        {
+            "@odata.context": f"{_api_base(request)}$metadata#Microsoft.Dynamics.CRM.WhoAmIResponse",
+            "BusinessUnitId": org.business_unit_id,
+            "UserId": org.user_id,
+            "OrganizationId": org.organization_id,
+        }
+    )
 
 
 async def resource(request: Request) -> Response:
@@ -542,8 +556,10 @@ async def _dispatch(request: Request, org: Org) -> Response:
         if rest == ["$count"] and method == "GET":
             return await count_collection(request, org, table)
         raise errors.ResourceNotFound(rest[0])
-    id = org.service.parse_key(key) if not key.startswith(f"{table.primary_id}=") else (
-        org.service.parse_key(key.split("=", 1)[1])
+    id = (
+        org.service.parse_key(key)
+        if not key.startswith(f"{table.primary_id}=")
+        else (org.service.parse_key(key.split("=", 1)[1]))
     )
     if not rest:
         handler: dict[str, Callable[..., Awaitable[Response]]] = {
@@ -555,12 +571,19 @@ async def _dispatch(request: Request, org: Org) -> Response:
             raise _method_not_allowed(request)
         return await handler[method](request, org, table, id)
     prop = rest[0]
+    related = _SEGMENT_RE.match(prop)
+    if related is not None and related.group(1) in org.service.collections(table):
+        collection = org.service.collections(table)[related.group(1)]
+        return await _collection_nav(
+            request, org, table, id, collection, related.group(2), rest[1:]
+        )
     navs = org.service.navigations(table)
     if len(rest) == 2 and rest[1] == "$ref":
         if prop not in navs:
+            if prop not in table.columns:
+                raise errors.ResourceNotFound(prop)
             raise errors.QueryError(
                 "Expand with $ref is only supported on lookup type navigation property."
-                if prop not in table.columns else f"'{prop}' is not a navigation property."
             )
         if method == "GET":
             return await get_navigation(request, org, table, id, prop, ref=True)
@@ -591,6 +614,118 @@ async def _dispatch(request: Request, org: Org) -> Response:
     if method == "DELETE":
         return await delete_property(request, org, table, id, col.name)
     raise _method_not_allowed(request)
+
+
+async def _collection_nav(
+    request: Request,
+    org: Org,
+    table: Table,
+    id: str,
+    collection: Collection,
+    child_key: str | None,
+    rest: list[str],
+) -> Response:
+    """`accounts(<id>)/Account_Tasks[...]`: related rows, their `$count`, and `$ref`s."""
+    method = request.method
+    child_id = org.service.parse_key(child_key) if child_key is not None else None
+    if child_id is None and not rest and method == "GET":
+        return await get_related(request, org, table, id, collection)
+    if child_id is None and rest == ["$count"] and method == "GET":
+        return await count_related(request, org, table, id, collection)
+    if rest == ["$ref"]:
+        if method in ("POST", "PUT") and child_id is None:
+            body = await _body(request)
+            if not isinstance(body, dict) or "@odata.id" not in body:
+                raise errors.BadRequest('Send the reference as {"@odata.id": "<entityset>(<id>)"}.')
+            target, ref_id = org.service.parse_reference(body["@odata.id"], table, "@odata.id")
+            if target is not collection.child:
+                raise errors.BadRequest(
+                    f"'{collection.name}' holds {collection.child.entity_set}, not "
+                    f"{target.entity_set}."
+                )
+            async with _Writing(request, org):
+                org.service.get(table, id)
+                org.service.associate(collection, id, ref_id)
+            return Response(status_code=204, headers=_headers())
+        if method == "DELETE":
+            if child_id is None:
+                ref = request.query_params.get("$id")
+                if ref is None:
+                    raise errors.BadRequest("Name the related record: add ?$id=<entityset>(<id>).")
+                target, child_id = org.service.parse_reference(ref, table, "$id")
+            async with _Writing(request, org):
+                org.service.get(table, id)
+                org.service.disassociate(collection, id, child_id)
+            return Response(status_code=204, headers=_headers())
+    if method not in ("GET", "POST", "PUT", "DELETE"):
+        raise _method_not_allowed(request)
+    raise errors.ResourceNotFound(rest[0] if rest else collection.name)
+
+
+def _related_params(
+    request: Request, org: Org, table: Table, id: str, collection: Collection
+) -> dict[str, str]:
+    """The request's query options with a filter to the parent's children added. The client's
+    filter is parsed alone first so its error positions refer to what the client wrote."""
+    org.service.get(table, id)
+    params = _query_params(request)
+    own = f"_{collection.column.name}_value eq {id}"
+    given = params.get("$filter")
+    if given:
+        odata = _odata()
+        aliases = {k: v for k, v in params.items() if k.startswith("@")}
+        try:
+            odata.parse_filter(given, aliases)
+        except odata.ODataError as exc:
+            raise odata_error(exc) from None
+        params["$filter"] = f"({given}) and {own}"
+    else:
+        params["$filter"] = own
+    return params
+
+
+async def get_related(
+    request: Request, org: Org, table: Table, id: str, collection: Collection
+) -> Response:
+    params = _related_params(request, org, table, id, collection)
+    prefer = Prefer(request)
+    page_size = prefer.max_page_size or MAX_PAGE
+    skiptoken = params.pop("$skiptoken", None)
+    child = collection.child
+    result = await _run_query(org, child, params, page_size, skiptoken)
+    writer = writer_for(org, child, result.select, result.expand, prefer.annotations)
+    body: dict[str, Any] = {
+        "@odata.context": context_url(_api_base(request), child, _context_select(params)),
+    }
+    if result.count is not None:
+        body["@odata.count"] = result.count
+    body["value"] = writer.records(result.rows)
+    if result.next_skiptoken:
+        original = _query_params(request)
+        original.pop("$skiptoken", None)
+        body["@odata.nextLink"] = _next_link(request, original, result.next_skiptoken)
+    response = json_response(body)
+    return _with_lines(response, prefer.applied("odata.include-annotations", "odata.maxpagesize"))
+
+
+async def count_related(
+    request: Request, org: Org, table: Table, id: str, collection: Collection
+) -> Response:
+    params = _related_params(request, org, table, id, collection)
+    odata = _odata()
+    try:
+        with org.store.lock:
+            n = odata.count(
+                org.store.conn,
+                org.schema,
+                collection.child.logical_name,
+                params,
+                user_id=org.user_id,
+            )
+    except odata.ODataError as exc:
+        raise odata_error(exc) from None
+    # Dataverse answers a related-collection count with a UTF-8 BOM (dataverse-wire.md §4).
+    return Response("\ufeff" + str(n), 200, _headers(), media_type="text/plain")
 
 
 async def not_found(request: Request) -> Response:
@@ -631,16 +766,18 @@ class AuthMiddleware:
             "Bearer authorization_uri=https://login.microsoftonline.com/"
             f"{self.org.tenant_id}/oauth2/authorize"
         )
-        await send({
-            "type": "http.response.start",
-            "status": 401,
-            "headers": [
-                (b"content-type", JSON_TYPE.encode()),
-                (b"content-length", str(len(body)).encode()),
-                (b"www-authenticate", challenge.encode()),
-                (b"odata-version", b"4.0"),
-            ],
-        })
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 401,
+                "headers": [
+                    (b"content-type", JSON_TYPE.encode()),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"www-authenticate", challenge.encode()),
+                    (b"odata-version", b"4.0"),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 
@@ -674,13 +811,15 @@ def build_router(org: Org) -> Starlette:
     routes += [
         Route(API + "WhoAmI", whoami, methods=["GET", "POST", "PATCH", "PUT", "DELETE"]),
         Route(API + "WhoAmI()", whoami, methods=["GET", "POST", "PATCH", "PUT", "DELETE"]),
-        Route(API + "{path:path}", resource,
-              methods=["GET", "POST", "PATCH", "PUT", "DELETE"]),
+        Route(API + "{path:path}", resource, methods=["GET", "POST", "PATCH", "PUT", "DELETE"]),
     ]
     odata_error_cls = getattr(_optional("odata"), "ODataError", None)
-    handlers: dict[Any, Callable] = {errors.DataverseError: _dataverse_error,
-                                     Exception: _unexpected}
+    handlers: dict[Any, Callable] = {
+        errors.DataverseError: _dataverse_error,
+        Exception: _unexpected,
+    }
     if odata_error_cls is not None:
+
         async def _odata_error(request: Request, exc: Exception) -> Response:
             return error_response(odata_error(exc))
 
@@ -709,5 +848,4 @@ def new_ids() -> dict[str, str]:
     return {k: str(uuid.uuid4()) for k in ("business_unit_id", "organization_id", "tenant_id")}
 
 
-__all__ = ["API", "Org", "build_app", "build_router", "json_response", "error_response",
-           "is_guid"]
+__all__ = ["API", "Org", "build_app", "build_router", "json_response", "error_response", "is_guid"]

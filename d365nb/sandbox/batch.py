@@ -15,17 +15,20 @@ with it the outer status is 200 and every part answers for itself.
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+
+log = logging.getLogger("d365nb.sandbox")
 
 API_ROOT = "/api/data/v9.2/"
 MAX_REQUESTS = 1000
@@ -172,13 +175,15 @@ def _parse_request(part: bytes, in_changeset: bool) -> PartRequest:
     line, sep, rest = message.partition(CRLF)
     if not sep and b"\n" in message:
         raise _unreadable()
-    words = line.decode("utf-8", "replace").split()
-    if len(words) != 3 or not words[2].upper().startswith("HTTP/"):
+    words = line.decode("utf-8", "replace").split(" ")
+    if len(words) < 3 or not words[-1].upper().startswith("HTTP/"):
         raise BatchError(
             f"A $batch part must start with a request line like 'GET /api/data/v9.2/accounts "
             f"HTTP/1.1'; got {line[:100].decode('utf-8', 'replace')!r}."
         )
-    method, url = words[0].upper(), words[1]
+    # Clients (Microsoft's Python SDK among them) put query text with raw spaces in the
+    # request line; the method is the first word and the version the last.
+    method, url = words[0].upper(), " ".join(words[1:-1]).strip()
     headers, body = _split_headers(rest)
     if body.endswith(CRLF):  # the line break before the next delimiter belongs to the framing
         body = body[:-2]
@@ -215,10 +220,12 @@ def parse_batch(body: bytes, content_type: str | None) -> list[PartRequest | Cha
             items.append(_parse_request(part, in_changeset=False))
             count += 1
         if count > MAX_REQUESTS:
+            # ODataLib's quota message, as Dataverse returns it (observed in
+            # MicrosoftDocs/powerapps-docs#1890 and AleksandrRogov/DynamicsWebApi#71).
             raise BatchError(
-                f"The batch contains more than {MAX_REQUESTS} requests; split it into batches of "
-                f"at most {MAX_REQUESTS}.",
-                code="0x8004801a",
+                "The current batch message contains too many parts. Only batch messages with a "
+                f"maximum number of '{MAX_REQUESTS}' query operations, including changeset "
+                "operations, are allowed."
             )
     return items
 
@@ -226,14 +233,34 @@ def parse_batch(body: bytes, content_type: str | None) -> list[PartRequest | Cha
 # -- rendering -------------------------------------------------------------------------------
 
 
+_HEADER_CASE = {
+    "odata-version": "OData-Version",
+    "odata-entityid": "OData-EntityId",
+    "etag": "ETag",
+    "req_id": "REQ_ID",
+    "www-authenticate": "WWW-Authenticate",
+}
+
+
+def _header_name(name: str) -> str:
+    """ASGI header names are lowercase; write them as Dataverse does (`OData-EntityId`)."""
+    lower = name.lower()
+    return _HEADER_CASE.get(lower) or "-".join(w[:1].upper() + w[1:] for w in lower.split("-"))
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
 def _http_message(response: PartResponse) -> bytes:
-    phrase = (
-        HTTPStatus(response.status).phrase
-        if response.status in HTTPStatus._value2member_map_
-        else ""
-    )
+    phrase = _phrase(response.status)
     lines = [f"HTTP/1.1 {response.status} {phrase}"]
-    lines += [f"{k}: {v}" for k, v in response.headers if k.lower() not in _DROPPED_HEADERS]
+    lines += [
+        f"{_header_name(k)}: {v}" for k, v in response.headers if k.lower() not in _DROPPED_HEADERS
+    ]
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + response.body
 
 
@@ -338,25 +365,26 @@ class Dispatcher:
         self, part: PartRequest, refs: dict[str, str], in_changeset: bool
     ) -> PartResponse:
         url = _resolve_reference(part.url, refs) if part.url.startswith("$") else part.url
-        target = _target_path(url, self.api_root)
+        # Percent-encode what cannot travel raw (spaces, non-ASCII); keep existing escapes.
+        target = quote(_target_path(url, self.api_root), safe="/:?#[]@!$&'()*+,;=%-._~")
         path, _, query = target.partition("?")
         body = _substitute_body(part.body, refs) if refs else part.body
-        headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in part.headers]
+        headers = [(k.lower().encode(), v.encode()) for k, v in part.headers]
         names = {k for k, _ in headers}
         if self.authorization and b"authorization" not in names:
-            headers.append((b"authorization", self.authorization.encode("latin-1")))
+            headers.append((b"authorization", self.authorization.encode()))
         if body and b"content-length" not in names:
             headers.append((b"content-length", str(len(body)).encode()))
         host = self.outer.headers.get("host")
         if host and b"host" not in names:
-            headers.append((b"host", host.encode("latin-1")))
+            headers.append((b"host", host.encode()))
         scope = dict(self.outer.scope)
         scope.update(
             {
                 "method": part.method,
-                "path": _unquote_path(path),
-                "raw_path": path.encode("latin-1"),
-                "query_string": query.encode("latin-1"),
+                "path": unquote(path),
+                "raw_path": path.encode(),
+                "query_string": query.encode(),
                 "headers": headers,
                 "d365nb.changeset": in_changeset,
                 "d365nb.batch": True,
@@ -392,6 +420,7 @@ class Dispatcher:
         try:
             await self.inner(scope, receive, send)
         except Exception:  # noqa: BLE001 - one part's crash must not take down the batch
+            log.exception("unexpected error in a $batch part: %s %s", part.method, path)
             status, chunks = 500, [_error_body("0x80040216", "An unexpected error occurred.")]
             response_headers = [("Content-Type", "application/json; odata.metadata=minimal")]
         response = PartResponse(status, response_headers, b"".join(chunks), part.content_id)
@@ -399,12 +428,6 @@ class Dispatcher:
             # Batch parts carry Location as well as OData-EntityId ([BA]).
             response.headers.append(("Location", response.header("OData-EntityId") or ""))
         return response
-
-
-def _unquote_path(path: str) -> str:
-    from urllib.parse import unquote
-
-    return unquote(path)
 
 
 def _inner_app(app: Any) -> Any:

@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 import orjson
 from starlette.responses import Response
@@ -261,8 +261,43 @@ def _storage_columns(store: Any, table: Any, select: list[str] | None) -> list[s
     return [c for c in all_columns if c in wanted]
 
 
+def _since(org: Any, token_text: str | None) -> int | None:
+    """The version a `$deltatoken` stands for (None without one), refusing bad or old tokens."""
+    if token_text is None:
+        return None
+    store = org.store
+    token = parse_token(token_text)
+    if token.version > store.version:
+        raise InvalidArgument(
+            f"The $deltatoken '{token_text[:60]}' was not issued by this organization; "
+            "start a full sync without $deltatoken."
+        )
+    if store.clock() - token.issued > timedelta(days=_expiry_days(org)):
+        raise ExpiredVersionStamp()
+    return token.version
+
+
+def count_changes(store: Any, table: Any, since: int) -> int:
+    """How many rows a delta from `since` would report (`<set>/$count?$deltatoken=...`)."""
+    name, pk = table.logical_name, table.primary_id
+    upto = store.version
+    with store.lock:
+        upserts = store.conn.execute(
+            f'SELECT count(*) FROM "{name}" WHERE "versionnumber" > ? AND "versionnumber" <= ?',
+            (since, upto),
+        ).fetchone()[0]
+        deletes = store.conn.execute(
+            "SELECT count(*) FROM _tombstones t WHERE t.tablename = ? AND t.versionnumber > ? "
+            f'AND t.versionnumber <= ? AND NOT EXISTS (SELECT 1 FROM "{name}" r '
+            f'WHERE r."{pk}" = t.id)',
+            (name, since, upto),
+        ).fetchone()[0]
+    return upserts + deletes
+
+
 async def handle(request: Any, table: Any) -> Response:
-    """Answer a collection GET with `Prefer: odata.track-changes` or a `$deltatoken`."""
+    """Answer a collection GET with `Prefer: odata.track-changes` or a `$deltatoken` (also
+    `<set>/$count?$deltatoken=...`, which counts the changes)."""
     org = request.app.state.org
     params = request.query_params
     for option in REFUSED_OPTIONS:
@@ -275,25 +310,21 @@ async def handle(request: Any, table: Any) -> Response:
     store = org.store
     now = store.clock()
     token_text = params.get("$deltatoken")
-    since: int | None = None
-    if token_text is not None:
-        token = parse_token(token_text)
-        if token.version > store.version:
-            raise InvalidArgument(
-                f"The $deltatoken '{token_text[:60]}' was not issued by this organization; "
-                "start a full sync without $deltatoken."
-            )
-        if now - token.issued > timedelta(days=_expiry_days(org)):
-            raise ExpiredVersionStamp()
-        since = token.version
+    since = _since(org, token_text)
+    if request.url.path.endswith("/$count"):
+        n = count_changes(store, table, since or 0)
+        return Response(str(n), media_type="text/plain", headers={"OData-Version": "4.0"})
     skiptoken = params.get("$skiptoken")
-    cursor = Cursor.parse(unquote(skiptoken)) if skiptoken else None
+    cursor = Cursor.parse(skiptoken) if skiptoken else None
     prefer = request.headers.get("prefer", "")
     size, size_applied = _page_size(prefer)
     select_text = params.get("$select")
     select = _selected(table, select_text)
     columns = _storage_columns(store, table, select)
-    page = read_changes(store, table, columns, since, cursor, size)
+    # A `$batch` change set writes across awaits while holding the write lock; reading under
+    # it means a delta never reports rows that a rolled-back change set wrote.
+    async with org.write_lock:
+        page = read_changes(store, table, columns, since, cursor, size)
 
     records, annotations_applied = _serialize(org, table, page.rows, select, prefer)
     api = _api_root(request)
@@ -327,11 +358,14 @@ async def handle(request: Any, table: Any) -> Response:
         applied.append(size_applied)
     if annotations_applied:
         applied.append(annotations_applied)
-    return Response(
+    response = Response(
         orjson.dumps(body),
         media_type="application/json; odata.metadata=minimal",
-        headers={"OData-Version": "4.0", "Preference-Applied": ",".join(applied)},
+        headers={"OData-Version": "4.0"},
     )
+    for preference in applied:  # one Preference-Applied line each, as Dataverse answers
+        response.headers.append("Preference-Applied", preference)
+    return response
 
 
 def _api_root(request: Any) -> str:

@@ -27,30 +27,60 @@ def register(subparsers: Any) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=0, help="port (default 0: a free port)")
     p.add_argument("--token", default=None, help="bearer token to require (default: random)")
-    p.add_argument("--data", choices=("demo", "empty"), default="demo",
-                   help="start with demo data or empty (default demo)")
-    p.add_argument("--db", default=None, metavar="PATH",
-                   help="SQLite file to keep the data in across restarts (default: in memory)")
-    p.add_argument("--tls", action="store_true",
-                   help="serve https with a self-signed certificate (its path is printed as ca)")
-    p.add_argument("--limits", default=None, metavar="SPEC",
-                   help="service-protection limits, e.g. requests=6000,window=300,concurrent=52")
-    p.add_argument("--faults", default=None, metavar="SPEC",
-                   help="fault injection rates, e.g. 503=0.1,429=0.1,drop=0.05,latency=0.02")
+    p.add_argument(
+        "--data",
+        choices=("demo", "empty"),
+        default="demo",
+        help="start with demo data or empty (default demo)",
+    )
+    p.add_argument(
+        "--db",
+        default=None,
+        metavar="PATH",
+        help="SQLite file to keep the data in across restarts (default: in memory)",
+    )
+    p.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve https with a self-signed certificate (its path is printed as ca)",
+    )
+    p.add_argument(
+        "--limits",
+        default=None,
+        metavar="SPEC",
+        help="service-protection limits, e.g. requests=6000,window=300,concurrent=52",
+    )
+    p.add_argument(
+        "--faults",
+        default=None,
+        metavar="SPEC",
+        help="fault injection rates, e.g. 503=0.1,429=0.1,drop=0.05,latency=0.02",
+    )
     p.add_argument("--seed", type=int, default=None, help="seed for demo data and faults")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Start the sandbox, print the JSON line, wait for a signal."""
-    logging.basicConfig(stream=sys.stderr, level=logging.INFO,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=logging.INFO,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
     from .server import start
 
     try:
-        handle = start(host=args.host, port=args.port, token=args.token, data=args.data,
-                       db=args.db, tls=args.tls, limits=args.limits, faults=args.faults,
-                       seed=args.seed)
+        handle = start(
+            host=args.host,
+            port=args.port,
+            token=args.token,
+            data=args.data,
+            db=args.db,
+            tls=args.tls,
+            limits=args.limits,
+            faults=args.faults,
+            seed=args.seed,
+        )
     except (ValueError, OSError, RuntimeError) as exc:
         print(f"d365nb sandbox: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 2

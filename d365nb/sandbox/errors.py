@@ -78,16 +78,17 @@ class PropertyNotFound(DataverseError):
 
 
 class InvalidProperty(DataverseError):
-    """A body names a property the entity type does not declare (code 0x0 per the wire doc)."""
+    """A body names a property the entity type does not declare. Code and message as in
+    Microsoft's "Troubleshoot Dataverse Web API client errors" page (code 0x0)."""
 
     code = "0x0"
 
     def __init__(self, name: str, logical_name: str):
         super().__init__(
-            f"An error occurred while validating input parameters: "
-            f"Microsoft.OData.ODataException: The property '{name}' does not exist on type "
-            f"'Microsoft.Dynamics.CRM.{logical_name}'. Make sure to only use property names that "
-            f"are defined by the type or mark the type as open type."
+            "An error occurred while validating input parameters: Microsoft.Crm.CrmException: "
+            f"Invalid property '{name}' was found in entity "
+            f"'Microsoft.Dynamics.CRM.{logical_name}'. ---> Microsoft.OData.ODataException: "
+            "Does not support untyped value in non-open type."
         )
 
 

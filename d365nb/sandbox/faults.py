@@ -25,6 +25,7 @@ import hmac
 import random
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -84,8 +85,9 @@ def parse_faults(text: str | None) -> Faults:
         item = item.strip()
         if not item:
             continue
-        key, sep, raw = item.partition("=")
-        key = _ALIASES.get(key.strip(), key.strip())
+        given, sep, raw = item.partition("=")
+        given = given.strip()
+        key = _ALIASES.get(given, given)
         if not sep or (key not in _FIELDS and key != "drop"):
             raise ValueError(
                 f"faults: cannot read {item!r}; expected key=value with keys 503, 500, 429, "
@@ -95,9 +97,9 @@ def parse_faults(text: str | None) -> Faults:
         try:
             number = int(raw) if key == "retry_after" else float(raw)
         except ValueError:
-            raise ValueError(f"faults: {key} must be a number, got {raw.strip()!r}") from None
+            raise ValueError(f"faults: {given} must be a number, got {raw.strip()!r}") from None
         if number < 0 or (key not in ("latency", "retry_after") and number > 1):
-            raise ValueError(f"faults: {key} must be a rate between 0 and 1, got {raw.strip()!r}")
+            raise ValueError(f"faults: {given} must be a rate between 0 and 1, got {raw.strip()!r}")
         if key == "drop":
             values["drop_before"] = values["drop_after"] = number / 2
         else:
@@ -211,13 +213,13 @@ async def _abort(send) -> None:
 class FaultsMiddleware:
     """ASGI middleware injecting the `FaultInjector`'s faults; also serves CONTROL_PATH."""
 
-    def __init__(self, app, injector: FaultInjector, token) -> None:
+    def __init__(self, app: Any, injector: FaultInjector, token: str | Callable[[], str]) -> None:
         """`token` is the sandbox bearer token or a callable returning it (for the control)."""
         self.app = app
         self.injector = injector
         self._token = token
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -263,8 +265,10 @@ class FaultsMiddleware:
             async def swallow(message) -> None:
                 return None
 
-            await self.app(scope, receive, swallow)
-            await _abort(send)
+            try:
+                await self.app(scope, receive, swallow)
+            finally:
+                await _abort(send)
 
     async def _control(self, scope, receive, send) -> None:
         token = self._token() if callable(self._token) else self._token

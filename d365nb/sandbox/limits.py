@@ -19,6 +19,7 @@ import math
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -27,6 +28,9 @@ import orjson
 REQUESTS_CODE = "0x80072322"
 EXECUTION_CODE = "0x80072321"
 CONCURRENCY_CODE = "0x80072326"
+
+# Refusals in a row that add one second to Retry-After.
+HAMMERING = 10
 
 # Paths the limits never apply to: the sandbox's own control endpoints.
 EXEMPT_PREFIX = "/_sandbox/"
@@ -100,6 +104,7 @@ class _Usage:
     runs: deque[tuple[float, float]] = field(default_factory=deque)  # (end time, duration ms)
     run_ms: float = 0.0  # sum of durations in `runs`
     in_flight: int = 0
+    refused: int = 0  # refusals in a row since the last admitted request
 
 
 @dataclass(frozen=True)
@@ -122,7 +127,11 @@ class Limiter:
     thread. Tokens are kept only as SHA-256 digests.
     """
 
-    def __init__(self, limits: Limits | str | dict | None = None, clock=time.monotonic) -> None:
+    def __init__(
+        self,
+        limits: Limits | str | dict | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._lock = threading.Lock()
         self._clock = clock
         self._usage: dict[str, _Usage] = {}
@@ -150,34 +159,47 @@ class Limiter:
         with self._lock:
             usage = self._usage.setdefault(key, _Usage())
             self._expire(usage, now, limits.window)
-            # Concurrency trips immediately; the others only once exceeded (as documented).
-            if limits.concurrent is not None and usage.in_flight >= limits.concurrent:
-                return Refusal(
-                    CONCURRENCY_CODE,
-                    f"Number of concurrent requests exceeded the limit of {limits.concurrent}.",
-                    1,
-                )
-            if limits.requests is not None and len(usage.starts) >= limits.requests:
-                wait = usage.starts[0] + limits.window - now
-                return Refusal(
-                    REQUESTS_CODE,
-                    f"Number of requests exceeded the limit of {limits.requests} over time "
-                    f"window of {_seconds(limits.window)} seconds.",
-                    max(1, math.ceil(wait)),
-                )
-            if limits.execution_ms is not None and usage.run_ms > limits.execution_ms:
-                wait = self._execution_wait(usage, now, limits)
-                return Refusal(
-                    EXECUTION_CODE,
-                    f"Combined execution time of incoming requests exceeded limit of "
-                    f"{limits.execution_ms:,}  milliseconds over time window of "
-                    f"{_seconds(limits.window)} seconds. Decrease number of concurrent requests "
-                    "or reduce the duration of requests and try again later.",
-                    max(1, math.ceil(wait)),
-                )
+            refusal = self._check(usage, now, limits)
+            if refusal is not None:
+                # Continued hammering lengthens Retry-After ([AL]): a second more for every
+                # HAMMERING refusals in a row; a client that waits as told never pays it.
+                usage.refused += 1
+                extra = usage.refused // HAMMERING
+                if extra:
+                    refusal = Refusal(refusal.code, refusal.message, refusal.retry_after + extra)
+                return refusal
+            usage.refused = 0
             usage.starts.append(now)
             usage.in_flight += 1
             return None
+
+    def _check(self, usage: _Usage, now: float, limits: Limits) -> Refusal | None:
+        # Concurrency trips immediately; the others only once exceeded (as documented).
+        if limits.concurrent is not None and usage.in_flight >= limits.concurrent:
+            return Refusal(
+                CONCURRENCY_CODE,
+                f"Number of concurrent requests exceeded the limit of {limits.concurrent}.",
+                1,
+            )
+        if limits.requests is not None and len(usage.starts) >= limits.requests:
+            wait = usage.starts[0] + limits.window - now
+            return Refusal(
+                REQUESTS_CODE,
+                f"Number of requests exceeded the limit of {limits.requests} over time "
+                f"window of {_seconds(limits.window)} seconds.",
+                max(1, math.ceil(wait)),
+            )
+        if limits.execution_ms is not None and usage.run_ms > limits.execution_ms:
+            wait = self._execution_wait(usage, now, limits)
+            return Refusal(
+                EXECUTION_CODE,
+                f"Combined execution time of incoming requests exceeded limit of "
+                f"{limits.execution_ms:,}  milliseconds over time window of "
+                f"{_seconds(limits.window)} seconds. Decrease number of concurrent requests "
+                "or reduce the duration of requests and try again later.",
+                max(1, math.ceil(wait)),
+            )
+        return None
 
     def finish(self, key: str, started: float) -> None:
         """Register the end of a request admitted at `started` (a clock reading)."""
@@ -193,6 +215,24 @@ class Limiter:
 
     def now(self) -> float:
         return self._clock()
+
+    def remaining(self, key: str) -> list[tuple[bytes, bytes]]:
+        """Dataverse's debug headers: requests and execution time left in the window."""
+        limits = self._limits
+        headers = []
+        with self._lock:
+            usage = self._usage.get(key)
+            if usage is None:
+                return headers
+            if limits.requests is not None:
+                left = max(0, limits.requests - len(usage.starts))
+                headers.append((b"x-ms-ratelimit-burst-remaining-xrm-requests", b"%d" % left))
+            if limits.execution_ms is not None:
+                left_ms = max(0.0, limits.execution_ms - usage.run_ms)
+                headers.append(
+                    (b"x-ms-ratelimit-time-remaining-xrm-requests", f"{left_ms:,.2f}".encode())
+                )
+        return headers
 
     @staticmethod
     def _expire(usage: _Usage, now: float, window: float) -> None:
@@ -231,11 +271,11 @@ class LimitsMiddleware:
     Requests without an `Authorization` header pass through (auth answers them with 401).
     """
 
-    def __init__(self, app, limiter: Limiter) -> None:
+    def __init__(self, app: Any, limiter: Limiter) -> None:
         self.app = app
         self.limiter = limiter
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if (
             scope["type"] != "http"
             or not self.limiter.limits.enabled
@@ -255,7 +295,14 @@ class LimitsMiddleware:
             await send({"type": "http.response.body", "body": body})
             return
         started = self.limiter.now()
+        remaining = self.limiter.remaining(key)
+
+        async def send_with_remaining(message) -> None:
+            if message["type"] == "http.response.start" and remaining:
+                message = {**message, "headers": [*message.get("headers", []), *remaining]}
+            await send(message)
+
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, send_with_remaining)
         finally:
             self.limiter.finish(key, started)

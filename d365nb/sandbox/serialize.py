@@ -33,9 +33,7 @@ class Annotations:
         return any(p == "*" or fnmatch.fnmatchcase(term, p) for p in self.patterns)
 
     def __bool__(self) -> bool:
-        return any(
-            self.wants(t) for t in (FORMATTED, LOOKUP_LOGICAL_NAME, ASSOCIATED_NAV)
-        )
+        return any(self.wants(t) for t in (FORMATTED, LOOKUP_LOGICAL_NAME, ASSOCIATED_NAV))
 
 
 # -- formatted values ---------------------------------------------------------------------------
@@ -95,9 +93,8 @@ def _expanded(row: dict[str, Any], nav: str) -> Any:
 class RecordWriter:
     """Turns storage rows of one query into JSON records.
 
-    `columns`: the storage columns to output (None = all); `expand`: nav name ->
-    (`RecordWriter` of the target, collection?) for expanded navigation properties nested in the
-    rows; `names`: callable (table, ids) -> {id: primary name}, used for lookup FormattedValues.
+    `columns`: the storage columns to output (None = all); `expand`: nav name -> `Expansion`
+    for expanded navigation properties nested in the rows; `names`: callable (table, ids) -> {id: primary name}, used for lookup FormattedValues.
     """
 
     def __init__(
@@ -107,7 +104,7 @@ class RecordWriter:
         columns: list[str] | None,
         annotations: Annotations | None = None,
         names: Callable[[str, Iterable[str]], dict[str, str | None]] | None = None,
-        expand: dict[str, tuple[RecordWriter, bool]] | None = None,
+        expand: dict[str, Expansion] | None = None,
     ) -> None:
         self.schema = schema
         self.table = table
@@ -126,7 +123,8 @@ class RecordWriter:
         self.logical = self.annotations.wants(LOOKUP_LOGICAL_NAME)
         self.navprop = self.annotations.wants(ASSOCIATED_NAV)
         self._lookups = [c for c in chosen if c.type in LOOKUP_TYPES]
-        if self.formatted or self.logical or self.navprop:
+        self._annotating = self.formatted or self.logical or self.navprop
+        if self._annotating:
             self._convert = self._annotated
             self._cells = [self._cell(c) for c in chosen]
         else:
@@ -134,7 +132,9 @@ class RecordWriter:
 
     # The plain path: one generated function building the whole record in a dict display.
     def _compile_plain(self) -> Callable[[dict[str, Any]], dict[str, Any]]:
-        parts = ["'@odata.etag': ('W/\"%s\"' % r['versionnumber']) if 'versionnumber' in r else None"]
+        parts = [
+            "'@odata.etag': ('W/\"%s\"' % r['versionnumber']) if 'versionnumber' in r else None"
+        ]
         for col in self.columns:
             parts.append(f"{output_name(col)!r}: {_plain_value_expr(col, col.name)}")
         source = "def convert(r):\n    return {" + ", ".join(parts) + "}\n"
@@ -151,14 +151,16 @@ class RecordWriter:
             single_target = col.relationships[0].target if len(col.relationships) == 1 else None
             formatted, logical, navprop = self.formatted, self.logical, self.navprop
 
+            nav_key, logical_key = f"{out}@{ASSOCIATED_NAV}", f"{out}@{LOOKUP_LOGICAL_NAME}"
+
             def lookup(r: dict, rec: dict, names: dict) -> None:
                 value = r.get(key)
                 if value is not None:
                     target = r.get(type_key) or single_target
                     if navprop:
-                        rec[f"{out}@{ASSOCIATED_NAV}"] = navs.get(target, key)
+                        rec[nav_key] = navs.get(target, key)
                     if logical:
-                        rec[f"{out}@{LOOKUP_LOGICAL_NAME}"] = target
+                        rec[logical_key] = target
                     if formatted:
                         name = names.get((target, value))
                         if name is not None:
@@ -209,7 +211,7 @@ class RecordWriter:
 
     def records(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """JSON records for a page of storage rows (expanded navs included)."""
-        if self._convert is self._annotated:
+        if self._annotating:
             names = self._lookup_names(rows)
             out = [self._annotated(r, names) for r in rows]
         else:
@@ -218,17 +220,8 @@ class RecordWriter:
             if "versionnumber" not in (rows[0] if rows else {"versionnumber": 1}):
                 for rec in out:
                     rec.pop("@odata.etag", None)
-        if self.expand:
-            for nav, (writer, many) in self.expand.items():
-                if many:
-                    for rec, r in zip(out, rows, strict=True):
-                        rec[nav] = writer.records(_expanded(r, nav) or [])
-                else:
-                    nested = [_expanded(r, nav) for r in rows]
-                    present = [n for n in nested if n is not None]
-                    converted = iter(writer.records(present))
-                    for rec, n in zip(out, nested, strict=True):
-                        rec[nav] = next(converted) if n is not None else None
+        for expansion in self.expand.values():
+            expansion.attach(out, rows)
         return out
 
     def record(self, row: dict[str, Any]) -> dict[str, Any]:
@@ -237,6 +230,41 @@ class RecordWriter:
     def select_names(self) -> list[str]:
         """The JSON names of the selected columns (for `@odata.context`)."""
         return [output_name(c) for c in self.columns]
+
+
+EXPANDED = "$expand"  # where the query engine nests expanded rows in a storage row
+
+
+class Expansion:
+    """How to write one expanded navigation property: a writer per possible target table
+    (owner lookups have two), whether it is a collection, and the lookup column whose
+    `__type` says which target a single-valued row came from."""
+
+    def __init__(
+        self, nav: str, writers: dict[str, RecordWriter], many: bool, type_column: str | None = None
+    ) -> None:
+        self.nav = nav
+        self.writers = writers
+        self.many = many
+        self.type_column = type_column
+        self.default = next(iter(writers.values()))
+
+    def attach(self, records: list[dict[str, Any]], rows: list[dict[str, Any]]) -> None:
+        nav = self.nav
+        if self.many:
+            for rec, r in zip(records, rows, strict=True):
+                children = (r.get(EXPANDED) or {}).get(nav) or []
+                rec[nav] = self.default.records(children)
+            return
+        for rec, r in zip(records, rows, strict=True):
+            child = (r.get(EXPANDED) or {}).get(nav)
+            if child is None:
+                rec[nav] = None
+                continue
+            writer = self.default
+            if self.type_column and len(self.writers) > 1:
+                writer = self.writers.get(r.get(self.type_column) or "", self.default)
+            rec[nav] = writer.record(child)
 
 
 def context_url(api: str, table: Table, select: list[str] | None, entity: bool = False) -> str:

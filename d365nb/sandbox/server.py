@@ -6,6 +6,7 @@ uvicorn) so that `port=0` yields the real port before anyone connects.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import secrets
@@ -30,8 +31,15 @@ SYSTEM_USER_ID = "8c6a9b1e-2c4b-4f1e-9a3d-5d365b000001"
 class SandboxHandle:
     """A running sandbox: `url`, `api`, `token`, `ca`, `org`; `stop()`; a context manager."""
 
-    def __init__(self, server: uvicorn.Server, thread: threading.Thread, org: Org, url: str,
-                 ca: str | None, tmpdir: tempfile.TemporaryDirectory | None) -> None:
+    def __init__(
+        self,
+        server: uvicorn.Server,
+        thread: threading.Thread,
+        org: Org,
+        url: str,
+        ca: str | None,
+        tmpdir: tempfile.TemporaryDirectory | None,
+    ) -> None:
         self._server = server
         self._thread = thread
         self._tmpdir = tmpdir
@@ -63,12 +71,8 @@ class SandboxHandle:
         if self._thread.is_alive():
             self._server.should_exit = True
             self._thread.join(timeout=10)
-        store = self.org.store
-        if store.conn is not None:
-            try:
-                store.close()
-            except Exception:  # already closed
-                pass
+        with contextlib.suppress(Exception):  # already closed
+            self.org.store.close()
         if self._tmpdir is not None:
             self._tmpdir.cleanup()
             self._tmpdir = None
@@ -150,8 +154,15 @@ def _populate(store: Store, tables: dict, data: str, seed: int | None) -> str:
     # No demo data: the caller is a system user, as every Dataverse org has one.
     store.insert_many(
         "systemuser",
-        [{"systemuserid": SYSTEM_USER_ID, "firstname": None, "lastname": "SYSTEM",
-          "domainname": "SYSTEM", "isdisabled": 0}],
+        [
+            {
+                "systemuserid": SYSTEM_USER_ID,
+                "firstname": None,
+                "lastname": "SYSTEM",
+                "domainname": "SYSTEM",
+                "isdisabled": 0,
+            }
+        ],
     )
     return SYSTEM_USER_ID
 
@@ -174,17 +185,36 @@ def start(
     ...     h.api  # doctest: +SKIP
     'http://127.0.0.1:54321/api/data/v9.2/'
     """
-    org = build_org(token=token, data=data, db=db, limits=limits, faults=faults, seed=seed,
-                    change_tracking_expiry_days=change_tracking_expiry_days)
+    org = build_org(
+        token=token,
+        data=data,
+        db=db,
+        limits=limits,
+        faults=faults,
+        seed=seed,
+        change_tracking_expiry_days=change_tracking_expiry_days,
+    )
+    try:
+        return serve(org, host=host, port=port, tls=tls)
+    except BaseException:
+        org.store.close()
+        raise
+
+
+def serve(org: Org, host: str = "127.0.0.1", port: int = 0, tls: bool = False) -> SandboxHandle:
+    """Serve an existing `Org` (e.g. one a benchmark filled first) on a background thread."""
     org.config["tls"] = tls
     app = build_app(org)
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose proto is TCP, and
+    # without it every small response waits ~40 ms for the client's delayed ACK (Nagle).
+    sock = socket.socket(
+        socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP
+    )
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        org.store.close()
         raise OSError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
     sock.listen(128)
     sock.setblocking(False)
@@ -198,21 +228,26 @@ def start(
         cert, key = tls_module.make_certificate(tmpdir.name)
         ca = cert
         ssl = {"ssl_certfile": cert, "ssl_keyfile": key}
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False,
-                            timeout_graceful_shutdown=2, **ssl)
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        lifespan="off",
+        access_log=False,
+        timeout_graceful_shutdown=2,
+        **ssl,
+    )
     server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     failure: list[BaseException] = []
 
-    def serve() -> None:
+    def run() -> None:
         try:
             server.run(sockets=[sock])
-        except BaseException as exc:  # surfaced to start() below
+        except BaseException as exc:  # surfaced to the caller below
             failure.append(exc)
 
-    thread = threading.Thread(target=serve, name=f"d365nb-sandbox-{bound_port}", daemon=True)
+    thread = threading.Thread(target=run, name=f"d365nb-sandbox-{bound_port}", daemon=True)
     thread.start()
-    while not server.started:
+    while not server.started:  # uvicorn sets it once the socket is served
         if failure or not thread.is_alive():
             sock.close()
             raise RuntimeError(f"the sandbox failed to start: {failure[0] if failure else '?'}")

@@ -11,14 +11,16 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import unquote, urlsplit
 
 from . import errors
 from .schema.model import CHOICE_TYPES, LOOKUP_TYPES, Column, Relationship, Table
 from .store import Store, format_datetime
 
-GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+GUID_RE = re.compile(
+    r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+)
 # `/accounts(<guid>)`, `accounts(<guid>)` or an absolute URL ending so.
 _BIND_RE = re.compile(r"(?:^|/)([A-Za-z_][A-Za-z0-9_]*)\(([^()]*)\)/?$")
 _EDM = {
@@ -88,6 +90,40 @@ def navigations(table: Table) -> dict[str, Navigation]:
     return navs
 
 
+class Collection:
+    """A collection-valued navigation property (`Account_Tasks`): the child table and the lookup
+    column on it that points back at the parent."""
+
+    def __init__(self, name: str, parent: Table, child: Table, column: Column) -> None:
+        self.name = name
+        self.parent = parent
+        self.child = child
+        self.column = column
+
+
+def collections(schema: dict[str, Table], table: Table) -> dict[str, Collection]:
+    """One-to-many navigation properties of `table`, by relationship schema name."""
+    out: dict[str, Collection] = {}
+    for child in schema.values():
+        for col in child.columns.values():
+            for rel in col.relationships:
+                if rel.target == table.logical_name:
+                    out[rel.schema_name] = Collection(rel.schema_name, table, child, col)
+    return out
+
+
+class Changes(NamedTuple):
+    """A validated body: storage-form `values`, records bound by lookups (to check exist), and
+    (collection, child id) pairs to associate after the write."""
+
+    values: dict[str, Any]
+    bound: list[tuple[Table, str]]
+    links: list[tuple[Collection, str]]
+    # deep insert (create only): related records to create first / children to create after
+    deep_single: list[tuple[Column, Table, dict[str, Any]]] = []
+    deep_children: list[tuple[Collection, list[dict[str, Any]]]] = []
+
+
 class Service:
     """Create/update/upsert/delete with Dataverse's validation. `user_id` is the caller."""
 
@@ -97,6 +133,7 @@ class Service:
         self.user_id = user_id
         self.by_set = {t.entity_set: t for t in schema.values()}
         self._navs = {name: navigations(t) for name, t in schema.items()}
+        self._collections = {name: collections(schema, t) for name, t in schema.items()}
 
     # -- resolution ---------------------------------------------------------------------------
 
@@ -109,6 +146,9 @@ class Service:
 
     def navigations(self, table: Table) -> dict[str, Navigation]:
         return self._navs[table.logical_name]
+
+    def collections(self, table: Table) -> dict[str, Collection]:
+        return self._collections[table.logical_name]
 
     @staticmethod
     def parse_key(text: str) -> str:
@@ -124,8 +164,9 @@ class Service:
         """`/accounts(<guid>)` (leading slash optional, absolute URLs accepted) -> (table, id)."""
         if not isinstance(value, str):
             raise self._payload_error(
-                table, f"Cannot convert the value of '{prop}' to an entity reference: expected "
-                "a string like '/accounts(00000000-0000-0000-0000-000000000000)'."
+                table,
+                f"Cannot convert the value of '{prop}' to an entity reference: expected "
+                "a string like '/accounts(00000000-0000-0000-0000-000000000000)'.",
             )
         path = unquote(urlsplit(value).path if "://" in value else value)
         match = _BIND_RE.search(path)
@@ -139,8 +180,8 @@ class Service:
         key = match.group(2).strip("{}")
         if not is_guid(key):
             raise self._payload_error(
-                table, f"Cannot convert the literal '{match.group(2)}' to the expected type "
-                "'Edm.Guid'."
+                table,
+                f"Cannot convert the literal '{match.group(2)}' to the expected type 'Edm.Guid'.",
             )
         return target, key.lower()
 
@@ -248,10 +289,9 @@ class Service:
 
     # -- bodies -------------------------------------------------------------------------------
 
-    def changes_from_body(
-        self, table: Table, body: Any, *, creating: bool
-    ) -> tuple[dict[str, Any], list[tuple[Table, str]]]:
-        """Validate a JSON body into storage-form changes (and the bound records to check)."""
+    def changes_from_body(self, table: Table, body: Any, *, creating: bool) -> Changes:
+        """Validate a JSON body into storage-form changes, the bound records to check, and the
+        children of collection-valued binds (`"Account_Tasks@odata.bind": ["/tasks(<id>)"]`)."""
         if not isinstance(body, dict):
             raise errors.BadRequest(
                 "The request body must be a JSON object with the record's properties."
@@ -260,10 +300,17 @@ class Service:
         navs = self._navs[table.logical_name]
         changes: dict[str, Any] = {}
         bound: list[tuple[Table, str]] = []
+        links: list[tuple[Collection, str]] = []
+        deep_single: list[tuple[Column, Table, dict[str, Any]]] = []
+        deep_children: list[tuple[Collection, list[dict[str, Any]]]] = []
         for key, value in body.items():
             if key.endswith("@odata.bind"):
                 nav_name = key[: -len("@odata.bind")]
                 nav = navs.get(nav_name)
+                collection = self._collections[table.logical_name].get(nav_name)
+                if nav is None and collection is not None:
+                    links.extend(self._collection_binds(table, collection, value))
+                    continue
                 if nav is None:
                     raise self._payload_error(
                         table,
@@ -274,6 +321,8 @@ class Service:
                     )
                 col = nav.column
                 if value is None:
+                    if col.required == "SystemRequired":
+                        raise self._required(table, col)
                     changes[col.name] = None
                     changes[f"{col.name}__type"] = None
                     continue
@@ -281,10 +330,14 @@ class Service:
                 if nav.target_for(target.logical_name) is None:
                     allowed = ", ".join(self.schema[r.target].entity_set for r in nav.relationships)
                     raise errors.BadRequest(
-                        f"'{nav_name}' cannot refer to {target.entity_set}: it refers to "
-                        f"{allowed}."
+                        f"'{nav_name}' cannot refer to {target.entity_set}: it refers to {allowed}."
                     )
-                if not col.valid_for_create and creating or not col.valid_for_update and not creating:
+                if (
+                    not col.valid_for_create
+                    and creating
+                    or not col.valid_for_update
+                    and not creating
+                ):
                     raise errors.BadRequest(f"'{col.name}' is read-only and cannot be set.")
                 changes[col.name] = target_id
                 changes[f"{col.name}__type"] = target.logical_name
@@ -296,21 +349,28 @@ class Service:
             if col is None:
                 if key.startswith("_") and key.endswith("_value") and key[1:-6] in cols:
                     continue  # the read-only `_x_value` of a lookup read back from a GET
-                if key in navs and isinstance(value, dict | list):
-                    raise errors.BadRequest(
-                        f"Deep insert through '{key}' is not supported by the sandbox; create "
-                        f"the related record first and bind it with '{key}@odata.bind'."
-                    )
+                if key in navs and isinstance(value, dict):
+                    deep_single.append(self._deep_single(table, navs[key], value, creating))
+                    continue
+                children = self._collections[table.logical_name].get(key)
+                if children is not None and isinstance(value, list):
+                    deep_children.append(self._deep_children(table, children, value, creating))
+                    continue
                 raise errors.InvalidProperty(key, table.logical_name)
             if col.type in LOOKUP_TYPES:
+                if isinstance(value, dict) and key in navs:  # deep insert of the related record
+                    deep_single.append(self._deep_single(table, navs[key], value, creating))
+                    continue
                 if value is None:  # `{"parentaccountid": null}` clears the lookup
+                    if col.required == "SystemRequired":
+                        raise self._required(table, col)
                     changes[col.name] = None
                     changes[f"{col.name}__type"] = None
                     continue
                 nav_hint = col.relationships[0].navigation if col.relationships else col.name
                 raise errors.BadRequest(
                     f"'{key}' is a lookup: set it with \"{nav_hint}@odata.bind\": "
-                    f"\"/{self.schema[col.relationships[0].target].entity_set}(<id>)\"."
+                    f'"/{self.schema[col.relationships[0].target].entity_set}(<id>)".'
                 )
             if col.name == table.primary_id:
                 key_value = self.convert(table, col, value)
@@ -322,13 +382,103 @@ class Service:
             if value is None and col.required == "SystemRequired":
                 raise self._required(table, col)
             changes[col.name] = self.convert(table, col, value)
-        return changes, bound
+        return Changes(changes, bound, links, deep_single, deep_children)
+
+    def _deep_single(
+        self, table: Table, nav: Navigation, value: dict[str, Any], creating: bool
+    ) -> tuple[Column, Table, dict[str, Any]]:
+        """`"primarycontactid": {...}`: the related record to create with the parent."""
+        if not creating:
+            raise errors.BadRequest(
+                f"'{nav.name}' holds a record: related records can be created only together "
+                "with a new record (deep insert); bind an existing one with "
+                f"'{nav.name}@odata.bind'."
+            )
+        targets = [self.schema[r.target] for r in nav.relationships]
+        target = targets[0]
+        if len(targets) > 1:
+            odata_type = str(value.get("@odata.type", "")).rsplit(".", 1)[-1]
+            match = [t for t in targets if t.logical_name == odata_type]
+            if not match:
+                names = ", ".join(f"Microsoft.Dynamics.CRM.{t.logical_name}" for t in targets)
+                raise errors.BadRequest(
+                    f"'{nav.name}' can refer to several tables: add \"@odata.type\" ({names})."
+                )
+            target = match[0]
+        return nav.column, target, value
+
+    def _deep_children(
+        self, table: Table, collection: Collection, value: list[Any], creating: bool
+    ) -> tuple[Collection, list[dict[str, Any]]]:
+        """`"Account_Tasks": [{...}]`: child records to create with the parent."""
+        if not creating:
+            raise errors.BadRequest(
+                f"Related records in '{collection.name}' can be created only together with a "
+                f"new record (deep insert); use '{collection.name}@odata.bind' to link records."
+            )
+        if not all(isinstance(item, dict) for item in value):
+            raise self._payload_error(
+                table, f"'{collection.name}' must be an array of records (JSON objects)."
+            )
+        return collection, value
+
+    def _collection_binds(
+        self, table: Table, collection: Collection, value: Any
+    ) -> list[tuple[Collection, str]]:
+        if not isinstance(value, list):
+            raise self._payload_error(
+                table,
+                f"'{collection.name}@odata.bind' expects an array of references like "
+                f'["/{collection.child.entity_set}(<id>)"].',
+            )
+        out = []
+        for item in value:
+            target, child_id = self.parse_reference(item, table, collection.name)
+            if target is not collection.child:
+                raise errors.BadRequest(
+                    f"'{collection.name}' holds {collection.child.entity_set}, not "
+                    f"{target.entity_set}."
+                )
+            out.append((collection, child_id))
+        return out
+
+    def _link_children(self, parent_id: str, links: list[tuple[Collection, str]]) -> None:
+        """Point each bound child's lookup at the parent (after checking they all exist)."""
+        for collection, child_id in links:
+            if not self.store.exists(collection.child.logical_name, child_id):
+                raise errors.RecordNotFound(collection.child.logical_name, child_id)
+        for collection, child_id in links:
+            self.associate(collection, parent_id, child_id)
+
+    def associate(self, collection: Collection, parent_id: str, child_id: str) -> None:
+        """`POST <parent>/<Collection>/$ref`: the child's lookup now points at the parent."""
+        col = collection.column
+        changes = {col.name: parent_id, f"{col.name}__type": collection.parent.logical_name}
+        if "modifiedby" in collection.child.columns:
+            changes["modifiedby"], changes["modifiedby__type"] = self.user_id, "systemuser"
+        with self.store.transaction():
+            if not self.store.exists(collection.child.logical_name, child_id):
+                raise errors.RecordNotFound(collection.child.logical_name, child_id)
+            self.store.update(collection.child.logical_name, child_id, changes)
+
+    def disassociate(self, collection: Collection, parent_id: str, child_id: str) -> None:
+        """`DELETE <parent>/<Collection>(<child>)/$ref`: clear the child's lookup."""
+        col = collection.column
+        with self.store.transaction():
+            child = self.store.get(collection.child.logical_name, child_id)
+            if child is None or child.get(col.name) != parent_id:
+                raise errors.RecordNotFound(collection.child.logical_name, child_id)
+            changes = {col.name: None, f"{col.name}__type": None}
+            if "modifiedby" in collection.child.columns:
+                changes["modifiedby"], changes["modifiedby__type"] = self.user_id, "systemuser"
+            self.store.update(collection.child.logical_name, child_id, changes)
 
     @staticmethod
     def _required(table: Table, col: Column) -> errors.DataverseError:
+        level = f" ({col.required})" if col.required != "None" else ""
         return errors.RequiredMissing(
             f"A validation error occurred.  The '{col.name}' attribute of the "
-            f"'{table.logical_name}' entity is required ({col.required}) and must have a value."
+            f"'{table.logical_name}' entity is required{level} and must have a value."
         )
 
     def _check_state(self, table: Table, row: dict[str, Any], changes: dict[str, Any]) -> None:
@@ -350,8 +500,10 @@ class Service:
         elif "statecode" in changes and changes["statecode"] is not None:
             state = next(o for o in state_col.options if o.value == changes["statecode"])
             changes["statuscode"] = state.default_status
-        elif "statecode" in changes or "statuscode" in changes:
+        elif "statecode" in changes:
             raise self._required(table, state_col)
+        elif "statuscode" in changes:
+            raise self._required(table, status_col)
 
     def _check_bound(self, bound: list[tuple[Table, str]]) -> None:
         for target, target_id in bound:
@@ -361,8 +513,12 @@ class Service:
     # -- operations ---------------------------------------------------------------------------
 
     def create(self, table: Table, body: Any, *, id: str | None = None) -> dict[str, Any]:
-        """Create a record (client-supplied key honoured); returns the stored row."""
-        changes, bound = self.changes_from_body(table, body, creating=True)
+        """Create a record (client-supplied key honoured); returns the stored row.
+
+        Related records in the body (deep insert) are created in the same transaction: the
+        referenced ones first, then the record, then its children."""
+        parsed = self.changes_from_body(table, body, creating=True)
+        changes, bound, links = parsed.values, parsed.bound, parsed.links
         pk = table.primary_id
         if id is not None:
             if changes.get(pk) not in (None, id):
@@ -378,6 +534,7 @@ class Service:
         if "createdby" in table.columns:
             changes["createdby"], changes["createdby__type"] = self.user_id, "systemuser"
             changes["modifiedby"], changes["modifiedby__type"] = self.user_id, "systemuser"
+        deep_columns = {col.name for col, _, _ in parsed.deep_single}
         candidate = dict(changes)
         self.store.complete(table, candidate, creating=True)
         for col in table.columns.values():
@@ -386,29 +543,46 @@ class Service:
                 and col.valid_for_create
                 and not col.read_only
                 and candidate.get(col.name) is None
+                and col.name not in deep_columns
             ):
                 raise self._required(table, col)
         self._check_bound(bound)
         with self.store.transaction():
             if self.store.exists(table.logical_name, row_id):
                 raise errors.DuplicateRecord()
-            return self.store.insert(table.logical_name, changes)
+            for col, target, nested in parsed.deep_single:
+                related = self.create(target, nested)
+                changes[col.name] = related[target.primary_id]
+                changes[f"{col.name}__type"] = target.logical_name
+            row = self.store.insert(table.logical_name, changes)
+            self._link_children(row_id, links)
+            for collection, bodies in parsed.deep_children:
+                nav = next(
+                    r.navigation
+                    for r in collection.column.relationships
+                    if r.target == table.logical_name
+                )
+                for child in bodies:
+                    bind = {f"{nav}@odata.bind": f"/{table.entity_set}({row_id})"}
+                    self.create(collection.child, {**child, **bind})
+            return row
 
     def update(
         self, table: Table, id: str, body: Any, *, if_match: str | None = None
     ) -> dict[str, Any]:
         """Update an existing record (404 when missing, 412 on a stale `If-Match`)."""
-        changes, bound = self.changes_from_body(table, body, creating=False)
+        changes, bound, links, _, _ = self.changes_from_body(table, body, creating=False)
         with self.store.transaction():
             current = self._existing(table, id, if_match)
-            return self._apply_update(table, id, current, changes, bound)
+            row = self._apply_update(table, id, current, changes, bound)
+            self._link_children(id, links)
+            return row
 
     def _apply_update(self, table, id, current, changes, bound) -> dict[str, Any]:
         self._check_state(table, current, changes)
         for col in table.columns.values():
-            if col.required == "ApplicationRequired" and col.name in changes:
-                if changes[col.name] is None:
-                    raise self._required(table, col)
+            if col.required == "ApplicationRequired" and changes.get(col.name, 0) is None:
+                raise self._required(table, col)
         self._check_bound(bound)
         if "modifiedby" in table.columns:
             changes["modifiedby"], changes["modifiedby__type"] = self.user_id, "systemuser"
@@ -438,13 +612,34 @@ class Service:
                 if if_match is not None:
                     raise errors.RecordNotFound(table.logical_name, id)
                 return self.create(table, body, id=id), True
-            changes, bound = self.changes_from_body(table, body, creating=False)
+            changes, bound, links, _, _ = self.changes_from_body(table, body, creating=False)
             self._match(current, if_match)
-            return self._apply_update(table, id, current, changes, bound), False
+            row = self._apply_update(table, id, current, changes, bound)
+            self._link_children(id, links)
+            return row, False
 
     def delete(self, table: Table, id: str, *, if_match: str | None = None) -> None:
+        """Delete a record; lookups pointing at it are cleared (Dataverse's "remove link"
+        behaviour), so no record is left referring to a record that does not exist."""
         with self.store.transaction():
             self._existing(table, id, if_match)
+            for collection in self._collections[table.logical_name].values():
+                child, col = collection.child, collection.column
+                with self.store.lock:
+                    children = [
+                        r[0]
+                        for r in self.store.conn.execute(
+                            f'SELECT "{child.primary_id}" FROM "{child.logical_name}" '
+                            f'WHERE "{col.name}" = ?',
+                            (id,),
+                        )
+                    ]
+                for child_id in children:
+                    if child is table and child_id == id:
+                        continue
+                    self.store.update(
+                        child.logical_name, child_id, {col.name: None, f"{col.name}__type": None}
+                    )
             self.store.delete(table.logical_name, id)
 
     def get(self, table: Table, id: str) -> dict[str, Any]:
@@ -458,6 +653,8 @@ class Service:
         col = table.columns.get(prop)
         if col is None or col.type in LOOKUP_TYPES:
             raise errors.PropertyNotFound(prop, table.logical_name)
+        if col.read_only or col.name == table.primary_id:
+            raise errors.BadRequest(f"'{prop}' is read-only and cannot be set.")
         return self.update(table, id, {prop: value})
 
     def clear_property(self, table: Table, id: str, prop: str) -> dict[str, Any]:
@@ -476,15 +673,15 @@ class Service:
         if nav not in self._navs[table.logical_name]:
             raise errors.QueryError(
                 "Expand with $ref is only supported on lookup type navigation property."
-                if nav not in table.columns
-                else f"'{nav}' is not a navigation property of {table.logical_name}."
             )
         return self.update(table, id, {f"{nav}@odata.bind": odata_id})
 
     def delete_reference(self, table: Table, id: str, nav: str) -> dict[str, Any]:
         """`DELETE <set>(<id>)/<nav>/$ref`: clear the lookup."""
         if nav not in self._navs[table.logical_name]:
-            raise errors.QueryError(f"'{nav}' is not a navigation property of {table.logical_name}.")
+            raise errors.QueryError(
+                f"'{nav}' is not a navigation property of {table.logical_name}."
+            )
         return self.update(table, id, {f"{nav}@odata.bind": None})
 
     # -- helpers ------------------------------------------------------------------------------

@@ -86,8 +86,9 @@ class Store:
         self.clock = clock or (lambda: datetime.now(UTC))
         # One connection shared by the server thread and (rarely) a test peeking from another
         # thread; `lock` serialises them. Autocommit mode: transactions are explicit.
-        self.conn = sqlite3.connect(path or ":memory:", check_same_thread=False,
-                                    isolation_level=None)
+        self.conn = sqlite3.connect(
+            path or ":memory:", check_same_thread=False, isolation_level=None
+        )
         self.lock = threading.RLock()
         self._depth = 0
         self._plans: dict[str, tuple] = {}
@@ -126,6 +127,14 @@ class Store:
                     f'CREATE INDEX IF NOT EXISTS "ix_{name}_{col}" ON "{name}" '
                     f'("{col}", "{table.primary_id}")'
                 )
+            # (added by the odata helper) "statuscode eq 1" newest first is the typical list:
+            # one range of a composite index instead of walking createdon and skipping rows.
+            for col in ("statecode", "statuscode"):
+                if col in table.columns and "createdon" in table.columns:
+                    stmts.append(
+                        f'CREATE INDEX IF NOT EXISTS "ix_{name}_{col}_createdon" ON "{name}" '
+                        f'("{col}", "createdon", "{table.primary_id}")'
+                    )
         for stmt in stmts:
             self.conn.execute(stmt)
 

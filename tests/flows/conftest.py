@@ -20,3 +20,20 @@ def _stop_flows() -> Iterator[None]:
     for flow in list(flows.values()):
         flow.stop()
     flows.clear()
+
+
+@pytest.fixture(scope="module")
+def sandbox_handle():
+    from d365nb import sandbox
+
+    with sandbox.start(data="empty") as handle:
+        yield handle
+
+
+@pytest.fixture(scope="module")
+def d365(sandbox_handle):
+    import d365nb
+
+    conn = d365nb.connect(sandbox_handle.url, token=sandbox_handle.token, alias="flows-tests")
+    yield conn
+    conn.close()

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from forms_support import SandboxReader, unique
 
 CHROMIUM = "/usr/bin/chromium"
@@ -78,7 +77,7 @@ def lab(tmp_path, sandbox_handle):
         "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "settings"),
         "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"),
     }
-    log = open(tmp_path / "lab.log", "wb")
+    log = open(tmp_path / "lab.log", "wb")  # noqa: SIM115 - the server writes to it until teardown
     process = subprocess.Popen(
         [
             sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
@@ -130,6 +129,9 @@ def test_create_task_form_in_jupyterlab(lab, sandbox_handle):
             idle = "#jp-main-dock-panel .jp-Notebook-ExecutionIndicator[data-status='idle']"
             page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
             page.wait_for_selector(idle, state="attached", timeout=90_000)
+            news = page.locator(".jp-Notification-Toast button", has_text="No")
+            if news.count():
+                news.first.click()  # the "Jupyter news?" toast would cover the forms
             page.click(".jp-Notebook")
             page.click("text=Run >> nth=0")  # the menu bar's Run menu
             page.click("li[data-command='runmenu:run-all']")
@@ -158,7 +160,17 @@ def test_create_task_form_in_jupyterlab(lab, sandbox_handle):
             form.locator("button.d365nb-submit").click()
             form.locator(".d365nb-status .d365nb-ok").wait_for(timeout=30_000)
             form.screenshot(path=str(ARTIFACTS / "forms-3-created.png"))
-            page.screenshot(path=str(ARTIFACTS / "forms-4-page.png"), full_page=True)
+
+            listing = page.locator(".d365nb-form-list")
+            listing.locator("button.d365nb-submit").click()
+            listing.locator(".d365nb-status .d365nb-ok").wait_for(timeout=30_000)
+            listing.screenshot(path=str(ARTIFACTS / "forms-4-list.png"))
+            flow_view = page.locator(".d365nb-form-flow")
+            flow_view.locator("svg.d365nb-flow-diagram").wait_for(timeout=30_000)
+            flow_view.screenshot(path=str(ARTIFACTS / "forms-5-flow-view.png"))
+            page.locator(".d365nb-form-action").screenshot(
+                path=str(ARTIFACTS / "forms-6-action.png")
+            )
         except Exception:
             page.screenshot(path=str(ARTIFACTS / "forms-failure.png"))
             raise

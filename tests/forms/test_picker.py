@@ -6,9 +6,9 @@ import dataclasses
 import threading
 import time
 
-from d365nb.notebook.forms.picker import Debouncer, LookupPicker, RecordSearch
-
 from forms_support import unique
+
+from d365nb.notebook.forms.picker import Debouncer, LookupPicker, RecordSearch
 
 
 def wait_for(condition, timeout=10.0):

@@ -263,3 +263,29 @@ def test_select_with_unknown_column_is_refused(sb):
     r = client.get("leads?$select=nosuchcolumn", headers=TRACK)
     assert r.status_code == 400
     assert "nosuchcolumn" in r.json()["error"]["message"]
+
+
+def test_count_with_a_delta_token_counts_the_changes(sb):
+    _, client = sb
+    first = create_lead(client, "a")
+    link = follow(client, "leads", TRACK)["@odata.deltaLink"]
+    token = token_of(link)
+    create_lead(client, "b")
+    assert client.patch(f"leads({first})", json={"subject": "a2"}).status_code == 204
+    doomed = create_lead(client, "c")
+    assert client.delete(f"leads({doomed})").status_code == 204
+    r = client.get("leads/$count", params={"$deltatoken": token})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    assert r.text == "3"  # b created, a updated, c deleted
+
+
+def test_annotations_are_honoured_in_deltas(sb):
+    _, client = sb
+    create_lead(client, "annotated")
+    prefer = {"Prefer": 'odata.track-changes,odata.include-annotations="*"'}
+    r = client.get("leads?$select=subject,statuscode,_ownerid_value", headers=prefer)
+    applied = r.headers.get_list("Preference-Applied")
+    assert applied == ["odata.track-changes", 'odata.include-annotations="*"']
+    (record,) = r.json()["value"]
+    assert record["statuscode@OData.Community.Display.V1.FormattedValue"] == "New"
+    assert record["_ownerid_value@Microsoft.Dynamics.CRM.lookuplogicalname"] == "systemuser"

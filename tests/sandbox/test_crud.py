@@ -57,7 +57,9 @@ def test_client_supplied_key_is_honoured_and_a_second_create_is_refused(api):
 
 
 def test_defaults_and_system_columns_on_create(api, sandbox):
-    key = _create(api, "leads", {"subject": "Interested", "lastname": "Orton", "firstname": "Monte"})
+    key = _create(
+        api, "leads", {"subject": "Interested", "lastname": "Orton", "firstname": "Monte"}
+    )
     lead = api.get(f"leads({key})").json()
     assert lead["fullname"] == "Monte Orton"  # computed from first + last
     assert (lead["statecode"], lead["statuscode"]) == (0, 1)  # Open / New
@@ -128,7 +130,10 @@ def test_upsert_with_if_none_match_star_refuses_existing(api):
 def test_optimistic_concurrency_with_if_match_version(api):
     key = _create(api, "accounts", {"name": "v1"})
     etag = api.get(f"accounts({key})").json()["@odata.etag"]
-    assert api.patch(f"accounts({key})", json={"name": "v2"}, headers={"If-Match": etag}).status_code == 204
+    assert (
+        api.patch(f"accounts({key})", json={"name": "v2"}, headers={"If-Match": etag}).status_code
+        == 204
+    )
     stale = api.patch(f"accounts({key})", json={"name": "v3"}, headers={"If-Match": etag})
     assert stale.status_code == 412
     assert stale.json()["error"]["message"] == (
@@ -271,5 +276,8 @@ def test_unknown_entity_set_is_404(api, segment):
     r = api.get(segment)
     assert r.status_code == 404
     assert r.json() == {
-        "error": {"code": "0x8006088a", "message": f"Resource not found for the segment '{segment}'."}
+        "error": {
+            "code": "0x8006088a",
+            "message": f"Resource not found for the segment '{segment}'.",
+        }
     }

@@ -1,12 +1,15 @@
-"""Demo data: deterministic, big enough, consistent and linked - checked in the store it fills."""
+"""Demo data: deterministic, big enough, consistent and linked - checked in the store it fills,
+then through the sandbox over HTTP."""
 
 from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 
+from d365nb import sandbox as sandbox_module
 from d365nb.sandbox import demo, schema
 from d365nb.sandbox.store import Store, storage_columns
 
@@ -42,7 +45,10 @@ def test_another_seed_gives_other_data(tables):
 
 def test_populate_reports_what_it_inserted(tables):
     db = Store(tables, None)
+    start = time.perf_counter()
     counts = demo.populate(db, tables, seed=0, now=NOW)
+    # Speed is a printed figure, not an assertion (benchmarks/bench_sandbox_demo.py compares it).
+    print(f"demo.populate: {sum(counts.values())} rows in {time.perf_counter() - start:.3f} s")
     for table, n in counts.items():
         assert rows(db, f'SELECT count(*) FROM "{table}"')[0][0] == n
 
@@ -213,9 +219,39 @@ def test_names_are_plausible_and_unique_per_account(store):
     assert fullnames[0][0] == rows(store, "SELECT count(*) FROM contact")[0][0]
 
 
-def test_populate_time_is_reported(tables):
-    # Speed is a figure, not an assertion (benchmarks/bench_sandbox_demo.py compares it).
-    db = Store(tables, None)
-    start = time.perf_counter()
-    demo.populate(db, tables, seed=0, now=NOW)
-    print(f"demo.populate: {time.perf_counter() - start:.3f} s")
+# -- the demo as a client sees it (the session sandbox is started with data="demo", seed=0) -----
+
+
+def test_whoami_is_the_demo_caller(api):
+    body = api.get("WhoAmI").json()
+    assert body["UserId"] == demo.CALLER_ID
+    user = api.get(f"systemusers({demo.CALLER_ID})", params={"$select": "fullname"}).json()
+    assert user["fullname"] == "Dana Whitfield"
+
+
+def test_demo_sandbox_serves_the_generated_ids(tables):
+    # A fresh seed-0 sandbox holds exactly the rows `generate` makes (ids do not depend on `now`).
+    expected = {r["accountid"] for r in demo.generate(tables, seed=0)["account"]}
+    with sandbox_module.start(data="demo", seed=0) as fresh:
+        headers = {"Authorization": f"Bearer {fresh.token}"}
+        body = httpx.get(fresh.api + "accounts?$select=accountid", headers=headers).json()
+    assert {r["accountid"] for r in body["value"]} == expected
+
+
+def test_quoted_surname_filter_finds_demo_contacts(api):
+    body = api.get(
+        "contacts", params={"$select": "lastname", "$filter": "lastname eq 'O''Neil'"}
+    ).json()
+    assert body["value"] and {r["lastname"] for r in body["value"]} == {"O'Neil"}
+
+
+def test_demo_leads_cover_every_status_over_http(api):
+    seen = set()
+    for status in range(1, 8):
+        body = api.get(
+            "leads",
+            params={"$select": "statecode", "$filter": f"statuscode eq {status}", "$top": "1"},
+        ).json()
+        if body["value"]:
+            seen.add(status)
+    assert seen == set(range(1, 8))

@@ -1,5 +1,8 @@
 """Metadata endpoints over real HTTP: service document, $metadata CSDL, EntityDefinitions,
-Attributes (with type casts and option sets) and relationships - all derived from the schema."""
+Attributes (with type casts and option sets) and relationships - all derived from the schema.
+
+Metadata is read-only and independent of the data, so the tests share the session sandbox
+(`sandbox`/`api` from conftest)."""
 
 from __future__ import annotations
 
@@ -8,25 +11,11 @@ import xml.etree.ElementTree as ET
 import httpx
 import pytest
 
-from d365nb import sandbox
 from d365nb.sandbox import schema as schema_module
 
 EDMX = "{http://docs.oasis-open.org/odata/ns/edmx}"
 EDM = "{http://docs.oasis-open.org/odata/ns/edm}"
 NS = "Microsoft.Dynamics.CRM"
-
-
-@pytest.fixture(scope="module")
-def server():
-    with sandbox.start(data="empty") as handle:
-        yield handle
-
-
-@pytest.fixture(scope="module")
-def api(server):
-    headers = {"Authorization": f"Bearer {server.token}", "Accept": "application/json"}
-    with httpx.Client(base_url=server.api, headers=headers, timeout=30) as client:
-        yield client
 
 
 @pytest.fixture(scope="module")
@@ -50,9 +39,9 @@ def refused(response: httpx.Response, status: int) -> dict:
 # -- service document ----------------------------------------------------------------------
 
 
-def test_service_document_lists_every_entity_set(api, server, tables):
+def test_service_document_lists_every_entity_set(api, sandbox, tables):
     body = ok(api.get(""))
-    assert body["@odata.context"] == server.api + "$metadata"
+    assert body["@odata.context"] == sandbox.api + "$metadata"
     names = {item["name"] for item in body["value"]}
     assert {t.entity_set for t in tables.values()} | {"EntityDefinitions"} <= names
     assert all(
@@ -64,8 +53,9 @@ def test_service_document_lists_every_entity_set(api, server, tables):
 
 
 @pytest.fixture(scope="module")
-def csdl(api):
-    response = api.get("$metadata")
+def csdl(sandbox):
+    headers = {"Authorization": f"Bearer {sandbox.token}"}
+    response = httpx.get(sandbox.api + "$metadata", headers=headers)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/xml")
     return ET.fromstring(response.content)
@@ -233,7 +223,7 @@ def test_entity_definitions_describe_every_table(api, tables):
         assert label["UserLocalizedLabel"]["Label"] == table.display
 
 
-def test_entity_definition_by_logical_name_selects_and_keeps_metadata_id(api, server):
+def test_entity_definition_by_logical_name_selects_and_keeps_metadata_id(api, sandbox):
     body = ok(
         api.get(
             "EntityDefinitions(LogicalName='lead')", params={"$select": "LogicalName,EntitySetName"}
@@ -242,7 +232,7 @@ def test_entity_definition_by_logical_name_selects_and_keeps_metadata_id(api, se
     assert set(body) == {"@odata.context", "LogicalName", "EntitySetName", "MetadataId"}
     assert body["EntitySetName"] == "leads"
     assert body["@odata.context"] == (
-        server.api + "$metadata#EntityDefinitions(LogicalName,EntitySetName)/$entity"
+        sandbox.api + "$metadata#EntityDefinitions(LogicalName,EntitySetName)/$entity"
     )
 
 
@@ -252,13 +242,10 @@ def test_entity_definition_by_metadata_id_is_the_same_table(api):
     assert by_id["LogicalName"] == "task" and by_id["MetadataId"] == by_name["MetadataId"]
 
 
-def test_metadata_ids_are_stable_across_sandboxes(api):
-    first = ok(api.get("EntityDefinitions(LogicalName='lead')", params={"$select": "LogicalName"}))
-    with sandbox.start(data="empty") as other:
-        headers = {"Authorization": f"Bearer {other.token}"}
-        second = httpx.get(
-            other.api + "EntityDefinitions(LogicalName='lead')?$select=LogicalName", headers=headers
-        ).json()
+def test_metadata_ids_are_stable_across_sandboxes(api, empty_api):
+    params = {"$select": "LogicalName"}
+    first = ok(api.get("EntityDefinitions(LogicalName='lead')", params=params))
+    second = ok(empty_api.get("EntityDefinitions(LogicalName='lead')", params=params))
     assert first["MetadataId"] == second["MetadataId"]
 
 
@@ -322,7 +309,33 @@ def test_bad_filter_is_400_with_position(api):
 
 
 def test_unsupported_option_is_400(api):
-    refused(api.get("EntityDefinitions", params={"$orderby": "LogicalName"}), 400)
+    refused(api.get("EntityDefinitions", params={"$skip": "1"}), 400)
+    refused(api.get("EntityDefinitions", params={"$top": "two"}), 400)
+    refused(api.get("EntityDefinitions", params={"$orderby": "Nonsense"}), 400)
+
+
+def test_orderby_top_and_aliases(api):
+    body = ok(
+        api.get(
+            "EntityDefinitions",
+            params={"$select": "LogicalName", "$orderby": "ObjectTypeCode desc", "$top": "2"},
+        )
+    )
+    assert [e["LogicalName"] for e in body["value"]] == ["task", "team"]
+    by_label = ok(
+        api.get(
+            "EntityDefinitions(LogicalName='task')/Attributes",
+            params={
+                "$select": "LogicalName",
+                "$filter": "AttributeOf eq null and IsValidForCreate eq @c",
+                "@c": "false",
+                "$orderby": "DisplayName asc",
+            },
+        )
+    )
+    names = [a["LogicalName"] for a in by_label["value"]]
+    assert names[:2] == ["createdby", "createdon"]  # "Created By", "Created On", ...
+    assert "subject" not in names
 
 
 def test_metadata_is_read_only(api):
@@ -460,6 +473,10 @@ def test_picklist_cast_expands_option_set(api, tables):
                 "$expand": "OptionSet($select=Options),GlobalOptionSet",
             },
         )
+    )
+    assert body["@odata.context"].endswith(
+        "$metadata#EntityDefinitions('account')/Attributes/Microsoft.Dynamics.CRM."
+        "PicklistAttributeMetadata(LogicalName,OptionSet,GlobalOptionSet,OptionSet(Options))"
     )
     by_name = {a["LogicalName"]: a for a in body["value"]}
     assert set(by_name) == {"accountcategorycode", "industrycode"}
@@ -614,3 +631,165 @@ def test_many_to_many_and_keys_are_empty(api):
         ok(api.get("EntityDefinitions(LogicalName='lead')/ManyToManyRelationships"))["value"] == []
     )
     assert ok(api.get("EntityDefinitions(LogicalName='lead')/Keys"))["value"] == []
+
+
+# -- derivation, naming, auth --------------------------------------------------------------
+
+
+def test_schema_names_follow_dataverse_capitalisation(api):
+    entity = ok(
+        api.get("EntityDefinitions(LogicalName='systemuser')", params={"$select": "SchemaName"})
+    )
+    assert entity["SchemaName"] == "SystemUser"
+    attrs = ok(
+        api.get(
+            "EntityDefinitions(LogicalName='account')/Attributes",
+            params={
+                "$select": "SchemaName,LogicalName",
+                "$filter": "startswith(LogicalName,'emailaddress')",
+            },
+        )
+    )
+    assert [a["SchemaName"] for a in attrs["value"]] == ["EMailAddress1"]
+
+
+def test_service_document_without_trailing_slash(sandbox):
+    response = httpx.get(
+        sandbox.api.rstrip("/"), headers={"Authorization": f"Bearer {sandbox.token}"}
+    )
+    assert response.status_code == 200 and response.json()["value"]
+
+
+def test_metadata_needs_the_bearer_token(sandbox):
+    for path in ("", "$metadata", "EntityDefinitions"):
+        assert httpx.get(sandbox.api + path).status_code == 401
+
+
+def test_global_option_sets_are_empty_and_relationships_filter(api):
+    assert ok(api.get("GlobalOptionSetDefinitions"))["value"] == []
+    refused(api.get("GlobalOptionSetDefinitions(Name='x')"), 404)
+    body = ok(
+        api.get(
+            "RelationshipDefinitions",
+            params={"$select": "SchemaName", "$filter": "ReferencingEntity eq 'lead'"},
+        )
+    )
+    names = {r["SchemaName"] for r in body["value"]}
+    assert {"lead_parent_account", "lead_customer_accounts", "lead_owning_user"} <= names
+
+
+def test_a_new_table_definition_appears_everywhere_without_code(tables):
+    # Metadata is derived from the schema objects: a new table needs only its definition.
+    from d365nb.sandbox.metadata import Catalog, build_csdl
+    from d365nb.sandbox.schema import Column, Relationship, Table
+
+    invoice = Table(
+        "invoice",
+        "invoices",
+        "invoiceid",
+        "name",
+        "Invoice",
+        "Invoices",
+        1090,
+        columns={
+            "invoiceid": Column("invoiceid", "Uniqueidentifier", "Invoice"),
+            "name": Column(
+                "name", "String", "Name", required="ApplicationRequired", max_length=300
+            ),
+            "customerid": Column(
+                "customerid",
+                "Customer",
+                "Customer",
+                relationships=(
+                    Relationship("invoice_customer_accounts", "account", "customerid_account"),
+                ),
+            ),
+        },
+    )
+    extended = {**tables, "invoice": invoice}
+    catalog = Catalog(extended)
+    assert catalog.entities["invoice"]["EntitySetName"] == "invoices"
+    assert [a["LogicalName"] for a in catalog.attributes["invoice"]] == [
+        "invoiceid",
+        "name",
+        "customerid",
+    ]
+    assert any(r["ReferencingEntity"] == "invoice" for r in catalog.one_to_many["account"])
+    doc = ET.fromstring(build_csdl(extended))
+    account = entity_types(doc)["account"]
+    navs = {n.get("Name"): n.get("Type") for n in account.findall(f"{EDM}NavigationProperty")}
+    assert navs["invoice_customer_accounts"] == "Collection(mscrm.invoice)"
+
+
+# -- RetrieveMetadataChanges ---------------------------------------------------------------
+
+
+def retrieve_changes(api, query: dict, **extra: str) -> httpx.Response:
+    import json
+
+    args = ",".join(["Query=@p1", *(f"{k}=@{k}" for k in extra)])
+    params = {"@p1": json.dumps(query), **{f"@{k}": v for k, v in extra.items()}}
+    return api.get(f"RetrieveMetadataChanges({args})", params=params)
+
+
+def test_retrieve_metadata_changes_returns_typed_attributes_in_one_query(api):
+    query = {
+        "Criteria": {
+            "FilterOperator": "And",
+            "Conditions": [
+                {
+                    "PropertyName": "LogicalName",
+                    "ConditionOperator": "Equals",
+                    "Value": {"Type": "System.String", "Value": "lead"},
+                }
+            ],
+        },
+        "Properties": {"PropertyNames": ["LogicalName", "Attributes"]},
+        "AttributeQuery": {
+            "Properties": {"PropertyNames": ["LogicalName", "MaxLength", "MinValue", "OptionSet"]},
+            "Criteria": {
+                "Conditions": [
+                    {
+                        "PropertyName": "AttributeType",
+                        "ConditionOperator": "In",
+                        "Value": {"Type": "System.String[]", "Value": ["String", "Picklist"]},
+                    }
+                ]
+            },
+        },
+    }
+    body = ok(retrieve_changes(api, query))
+    assert body["ServerVersionStamp"]
+    [lead] = body["EntityMetadata"]
+    assert lead["LogicalName"] == "lead" and "EntitySetName" not in lead
+    attrs = {a["LogicalName"]: a for a in lead["Attributes"]}
+    assert attrs["subject"]["MaxLength"] == 300
+    assert attrs["subject"]["@odata.type"] == f"#{NS}.ComplexStringAttributeMetadata"
+    sources = attrs["leadsourcecode"]["OptionSet"]["Options"]
+    assert {o["Value"] for o in sources} >= {1, 8}
+    assert "statuscode" not in attrs and "numberofemployees" not in attrs
+
+
+def test_retrieve_metadata_changes_or_filter_and_version_stamp(api):
+    def equals(name: str) -> dict:
+        value = {"Type": "System.String", "Value": name}
+        return {"PropertyName": "LogicalName", "ConditionOperator": "Equals", "Value": value}
+
+    query = {
+        "Criteria": {"FilterOperator": "Or", "Conditions": [equals("team"), equals("task")]},
+        "Properties": {"PropertyNames": ["LogicalName", "ObjectTypeCode"]},
+    }
+    body = ok(retrieve_changes(api, query))
+    assert {e["LogicalName"] for e in body["EntityMetadata"]} == {"team", "task"}
+    stamp = body["ServerVersionStamp"]
+    again = ok(retrieve_changes(api, query, ClientVersionStamp=f"'{stamp}'"))
+    assert again["EntityMetadata"] == [] and again["ServerVersionStamp"] == stamp
+
+
+def test_retrieve_metadata_changes_refuses_bad_input(api):
+    refused(api.get("RetrieveMetadataChanges(Query=@p1)", params={"@p1": "{not json"}), 400)
+    refused(api.get("RetrieveMetadataChanges"), 400)
+    bad_op = {
+        "Criteria": {"Conditions": [{"PropertyName": "LogicalName", "ConditionOperator": "Like"}]}
+    }
+    refused(retrieve_changes(api, bad_op), 400)

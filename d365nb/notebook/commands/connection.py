@@ -17,19 +17,21 @@ from IPython.core.error import UsageError
 from d365nb.notebook.values import interpolate
 
 
-def _show_device_code(prompt: Any) -> None:
-    """Device-code sign-in: a clickable link and the code (HTML in a notebook, text elsewhere)."""
-    from IPython.display import HTML, display
-
+def device_code_bundle(prompt: Any) -> dict[str, str]:
+    """The device-code prompt as a MIME bundle: a clickable link and the code (HTML), or text."""
     url, code = prompt.verification_uri, prompt.user_code
-    text = f"To sign in, open {url} and enter the code {code}"
-    display(
-        HTML(
-            f'To sign in, open <a href="{html.escape(url)}" target="_blank">{html.escape(url)}</a>'
-            f" and enter the code <b><code>{html.escape(code)}</code></b>"
-        ),
-        metadata={"text/plain": text},
-    )
+    link = html.escape(url, quote=True)
+    return {
+        "text/html": f'To sign in, open <a href="{link}" target="_blank">{link}</a> '
+        f"and enter the code <b><code>{html.escape(code)}</code></b>",
+        "text/plain": f"To sign in, open {url} and enter the code {code}",
+    }
+
+
+def _show_device_code(prompt: Any) -> None:
+    from IPython.display import display
+
+    display(device_code_bundle(prompt), raw=True)
 
 
 def _scrub_history(magic: Any, secret: str) -> None:
@@ -50,9 +52,7 @@ def _scrub_history(magic: Any, secret: str) -> None:
         cache = getattr(manager, "db_input_cache", None)
         if isinstance(cache, list):
             for i, row in enumerate(cache):
-                cache[i] = tuple(
-                    x.replace(secret, "***") if isinstance(x, str) else x for x in row
-                )
+                cache[i] = tuple(x.replace(secret, "***") if isinstance(x, str) else x for x in row)
     for key in ("_i", "_ii", "_iii"):
         value = shell.user_ns.get(key)
         if isinstance(value, str) and secret in value:
@@ -102,11 +102,20 @@ def cmd_connect(magic: Any, options: Namespace, cell: str | None) -> None:
                 f"%d365 connect: {target!r} is not 'sandbox' or an org URL "
                 "(e.g. https://contoso.crm.dynamics.com)"
             )
+        kwargs = {**magic.connect_options, **kwargs}
         if token:
             kwargs["token"] = token
         else:
             kwargs.update(_auth_options(options))
         conn = d365nb.connect(target, alias=options.alias, **kwargs)
+        try:
+            conn.whoami()  # sign in now (a device code shows in this cell) and check the URL
+        except BaseException:
+            from d365nb.client.registry import connections
+
+            connections.remove(conn)
+            conn.close()
+            raise
     print(f"connected to {_display_url(conn)} as {conn.alias!r}")
 
 
@@ -144,10 +153,11 @@ def cmd_use(magic: Any, options: Namespace, cell: str | None) -> None:
 
 
 def cmd_whoami(magic: Any, options: Namespace, cell: str | None) -> Any:
-    """WhoAmI as a one-row DataFrame."""
+    """WhoAmI (user, business unit, organisation ids) as a one-column DataFrame."""
     import pandas as pd
 
     conn = magic.connection()
     info = conn.whoami()
-    return pd.DataFrame([info], index=pd.Index([getattr(conn, "alias", "")], name="alias"))
-
+    frame = pd.DataFrame({"value": pd.Series(info, dtype="string")})
+    frame.index.name = getattr(conn, "alias", None) or "whoami"
+    return frame

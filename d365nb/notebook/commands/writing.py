@@ -54,7 +54,8 @@ def _bulk_frame(result: Any, index: Any, conn: Any, verb: str, elapsed: float) -
         index=index if index is not None and len(index) == len(result.ids) else None,
     )
     frame.attrs.update(table=result.table, requests=result.requests)
-    extra = f"{result.succeeded:,} {verb}, {result.failed:,} failed · {result.requests} requests"
+    requests = f"{result.requests} request" + ("" if result.requests == 1 else "s")
+    extra = f"{result.succeeded:,} {verb}, {result.failed:,} failed · {requests}"
     footer = format_footer(
         len(frame), elapsed=elapsed, alias=getattr(conn, "alias", None), extra=extra
     )
@@ -120,16 +121,22 @@ def _matching(magic: Any, conn: Any, meta: Any, where: str) -> Any:
 def _preview(magic: Any, conn: Any, matches: Any, verb: str, what: str) -> Any:
     """The --where preview: count, first rows, and how to really do it. Nothing is written."""
     count = len(matches)
-    print(
-        f"{count:,} {what} would be {verb}; nothing changed. "
-        f"Re-run with --yes to {verb[:-1] if verb.endswith('d') else verb} them."
-    )
+    action = verb[:-1]  # "updated" -> "update"
+    print(f"{count:,} {what} would be {verb}; nothing changed. Re-run with --yes to {action} them.")
     preview = matches.head(magic.preview_rows)
     footer = format_footer(
         count, alias=getattr(conn, "alias", None),
-        extra=f"preview of {len(preview)} · add --yes to {verb.rstrip('d')}",
+        extra=f"preview of {len(preview)} · add --yes to {action}",
     )  # fmt: skip
     return remember_footer(preview, footer)
+
+
+def _check_values(conn: Any, meta: Any, values: dict[str, Any]) -> None:
+    """Type-check ``values`` as the client will (field, expected type, example), sending nothing."""
+    from d365nb.client.values import coerce_record
+
+    # The connection resolves lookup targets ("leads" -> lead) from its cached table list.
+    coerce_record(meta, values, for_update=True, resolve_target=conn._target)
 
 
 def cmd_update(magic: Any, options: Namespace, cell: str | None) -> Any:
@@ -158,13 +165,14 @@ def cmd_update(magic: Any, options: Namespace, cell: str | None) -> Any:
     if not values:
         raise UsageError(f"%d365 update {table}: nothing to update; give field=value words")
     if options.where:
+        _check_values(conn, meta, values)  # a bad value fails before the preview, not after
         matches = _matching(magic, conn, meta, options.where)
         if not options.yes:
             return _preview(magic, conn, matches, "updated", f"{meta.logical_name} records")
         records = [{meta.primary_id: rid, **values} for rid in matches.index]
         with _progress(magic, table) as progress:
             result = conn.update_many(table, records, progress=progress)
-        return _bulk_frame(result, matches.index, conn, "updated", time.perf_counter() - started)
+        return _bulk_frame(result, None, conn, "updated", time.perf_counter() - started)
     if record_id is None:
         raise UsageError(
             f"%d365 update {table}: which record? give its id, --where F or --from DF\n"
@@ -190,14 +198,15 @@ def cmd_delete(magic: Any, options: Namespace, cell: str | None) -> Any:
             return _preview(magic, conn, matches, "deleted", f"{meta.logical_name} records")
         with _progress(magic, table) as progress:
             result = conn.delete_many(table, list(matches.index), progress=progress)
-        return _bulk_frame(result, matches.index, conn, "deleted", time.perf_counter() - started)
+        return _bulk_frame(result, None, conn, "deleted", time.perf_counter() - started)
     if not options.id:
         raise UsageError(
             f"%d365 delete {table}: which record? give its id or --where F\n"
             "usage: %d365 delete table [id] [--where F] [--yes]"
         )
     record_id = interpolate(options.id, magic.namespace)
+    meta = conn.metadata.table(table)
     conn.delete(table, record_id)
     elapsed = time.perf_counter() - started
-    print(f"deleted {table} {record_id} · {elapsed:.2f} s · {conn.alias}")
+    print(f"deleted {meta.logical_name} {record_id} · {elapsed:.2f} s · {conn.alias}")
     return None

@@ -36,7 +36,9 @@ def form(operation: str, table: str | None = None, conn: Any = None) -> Form:
     if operation in ("connect", "connection"):
         return ConnectionForm()
     if operation not in OPERATIONS:
-        raise ValueError(f"unknown form {operation!r}: use one of {', '.join([*OPERATIONS, 'connect'])}")
+        raise ValueError(
+            f"unknown form {operation!r}: use one of {', '.join([*OPERATIONS, 'connect'])}"
+        )
     if operation in NEEDS_TABLE and not table:
         raise ValueError(f"`form {operation}` needs a table, e.g. form {operation} tasks")
     return OPERATIONS[operation](table, conn)

@@ -38,15 +38,25 @@ class ConnectionForm(Form):
         super().__init__()
         self.alias = alias
         self.auth_options = auth_options
-        self.url = widgets.Text(description="Org URL", placeholder="https://contoso.crm.dynamics.com", layout=widgets.Layout(width="460px"))
-        self.method = widgets.Dropdown(options=AUTH_METHODS, description="Sign in", layout=widgets.Layout(width="460px"))
+        self.url = widgets.Text(
+            description="Org URL",
+            placeholder="https://contoso.crm.dynamics.com",
+            layout=widgets.Layout(width="460px"),
+        )
+        self.method = widgets.Dropdown(
+            options=AUTH_METHODS, description="Sign in", layout=widgets.Layout(width="460px")
+        )
         self.tenant = widgets.Text(description="Tenant id")
         self.client_id = widgets.Text(description="Client id")
         self.secret = widgets.Password(description="Secret")
         self.token = widgets.Password(description="Token")
         self.extra = widgets.VBox()
-        self.connect_button = widgets.Button(description="Connect", button_style="primary", icon="plug")
-        self.sandbox_button = widgets.Button(description="Sandbox", icon="flask", tooltip="start the embedded sandbox with demo data")
+        self.connect_button = widgets.Button(
+            description="Connect", button_style="primary", icon="plug"
+        )
+        self.sandbox_button = widgets.Button(
+            description="Sandbox", icon="flask", tooltip="start the embedded sandbox with demo data"
+        )
         self.sandbox_button.add_class("d365nb-sandbox")
         self.prompt = widgets.HTML()
         self.prompt.add_class("d365nb-device-code")
@@ -55,7 +65,13 @@ class ConnectionForm(Form):
         self.sandbox_button.on_click(lambda _b: self.connect_sandbox())
         self._thread: threading.Thread | None = None
         self._method_changed()
-        self._assemble(self.url, self.method, self.extra, widgets.HBox([self.connect_button, self.sandbox_button]), self.prompt)
+        self._assemble(
+            self.url,
+            self.method,
+            self.extra,
+            widgets.HBox([self.connect_button, self.sandbox_button]),
+            self.prompt,
+        )
 
     def _method_changed(self) -> None:
         extra = {"client_secret": [self.tenant, self.client_id, self.secret], "token": [self.token]}
@@ -87,10 +103,18 @@ class ConnectionForm(Form):
             return auth.InteractiveAuth(url, **self.auth_options)
         if method == "client_secret":
             if self.tenant.value and self.client_id.value and self.secret.value:
-                return auth.ClientSecretAuth(url, self.tenant.value.strip(), self.client_id.value.strip(), self.secret.value, **self.auth_options)
+                return auth.ClientSecretAuth(
+                    url,
+                    self.tenant.value.strip(),
+                    self.client_id.value.strip(),
+                    self.secret.value,
+                    **self.auth_options,
+                )
             from_env = auth.auth_from_env(url, **self.auth_options)
             if from_env is None:
-                raise ValueError("enter tenant id, client id and secret (or set AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_SECRET)")
+                raise ValueError(
+                    "enter tenant id, client id and secret (or set AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_SECRET)"
+                )
             return from_env
         if not self.token.value:
             raise ValueError("enter an access token")
@@ -108,19 +132,24 @@ class ConnectionForm(Form):
             self.show_error(err)
             return
         self.set_status(f"connecting to {url}…")
-        self._start(lambda: _connect(url, auth=auth))
+        self._start(lambda: _connect(url, auth=auth, **self._alias()))
 
     def connect_sandbox(self) -> None:
         """Start the embedded sandbox (demo data) and connect to it, in the background."""
         self.set_status("starting the sandbox…")
-        self._start(lambda: _connect("sandbox"))
+        self._start(lambda: _connect("sandbox", **self._alias()))
+
+    def _alias(self) -> dict[str, str]:
+        return {"alias": self.alias} if self.alias else {}
 
     def _start(self, make: Any) -> None:
         if self._thread is not None and self._thread.is_alive():
             self.show_error("already connecting; wait for it to finish")
             return
         self.connect_button.disabled = self.sandbox_button.disabled = True
-        self._thread = threading.Thread(target=self._run, args=(make,), daemon=True, name="d365nb-connect")
+        self._thread = threading.Thread(
+            target=self._run, args=(make,), daemon=True, name="d365nb-connect"
+        )
         self._thread.start()
 
     def _run(self, make: Any) -> None:
@@ -133,7 +162,9 @@ class ConnectionForm(Form):
         else:
             self.result = conn
             self.prompt.value = ""
-            self.status.value = ok_line(f"connected to {_where(conn)} as user {who.get('UserId', '?')}")
+            self.status.value = ok_line(
+                f"connected to {_where(conn)} as user {who.get('UserId', '?')}"
+            )
         finally:
             self.connect_button.disabled = self.sandbox_button.disabled = False
 

@@ -41,7 +41,11 @@ class Field:
         self.original: Any = BLANK  # value loaded from a record (update forms send only changes)
         self.input = self._build()
         self.input.add_class("d365nb-input")
-        mark = " <span class='d365nb-required' title='required' style='color:#b00020'>*</span>" if self.required else ""
+        mark = (
+            " <span class='d365nb-required' title='required' style='color:#b00020'>*</span>"
+            if self.required
+            else ""
+        )
         self.label = widgets.HTML(
             f"<b title='{escape(self.name)}'>{escape(cols.label(column))}</b>{mark}",
             layout=widgets.Layout(width=LABEL_WIDTH),
@@ -90,7 +94,11 @@ class Field:
         return problem is None
 
     def show_error(self, message: str | None) -> None:
-        self.error.value = f"<span class='d365nb-error' style='{ERROR_STYLE}'>{escape(message)}</span>" if message else ""
+        self.error.value = (
+            f"<span class='d365nb-error' style='{ERROR_STYLE}'>{escape(message)}</span>"
+            if message
+            else ""
+        )
 
     def changed(self) -> bool:
         try:
@@ -174,7 +182,9 @@ class NumberField(Field):
         try:
             number: int | float = int(text) if self.whole else float(text)
         except ValueError:
-            raise ValueError(f"{raw!r} is not a {'whole number' if self.whole else 'number'}, e.g. 42") from None
+            raise ValueError(
+                f"{raw!r} is not a {'whole number' if self.whole else 'number'}, e.g. 42"
+            ) from None
         if self.min_value is not None and number < self.min_value:
             raise ValueError(f"{_num(number)} is below the minimum {_num(self.min_value)}")
         if self.max_value is not None and number > self.max_value:
@@ -335,7 +345,9 @@ def record_value(record: dict, column: Any) -> Any:
     record_id = record.get(key)
     if not record_id:
         return None
-    target = record.get(f"{key}@Microsoft.Dynamics.CRM.lookuplogicalname") or cols.targets(column)[0]
+    target = (
+        record.get(f"{key}@Microsoft.Dynamics.CRM.lookuplogicalname") or cols.targets(column)[0]
+    )
     label = record.get(f"{key}@OData.Community.Display.V1.FormattedValue")
     return (target, record_id, label)
 

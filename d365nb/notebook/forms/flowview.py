@@ -72,7 +72,9 @@ def _box(y: int, title: str, subtitle: str, status: str | None, css: str) -> str
     )
 
 
-def diagram_svg(flow: Any, step_statuses: dict[str, str] | None = None, trigger_status: str | None = None) -> str:
+def diagram_svg(
+    flow: Any, step_statuses: dict[str, str] | None = None, trigger_status: str | None = None
+) -> str:
     """An SVG of trigger -> steps; each step box coloured by its status in ``step_statuses``."""
     step_statuses = step_statuses or {}
     trigger = getattr(flow, "trigger", None)
@@ -89,7 +91,15 @@ def diagram_svg(flow: Any, step_statuses: dict[str, str] | None = None, trigger_
         parts.append(
             f"<line x1='{BOX_W // 2}' y1='{y0 + 2}' x2='{BOX_W // 2}' y2='{y - 4}' stroke='#607d8b' stroke-width='2' marker-end='url(#d365nb-arrow)'/>"
         )
-        parts.append(_box(y, step.name, getattr(step, "kind", "step"), step_statuses.get(step.name), "d365nb-step"))
+        parts.append(
+            _box(
+                y,
+                step.name,
+                getattr(step, "kind", "step"),
+                step_statuses.get(step.name),
+                "d365nb-step",
+            )
+        )
     height = y + BOX_H + 4
     marker = (
         "<defs><marker id='d365nb-arrow' markerWidth='8' markerHeight='8' refX='4' refY='4' orient='auto'>"
@@ -146,7 +156,10 @@ class FlowView(Form):
         self._timer: threading.Timer | None = None
         self.refresh()
         self._assemble(
-            widgets.HBox([self.diagram, self.history], layout=widgets.Layout(align_items="flex-start", grid_gap="24px")),
+            widgets.HBox(
+                [self.diagram, self.history],
+                layout=widgets.Layout(align_items="flex-start", grid_gap="24px"),
+            ),
             widgets.HBox([self.refresh_button, self.live]),
         )
 
@@ -209,8 +222,14 @@ class ActionForm(CreateForm):
 
     kind = "action"
 
-    def __init__(self, flow: Any, table: str, conn: Any = None, step_name: str | None = None) -> None:
-        conn = current_connection(conn if conn is not None else getattr(flow, "conn", None) or getattr(flow, "connection", None))
+    def __init__(
+        self, flow: Any, table: str, conn: Any = None, step_name: str | None = None
+    ) -> None:
+        conn = current_connection(
+            conn
+            if conn is not None
+            else getattr(flow, "conn", None) or getattr(flow, "connection", None)
+        )
         super().__init__(table, conn)
         self.flow = flow
         self.title = f"Action: create {self.meta.display_name or self.meta.logical_name}"
@@ -224,17 +243,25 @@ class ActionForm(CreateForm):
         )
         self.dynamic.add_class("d365nb-dynamic")
         texts = [f for f in self.fields.values() if cols.kind(f.column) in (cols.TEXT, cols.MEMO)]
-        self.insert_into = widgets.Dropdown(options=[(cols.label(f.column), f.name) for f in texts], description="into")
+        self.insert_into = widgets.Dropdown(
+            options=[(cols.label(f.column), f.name) for f in texts], description="into"
+        )
         self.insert_button = widgets.Button(description="Insert", icon="bolt")
         self.insert_button.on_click(lambda _b: self.insert())
         # Lookups that can point at the trigger's table may take "the trigger record" itself.
         self.use_trigger: dict[str, widgets.Checkbox] = {}
         for field in self.fields.values():
-            if cols.kind(field.column) == cols.LOOKUP and self.trigger_meta.logical_name in cols.targets(field.column):
-                box = widgets.Checkbox(description=f"the trigger {self.trigger_meta.logical_name}", indent=False)
+            if cols.kind(
+                field.column
+            ) == cols.LOOKUP and self.trigger_meta.logical_name in cols.targets(field.column):
+                box = widgets.Checkbox(
+                    description=f"the trigger {self.trigger_meta.logical_name}", indent=False
+                )
                 self.use_trigger[field.name] = box
                 field.widget.children = (*field.widget.children, box)
-        self.step_name = widgets.Text(value=step_name or f"create_{self.meta.logical_name}", description="Step name")
+        self.step_name = widgets.Text(
+            value=step_name or f"create_{self.meta.logical_name}", description="Step name"
+        )
         self.button.description = "Add step"
         self.button.icon = "plus"
         self._assemble(
@@ -256,7 +283,10 @@ class ActionForm(CreateForm):
         problems = []
         for name, field in self.fields.items():
             if name in self.use_trigger and self.use_trigger[name].value:
-                out[name] = (self.trigger_meta.entity_set, "{trigger[" + self.trigger_meta.primary_id + "]}")
+                out[name] = (
+                    self.trigger_meta.entity_set,
+                    "{trigger[" + self.trigger_meta.primary_id + "]}",
+                )
                 field.show_error(None)
                 continue
             raw = field.raw()
@@ -271,7 +301,9 @@ class ActionForm(CreateForm):
             if value is not BLANK:
                 out[name] = value
         if problems:
-            self.show_error(f"fix the marked field{'s' if len(problems) > 1 else ''}: {', '.join(problems)}")
+            self.show_error(
+                f"fix the marked field{'s' if len(problems) > 1 else ''}: {', '.join(problems)}"
+            )
             return None
         return out
 

@@ -36,7 +36,13 @@ OPERATORS: dict[str, list[tuple[str, str]]] = {
     cols.LOOKUP: [("is", "eq"), ("is not", "ne"), *_NULL_OPS],
 }  # fmt: skip
 
-_DATE_FUNCTIONS = {"on": "On", "onorafter": "OnOrAfter", "onorbefore": "OnOrBefore", "last7": "Last7Days", "next7": "Next7Days"}
+_DATE_FUNCTIONS = {
+    "on": "On",
+    "onorafter": "OnOrAfter",
+    "onorbefore": "OnOrBefore",
+    "last7": "Last7Days",
+    "next7": "Next7Days",
+}
 
 
 def condition(column: Any, op: str, value: Any = BLANK) -> str:
@@ -49,7 +55,9 @@ def condition(column: Any, op: str, value: Any = BLANK) -> str:
         return f"{name} ne null"
     if op in _DATE_FUNCTIONS:
         fn = f"Microsoft.Dynamics.CRM.{_DATE_FUNCTIONS[op]}(PropertyName={string_literal(column.name)}"
-        return fn + (")" if op in NO_VALUE else f",PropertyValue={string_literal(str(value)[:10])})")
+        return fn + (
+            ")" if op in NO_VALUE else f",PropertyValue={string_literal(str(value)[:10])})"
+        )
     if value is BLANK:
         raise ValueError(f"enter a value for {cols.label(column)}")
     if op in ("contains", "startswith", "endswith"):
@@ -67,10 +75,15 @@ class FilterRow:
     def __init__(self, form: ListForm, column: str | None = None) -> None:
         self.form = form
         filterable = form.filterable()
-        self.column = widgets.Dropdown(options=[(f"{cols.label(c)} ({c.name})", c.name) for c in filterable], layout=widgets.Layout(width="240px"))
+        self.column = widgets.Dropdown(
+            options=[(f"{cols.label(c)} ({c.name})", c.name) for c in filterable],
+            layout=widgets.Layout(width="240px"),
+        )
         self.op = widgets.Dropdown(layout=widgets.Layout(width="130px"))
         self.value_box = widgets.HBox()
-        self.remove = widgets.Button(icon="times", tooltip="remove this condition", layout=widgets.Layout(width="36px"))
+        self.remove = widgets.Button(
+            icon="times", tooltip="remove this condition", layout=widgets.Layout(width="36px")
+        )
         self.remove.on_click(lambda _b: form.remove_row(self))
         self.field: Field | None = None
         self.column.observe(lambda _c: self._column_changed(), "value")
@@ -94,14 +107,20 @@ class FilterRow:
 
     def _op_changed(self) -> None:
         shown = self.field is not None and self.op.value not in NO_VALUE
-        self.value_box.children = (widgets.VBox([self.field.input, self.field.error]),) if shown else ()
+        self.value_box.children = (
+            (widgets.VBox([self.field.input, self.field.error]),) if shown else ()
+        )
         self.form.refresh_preview()
 
     def set(self, op: str, value: Any = None) -> None:
         """Choose the operator and type the value (as a person would)."""
         self.op.value = op
         if value is not None:
-            self.field.set((*value, None) if cols.kind(self.meta) == cols.LOOKUP and isinstance(value, tuple) else value)
+            self.field.set(
+                (*value, None)
+                if cols.kind(self.meta) == cols.LOOKUP and isinstance(value, tuple)
+                else value
+            )
 
     def odata(self) -> str:
         """The condition; raises ValueError (also shown inline) when the value is bad."""
@@ -133,14 +152,22 @@ class ListForm(Form):
             if table not in names:
                 names = sorted({*names, table})
         self.table = widgets.Dropdown(options=names, value=table or names[0], description="Table")
-        self.columns = widgets.SelectMultiple(description="Columns", rows=6, layout=widgets.Layout(width="420px"))
+        self.columns = widgets.SelectMultiple(
+            description="Columns", rows=6, layout=widgets.Layout(width="420px")
+        )
         self.rows_box = widgets.VBox()
         self.add_button = widgets.Button(description="Add condition", icon="plus")
         self.add_button.on_click(lambda _b: self.add_row())
-        self.raw = widgets.Text(description="OData", placeholder="raw $filter, e.g. statuscode eq 1", layout=widgets.Layout(width="520px"))
+        self.raw = widgets.Text(
+            description="OData",
+            placeholder="raw $filter, e.g. statuscode eq 1",
+            layout=widgets.Layout(width="520px"),
+        )
         self.orderby = widgets.Dropdown(description="Order by")
         self.descending = widgets.Checkbox(description="descending", indent=False)
-        self.top = widgets.BoundedIntText(value=50, min=0, max=100_000, description="Top", layout=widgets.Layout(width="180px"))
+        self.top = widgets.BoundedIntText(
+            value=50, min=0, max=100_000, description="Top", layout=widgets.Layout(width="180px")
+        )
         self.preview = widgets.HTML()
         self.run_button = widgets.Button(description="Run", button_style="primary", icon="play")
         self.run_button.add_class("d365nb-submit")
@@ -165,7 +192,11 @@ class ListForm(Form):
 
     def filterable(self) -> list[Any]:
         # Helper columns (``owneridname``...) belong to their lookup: filter on the lookup itself.
-        return [c for c in self.meta.columns.values() if cols.kind(c) is not None and not getattr(c, "attribute_of", None)]
+        return [
+            c
+            for c in self.meta.columns.values()
+            if cols.kind(c) is not None and not getattr(c, "attribute_of", None)
+        ]
 
     def _table_changed(self) -> None:
         self.meta = self.conn.metadata.table(self.table.value)
@@ -213,7 +244,9 @@ class ListForm(Form):
             query = self.query()
         except ValueError:
             return
-        shown = " · ".join(f"${k}={v if k != 'select' else ','.join(v)}" for k, v in query.items() if v)
+        shown = " · ".join(
+            f"${k}={v if k != 'select' else ','.join(v)}" for k, v in query.items() if v
+        )
         self.preview.value = f"<code class='d365nb-query'>{escape(shown)}</code>"
 
     def run(self) -> Any:

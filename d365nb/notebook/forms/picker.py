@@ -82,7 +82,9 @@ class RecordSearch:
         self.conn = conn
         self.meta = conn.metadata.table(table)
 
-    def __call__(self, text: str, mode: str = "startswith", top: int = SEARCH_TOP) -> list[tuple[str, str]]:
+    def __call__(
+        self, text: str, mode: str = "startswith", top: int = SEARCH_TOP
+    ) -> list[tuple[str, str]]:
         meta = self.meta
         name, key = meta.primary_name, meta.primary_id
         text = text.strip()
@@ -98,7 +100,9 @@ class RecordSearch:
         return [(str(r.get(name) or "(no name)"), str(r[key])) for r in records]
 
 
-def _first_page(conn: Any, table: str, query: str | None, select: list[str], orderby: str, top: int) -> list[dict]:
+def _first_page(
+    conn: Any, table: str, query: str | None, select: list[str], orderby: str, top: int
+) -> list[dict]:
     # Raw JSON records: a picker needs two fields, not a DataFrame.
     if hasattr(conn, "iter_pages"):
         for page in conn.iter_pages(table, filter=query, select=select, orderby=orderby, top=top):
@@ -115,7 +119,9 @@ class LookupPicker:
     picker). ``on_change(callback)`` is told ``(entity_set, id)`` or None when the pick changes.
     """
 
-    def __init__(self, conn: Any, targets: list[str], *, delay: float = SEARCH_DELAY, name: str = "") -> None:
+    def __init__(
+        self, conn: Any, targets: list[str], *, delay: float = SEARCH_DELAY, name: str = ""
+    ) -> None:
         if not targets:
             raise ValueError("a lookup picker needs at least one target table")
         self.conn = conn
@@ -133,10 +139,15 @@ class LookupPicker:
             options=[("starts with", "startswith"), ("contains", "contains")],
             layout=widgets.Layout(width="110px"),
         )
-        self.query = widgets.Text(placeholder="search by name…", continuous_update=True, layout=widgets.Layout(width="220px"))
+        self.query = widgets.Text(
+            placeholder="search by name…",
+            continuous_update=True,
+            layout=widgets.Layout(width="220px"),
+        )
         self.query.add_class("d365nb-search")
         self.results = widgets.Select(options=[], rows=5, layout=widgets.Layout(width="440px"))
         self.results.add_class("d365nb-results")
+        self.results.layout.display = "none"  # shown once a search has results
         self.chosen = widgets.HTML()
         self.status = widgets.HTML()
         self._value: tuple[str, str] | None = None
@@ -146,7 +157,12 @@ class LookupPicker:
         self.target.observe(self._on_target, "value")
         self.results.observe(self._on_result, "value")
         self.widget = widgets.VBox(
-            [widgets.HBox([self.target, self.mode, self.query]), self.results, self.chosen, self.status]
+            [
+                widgets.HBox([self.target, self.mode, self.query]),
+                self.results,
+                self.chosen,
+                self.status,
+            ]
         )
         self.widget.add_class("d365nb-picker")
         if name:
@@ -168,6 +184,7 @@ class LookupPicker:
             return
         self.status.value = "" if found else "<i>no matching records</i>"
         self.results.options = [(f"{label}  ·  {rid[:8]}", rid) for label, rid in found]
+        self.results.layout.display = "" if found else "none"  # no empty box taking room
 
     def search(self, text: str | None = None) -> list[tuple[str, str]]:
         """Search now (no debounce) and return ``[(label, id)]`` shown in the results list."""
@@ -205,7 +222,9 @@ class LookupPicker:
         if target not in self._metas:
             target = next((t for t, m in self._metas.items() if m.entity_set == target), target)
         if target not in self._metas:
-            raise ValueError(f"{target!r} is not a lookup type here (use one of {', '.join(self._metas)})")
+            raise ValueError(
+                f"{target!r} is not a lookup type here (use one of {', '.join(self._metas)})"
+            )
         self.target.value = target
         self._set((self._metas[target].entity_set, str(record_id)), label)
 

@@ -29,7 +29,9 @@ class FieldsForm(Form):
         super().__init__()
         self.conn = current_connection(conn)
         self.meta = self.conn.metadata.table(table)
-        self.fields: dict[str, Field] = {c.name: make_field(c, self.conn) for c in field_order(self.meta, self.mode)}
+        self.fields: dict[str, Field] = {
+            c.name: make_field(c, self.conn) for c in field_order(self.meta, self.mode)
+        }
         self.fields_box = widgets.VBox([f.widget for f in self.fields.values()])
 
     def set(self, **values: Any) -> None:
@@ -38,9 +40,15 @@ class FieldsForm(Form):
         Lookups take ``(target, id)``; choices a value or a label."""
         for name, value in values.items():
             if name not in self.fields:
-                raise KeyError(f"{name!r} is not a field of this form (fields: {', '.join(self.fields)})")
+                raise KeyError(
+                    f"{name!r} is not a field of this form (fields: {', '.join(self.fields)})"
+                )
             field = self.fields[name]
-            if isinstance(value, tuple) and len(value) == 2 and cols.kind(field.column) == cols.LOOKUP:
+            if (
+                isinstance(value, tuple)
+                and len(value) == 2
+                and cols.kind(field.column) == cols.LOOKUP
+            ):
                 value = (*value, None)
             field.set(value)
 
@@ -79,7 +87,10 @@ class FieldsForm(Form):
 
     def _fallback_body(self) -> str:
         rows = [
-            (f"{cols.label(f.column)}{' *' if f.required else ''}", f"{f.column.type}" + _fallback_hint(f.column))
+            (
+                f"{cols.label(f.column)}{' *' if f.required else ''}",
+                f"{f.column.type}" + _fallback_hint(f.column),
+            )
             for f in self.fields.values()
         ]
         return key_value_table(rows)
@@ -150,7 +161,9 @@ class UpdateForm(FieldsForm, RecordPickerMixin):
         self.record_id: str | None = None
         self.picker = self._make_picker(self.conn, self.meta)
         self.picker.on_change(lambda value: value and self.load(value[1]))
-        self.button = widgets.Button(description="Save changes", button_style="primary", icon="save")
+        self.button = widgets.Button(
+            description="Save changes", button_style="primary", icon="save"
+        )
         self.button.add_class("d365nb-submit")
         self.button.on_click(lambda _b: self.submit())
         self._assemble(self.picker.widget, self.fields_box, self.button)
@@ -189,7 +202,9 @@ class UpdateForm(FieldsForm, RecordPickerMixin):
         for field in self.fields.values():
             field.original = field.value()
         self.result = self.record_id
-        self.show_ok(f"updated {len(values)} field{'s' if len(values) > 1 else ''}: {', '.join(values)}")
+        self.show_ok(
+            f"updated {len(values)} field{'s' if len(values) > 1 else ''}: {', '.join(values)}"
+        )
         return True
 
 
@@ -261,7 +276,9 @@ class DeleteForm(Form, RecordPickerMixin):
             self.show_error("pick a record first")
             return
         name = self.picker.chosen.value
-        self.question.value = f"Delete this {escape(self.meta.logical_name)}? {name} This cannot be undone."
+        self.question.value = (
+            f"Delete this {escape(self.meta.logical_name)}? {name} This cannot be undone."
+        )
         self.confirm_box.layout.display = ""
         self.status.value = ""
 

@@ -33,5 +33,8 @@ def ok_line(message: str) -> str:
 
 
 def key_value_table(rows: Iterable[tuple[str, Any]]) -> str:
-    body = "".join(f"<tr><th style='text-align:left'>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in rows)
+    body = "".join(
+        f"<tr><th style='text-align:left'>{escape(k)}</th><td>{escape(v)}</td></tr>"
+        for k, v in rows
+    )
     return f"<table class='d365nb-kv'>{body}</table>"

@@ -22,8 +22,11 @@ CALLER_ID = "f7c1c1d4-9d1e-4f7a-8a51-3b0d365a0001"
 COUNTS = {"account": 220, "contact": 600, "lead": 1200, "task": 1300}
 
 
+STAMP = "%Y-%m-%dT%H:%M:%SZ"  # storage form of a datetime
+
+
 def _stamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime(STAMP)
 
 
 def _ascii(text: str) -> str:
@@ -87,6 +90,15 @@ class DemoBuilder:
         values = list(weights)
         status = self.rng.choices(values, [weights[v] for v in values])[0]
         return state_of[status], status
+
+    def _unless(self, chance_missing: float, value: Any) -> Any:
+        """`value`, or None (a column left empty) with probability `chance_missing`."""
+        return None if self.rng.random() < chance_missing else value
+
+    @staticmethod
+    def _link(row: Row, column: str, target: Row, table: str, primary_id: str) -> None:
+        """Set lookup `column` of `row` to `target` (storage form: id + `<column>__type`)."""
+        row[column], row[f"{column}__type"] = target[primary_id], table
 
     def _person(self) -> tuple[str, str]:
         return self.rng.choice(words.FIRST_NAMES), self.rng.choice(words.LAST_NAMES)
@@ -178,24 +190,19 @@ class DemoBuilder:
                 "creditonhold": int(self.rng.random() < 0.1),
                 "creditlimit": self.rng.choice((None, 10_000.0, 50_000.0, 250_000.0)),
                 "donotpostalmail": int(self.rng.random() < 0.05),
-                "address1_line1": f"{self.rng.randint(1, 999)} {self.rng.choice(('Main', 'Market', 'Oak', 'Harbour', 'Station'))} Street",
+                "address1_line1": f"{self.rng.randint(1, 999)} {self.rng.choice(words.STREETS)}",
                 "address1_city": city,
                 "address1_country": country,
                 "telephone1": self._phone(),
-                "emailaddress1": None if self.rng.random() < 0.1 else f"info@{domain}",
+                "emailaddress1": self._unless(0.1, f"info@{domain}"),
                 "websiteurl": f"https://www.{domain}",
-                "description": None
-                if self.rng.random() < 0.6
-                else f"{name} buys {self.rng.choice(words.PRODUCTS)}.",
+                "description": self._unless(0.6, f"{name} buys {self.rng.choice(words.PRODUCTS)}."),
                 "statecode": state,
                 "statuscode": status,
             }
             if self.accounts and self.rng.random() < 0.1:
                 parent = self.rng.choice(self.accounts)
-                account["parentaccountid"], account["parentaccountid__type"] = (
-                    parent["accountid"],
-                    "account",
-                )
+                self._link(account, "parentaccountid", parent, "account", "accountid")
             self.domains[account["accountid"]] = domain
             self.accounts.append(self._audit(account, self._ago(730, 30)))
 
@@ -216,13 +223,13 @@ class DemoBuilder:
                 "firstname": first,
                 "lastname": last,
                 "jobtitle": self.rng.choice(words.JOB_TITLES),
-                "emailaddress1": None if self.rng.random() < 0.08 else email,
+                "emailaddress1": self._unless(0.08, email),
                 "telephone1": self._phone(),
-                "mobilephone": None if self.rng.random() < 0.4 else self._phone(),
+                "mobilephone": self._unless(0.4, self._phone()),
                 "address1_city": city,
                 "address1_country": country,
                 "annualincome": round(self.rng.uniform(35_000, 240_000), -2),
-                "birthdate": None if self.rng.random() < 0.3 else birth.isoformat(),
+                "birthdate": self._unless(0.3, birth.isoformat()),
                 "gendercode": self.rng.choice((1, 2, None)),
                 "donotemail": int(self.rng.random() < 0.07),
                 "creditonhold": int(self.rng.random() < 0.03),
@@ -232,8 +239,7 @@ class DemoBuilder:
             if self.rng.random() < 0.05:
                 contact["statecode"], contact["statuscode"] = 1, 2
             if account:
-                contact["parentcustomerid"] = account["accountid"]
-                contact["parentcustomerid__type"] = "account"
+                self._link(contact, "parentcustomerid", account, "account", "accountid")
             self.contacts.append(self._audit(contact, self._ago(700, 1)))
 
     def _link_primary_contacts(self) -> None:
@@ -244,8 +250,8 @@ class DemoBuilder:
         for account in self.accounts:
             people = by_account.get(account["accountid"])
             if people and self.rng.random() < 0.7:
-                account["primarycontactid"] = self.rng.choice(people)["contactid"]
-                account["primarycontactid__type"] = "contact"
+                person = self.rng.choice(people)
+                self._link(account, "primarycontactid", person, "contact", "contactid")
 
     def _build_leads(self) -> None:
         # Status weights: most leads are open; every status reason occurs.
@@ -256,11 +262,11 @@ class DemoBuilder:
             created = self._ago(365)
             state, status = self._status("lead", weights)
             account = self.rng.choice(self.accounts) if self.rng.random() < 0.35 else None
-            company = (
-                account["name"]
-                if account
-                else f"{self.rng.choice(words.COMPANY_STEMS)} {self.rng.choice(words.COMPANY_SUFFIXES)}".strip()
+            stem, suffix = (
+                self.rng.choice(words.COMPANY_STEMS),
+                self.rng.choice(words.COMPANY_SUFFIXES),
             )
+            company = account["name"] if account else f"{stem} {suffix}".strip()
             domain = _ascii(company.split(" ")[0]) + ".example.org"
             product = self.rng.choice(words.PRODUCTS)
             subject = self.rng.choice(words.LEAD_SUBJECTS).format(product=product, company=company)
@@ -272,17 +278,15 @@ class DemoBuilder:
                 "lastname": last,
                 "companyname": company,
                 "jobtitle": self.rng.choice(words.JOB_TITLES),
-                "emailaddress1": None
-                if self.rng.random() < 0.1
-                else f"{_ascii(first)}.{_ascii(last)}@{domain}",
+                "emailaddress1": self._unless(0.1, f"{_ascii(first)}.{_ascii(last)}@{domain}"),
                 "telephone1": self._phone(),
-                "mobilephone": None if self.rng.random() < 0.5 else self._phone(),
-                "websiteurl": None if self.rng.random() < 0.5 else f"https://{domain}",
+                "mobilephone": self._unless(0.5, self._phone()),
+                "websiteurl": self._unless(0.5, f"https://{domain}"),
                 "address1_city": self.rng.choice(words.CITIES)[0],
                 "address1_country": None,
-                "description": None
-                if self.rng.random() < 0.7
-                else f"Met at a {self.rng.choice(('trade show', 'webinar', 'conference', 'partner event'))}; wants {product}.",
+                "description": self._unless(
+                    0.7, f"Met at a {self.rng.choice(words.EVENTS)}; wants {product}."
+                ),
                 "estimatedclosedate": (created + timedelta(days=self.rng.randint(14, 150)))
                 .date()
                 .isoformat(),
@@ -298,66 +302,35 @@ class DemoBuilder:
             city = lead["address1_city"]
             lead["address1_country"] = next(c for n, c in words.CITIES if n == city)
             if account:
-                lead["parentaccountid"], lead["parentaccountid__type"] = (
-                    account["accountid"],
-                    "account",
-                )
+                self._link(lead, "parentaccountid", account, "account", "accountid")
             if status == 3 or (account and self.rng.random() < 0.5):
                 # Qualified leads always have a customer: an account, or a contact.
                 if account and self.rng.random() < 0.7:
-                    lead["customerid"], lead["customerid__type"] = account["accountid"], "account"
+                    self._link(lead, "customerid", account, "account", "accountid")
                 else:
                     person = self.rng.choice(self.contacts)
-                    lead["customerid"], lead["customerid__type"] = person["contactid"], "contact"
-                    lead["parentcontactid"], lead["parentcontactid__type"] = (
-                        person["contactid"],
-                        "contact",
-                    )
+                    self._link(lead, "customerid", person, "contact", "contactid")
+                    self._link(lead, "parentcontactid", person, "contact", "contactid")
             self.leads.append(self._audit(lead, created))
 
     def _build_tasks(self) -> None:
         weights = {2: 25, 3: 15, 4: 8, 7: 4, 5: 35, 6: 13}
-        pools = (
-            ("account", self.accounts, "name", 0.4),
-            ("contact", self.contacts, None, 0.3),
-            ("lead", self.leads, "subject", 0.3),
-        )
+        pools = (("account", self.accounts), ("contact", self.contacts), ("lead", self.leads))
         for _ in range(self.rng.randint(COUNTS["task"], COUNTS["task"] + 50)):
-            kind, pool, name_col, _w = self.rng.choices(pools, [p[3] for p in pools])[0]
+            kind, pool = self.rng.choices(pools, (40, 30, 30))[0]
             target = self.rng.choice(pool)
-            name = target[name_col] if name_col else f"{target['firstname']} {target['lastname']}"
-            subject = self.rng.choice(words.TASK_SUBJECTS[kind]).format(name=name)[:200]
             state, status = self._status("task", weights)
-            created_floor = datetime.strptime(target["createdon"], "%Y-%m-%dT%H:%M:%SZ").replace(
-                tzinfo=UTC
-            )
-            span = max((self.now - created_floor).total_seconds() / 86400, 0.01)
-            created = self._ago(min(span, 200))
+            # A follow-up is made after its record, within the last 200 days.
+            since = self.now - datetime.strptime(target["createdon"], STAMP).replace(tzinfo=UTC)
+            created = self._ago(min(max(since.total_seconds() / 86400, 0.01), 200))
             due = created + timedelta(days=self.rng.uniform(1, 45))
-            percent = {
-                2: 0,
-                3: self.rng.randrange(10, 100, 10),
-                4: self.rng.choice((25, 50)),
-                7: 0,
-                5: 100,
-            }.get(status, self.rng.randrange(0, 60, 10))
             task = {
                 "activityid": self._id(),
-                "subject": subject,
-                "description": None
-                if self.rng.random() < 0.6
-                else "Notes: "
-                + self.rng.choice(
-                    (
-                        "customer asked for a call back",
-                        "waiting for budget approval",
-                        "send the updated quote",
-                        "needs a technical contact",
-                    )
-                ),
+                "subject": self._task_subject(kind, target),
+                "description": self._unless(0.6, "Notes: " + self.rng.choice(words.TASK_NOTES)),
                 "scheduledstart": _stamp(due - timedelta(hours=self.rng.choice((1, 2, 4, 24)))),
                 "scheduledend": _stamp(due),
-                "percentcomplete": percent,
+                "percentcomplete": self._progress(status),
                 "prioritycode": self.rng.choices((0, 1, 2), (20, 60, 20))[0],
                 "category": self.rng.choice(words.TASK_CATEGORIES + (None,)),
                 "regardingobjectid": target[self.schema[kind].primary_id],
@@ -365,14 +338,34 @@ class DemoBuilder:
                 "statecode": state,
                 "statuscode": status,
             }
-            if status == 5:
-                finished = min(due + timedelta(days=self.rng.uniform(-5, 5)), self.now)
-                task["actualstart"] = _stamp(
-                    finished - timedelta(minutes=self.rng.randint(15, 240))
+            if status == 5:  # Completed: when, and how long it took
+                finished = min(
+                    max(due + timedelta(days=self.rng.uniform(-5, 5)), created), self.now
                 )
+                minutes = self.rng.choice((15, 30, 45, 60, 90, 120))
+                task["actualstart"] = _stamp(finished - timedelta(minutes=minutes))
                 task["actualend"] = _stamp(finished)
-                task["actualdurationminutes"] = self.rng.choice((15, 30, 45, 60, 90, 120))
+                task["actualdurationminutes"] = minutes
             self.tasks.append(self._audit(task, created))
             if target.get("ownerid") and self.rng.random() < 0.8:
                 # Whoever owns the record usually owns its follow-ups.
                 task["ownerid"], task["ownerid__type"] = target["ownerid"], target["ownerid__type"]
+
+    def _task_subject(self, kind: str, target: Row) -> str:
+        if kind == "contact":
+            name = f"{target['firstname']} {target['lastname']}"
+        else:
+            name = target["name" if kind == "account" else "subject"]
+        return self.rng.choice(words.TASK_SUBJECTS[kind]).format(name=name)[:200]
+
+    def _progress(self, status: int) -> int:
+        """percentcomplete that fits the status reason."""
+        if status in (2, 7):  # Not Started, Deferred
+            return 0
+        if status == 3:  # In Progress
+            return self.rng.randrange(10, 100, 10)
+        if status == 4:  # Waiting on someone else
+            return self.rng.choice((25, 50))
+        if status == 5:  # Completed
+            return 100
+        return self.rng.randrange(0, 60, 10)  # Canceled part-way

@@ -280,7 +280,18 @@ TASK_SUBJECTS = {
     ),
 }
 
+STREETS = ("Main Street", "Market Street", "Oak Avenue", "Harbour Road", "Station Road")
+
+EVENTS = ("trade show", "webinar", "conference", "partner event")
+
 TASK_CATEGORIES = ("Sales", "Support", "Admin", "Marketing", "Finance")
+
+TASK_NOTES = (
+    "customer asked for a call back",
+    "waiting for budget approval",
+    "send the updated quote",
+    "needs a technical contact",
+)
 
 USERS = (
     # (first, last, job title) - the first one is the caller (WhoAmI)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -34,12 +35,13 @@ class Catalog:
         self.one_to_many = {t.logical_name: one_to_many(schema, t) for t in self.tables}
         self.many_to_one = {t.logical_name: many_to_one(schema, t) for t in self.tables}
         self.relationships = all_relationships(schema)
+        self.csdl: dict[bool, bytes] = {}  # $metadata documents, by `annotations`
 
-    def entity(self, logical_name: str | None = None, metadata_id: str | None = None) -> str | None:
-        """The logical name of the table with that logical name or MetadataId, else None."""
-        if metadata_id is not None:
-            return self.by_id.get(metadata_id.lower())
-        return logical_name if logical_name in self.entities else None
+    def entity_named(self, key: str, value: str) -> str | None:
+        """The logical name of the table whose `key` (LogicalName or MetadataId) is `value`."""
+        if key == "MetadataId":
+            return self.by_id.get(value.lower())
+        return value if value in self.entities else None
 
     def attribute(self, table: str, key: str, value: str) -> dict[str, Any] | None:
         """One attribute of `table` by `LogicalName` or `MetadataId`."""
@@ -51,14 +53,16 @@ class Catalog:
 
 
 _CACHE: dict[int, tuple[Mapping[str, Table], Catalog]] = {}
+_CACHE_LOCK = threading.Lock()  # sandboxes in one process serve from several threads
 
 
 def catalog_for(schema: Mapping[str, Table]) -> Catalog:
     """The (cached) catalog of `schema`; schemas do not change while a sandbox runs."""
-    hit = _CACHE.get(id(schema))
-    if hit is None or hit[0] is not schema:
-        hit = (schema, Catalog(schema))
-        if len(_CACHE) >= 16:  # many short-lived sandboxes in one process (tests)
-            _CACHE.pop(next(iter(_CACHE)))
-        _CACHE[id(schema)] = hit
-    return hit[1]
+    with _CACHE_LOCK:
+        hit = _CACHE.get(id(schema))
+        if hit is None or hit[0] is not schema:
+            hit = (schema, Catalog(schema))
+            if len(_CACHE) >= 16:  # many short-lived sandboxes in one process (tests)
+                _CACHE.pop(next(iter(_CACHE)))
+            _CACHE[id(schema)] = hit
+        return hit[1]

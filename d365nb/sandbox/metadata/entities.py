@@ -35,7 +35,9 @@ def entity_metadata(table: Table) -> dict[str, Any]:
         "EntitySetName": table.entity_set,
         # The sandbox keeps entity set and collection names equal, as standard tables do.
         "LogicalCollectionName": table.entity_set,
-        "CollectionSchemaName": schema_name(table.entity_set),
+        "CollectionSchemaName": schema + "s"
+        if table.entity_set == name + "s"
+        else schema_name(table.entity_set),
         "PrimaryIdAttribute": table.primary_id,
         "PrimaryNameAttribute": table.primary_name,
         "PrimaryImageAttribute": None,

@@ -47,10 +47,39 @@ def managed(value: Any, logical_name: str, can_be_changed: bool = False) -> dict
     }
 
 
+# Words Dataverse's own schema names are made of; `schema_name` splits logical names on them.
+_VOCABULARY = """account activity actual address administrator annual birth by category city close code
+    company complete contact country created credit customer date description disabled do domain
+    duration email employees end estimated first full gender hold id income industry internal is
+    job last lead limit line mail minutes mobile modified name not number object of on owner
+    parent percent phone postal primary priority quality regarding revenue scheduled site source
+    start state status sub subject system team telephone title type url user value version web
+    """
+_WORDS = sorted(_VOCABULARY.split(), key=len, reverse=True)
+_SPELLING = {"email": "EMail", "url": "URL"}
+
+
 def schema_name(logical_name: str) -> str:
     """A PascalCase schema name for a logical name the definition gives none for.
 
-    Dataverse's own schema names are not mechanically derivable (`EMailAddress1`), so a
-    definition may carry `schema_name`; otherwise the first letter is upper-cased.
+    Dataverse's schema names are the logical names with each word capitalised
+    (`numberofemployees` -> `NumberOfEmployees`, `emailaddress1` -> `EMailAddress1`); words are
+    found greedily in a small vocabulary, anything else keeps its first letter upper-cased.
+
+    >>> schema_name("parentcustomerid"), schema_name("address1_city")
+    ('ParentCustomerId', 'Address1_City')
     """
-    return logical_name[:1].upper() + logical_name[1:]
+    out, i, text = [], 0, logical_name
+    while i < len(text):
+        word = next((w for w in _WORDS if text.startswith(w, i)), None)
+        if word is None:
+            j = i + 1
+            while j < len(text) and not any(text.startswith(w, j) for w in _WORDS):
+                j += 1
+            piece = text[i:j]
+            out.append(piece[:1].upper() + piece[1:])
+            i = j
+        else:
+            out.append(_SPELLING.get(word, word.capitalize()))
+            i += len(word)
+    return "".join(out)

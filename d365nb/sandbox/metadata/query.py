@@ -1,4 +1,4 @@
-"""`$select`, `$filter` and `$expand` over metadata objects, evaluated in Python.
+"""`$select`, `$filter`, `$orderby`, `$top` and `$expand` over metadata objects, in Python.
 
 Metadata is small (a few tables, a few hundred attributes) and never paged, so filters are parsed
 once by the OData parser and evaluated over the dicts. Text compares case-insensitively, as data
@@ -10,22 +10,20 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ..errors import DataverseError
 from ..odata.errors import ODataError
 from ..odata.nodes import And, Call, Compare, Literal, Node, Not, Or, Property
-from ..odata.parser import parse_filter
+from ..odata.parser import parse_filter, parse_orderby
 
 NAMESPACE = "Microsoft.Dynamics.CRM"
-_SUPPORTED_OPTIONS = frozenset({"$select", "$filter", "$expand"})
+_SUPPORTED_OPTIONS = frozenset({"$select", "$filter", "$expand", "$orderby", "$top"})
 
 
-class MetadataError(Exception):
+class MetadataError(DataverseError):
     """A request the metadata endpoints refuse: HTTP status, Dataverse code and message."""
 
     def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
+        super().__init__(message, code=code, status=status)
 
 
 def bad_query(message: str) -> MetadataError:
@@ -33,7 +31,10 @@ def bad_query(message: str) -> MetadataError:
 
 
 def no_property(name: str, type_name: str) -> MetadataError:
-    return bad_query(f"Could not find a property named '{name}' on type '{NAMESPACE}.{type_name}'.")
+    # Code 0x0, as Microsoft's Web API troubleshooting page shows for an unknown $select name.
+    return MetadataError(
+        400, "0x0", f"Could not find a property named '{name}' on type '{NAMESPACE}.{type_name}'."
+    )
 
 
 def check_options(params: Mapping[str, str]) -> None:
@@ -102,14 +103,62 @@ def parse_expand(
     return plan
 
 
+def aliases_of(params: Mapping[str, str]) -> dict[str, str]:
+    """Parameter aliases (`@p1=...`) given with the request."""
+    return {k: v for k, v in params.items() if k.startswith("@")}
+
+
+def arrange(
+    items: list[dict[str, Any]],
+    params: Mapping[str, str],
+    allowed: frozenset[str],
+    type_name: str,
+    aliases: Mapping[str, str] | None = None,
+) -> list[dict[str, Any]]:
+    """Apply `$filter`, `$orderby` and `$top` of `params` to a metadata collection."""
+    keep = compile_filter(params.get("$filter"), allowed, type_name, aliases)
+    chosen = [i for i in items if keep(i)]
+    order = params.get("$orderby")
+    if order:
+        try:
+            keys = parse_orderby(order, aliases)
+        except ODataError as exc:
+            raise bad_query(exc.message) from None
+        for key in reversed(keys):  # stable sorts, last key first
+            if key.path[0] not in allowed:
+                raise no_property(key.path[0], type_name)
+            chosen.sort(key=lambda i, p=key.path: _sort_key(i, p), reverse=key.descending)
+    top = params.get("$top")
+    if top is not None:
+        if not top.isdigit():
+            raise bad_query(f"Invalid value '{top}' for $top query option found.")
+        chosen = chosen[: int(top)]
+    return chosen
+
+
+def _sort_key(item: Mapping[str, Any], path: tuple[str, ...]) -> tuple:
+    value: Any = item
+    for step in path:
+        value = value.get(step) if isinstance(value, Mapping) else None
+    if isinstance(value, Mapping):  # a label sorts by its text, a managed property by its value
+        label = value.get("UserLocalizedLabel")
+        value = label.get("Label") if isinstance(label, Mapping) else value.get("Value")
+    if value is None:
+        return (0, "")  # nulls first when ascending, as Dataverse orders them
+    return (1, _fold(value))
+
+
 def compile_filter(
-    text: str | None, allowed: frozenset[str], type_name: str
+    text: str | None,
+    allowed: frozenset[str],
+    type_name: str,
+    aliases: Mapping[str, str] | None = None,
 ) -> Callable[[Mapping[str, Any]], bool]:
     """`$filter` text -> a predicate over metadata dicts; bad syntax or names -> 400."""
     if text is None:
         return lambda item: True
     try:
-        tree = parse_filter(text)
+        tree = parse_filter(text, aliases)
     except ODataError as exc:
         raise bad_query(exc.message) from None
     _check_names(tree, allowed, type_name)

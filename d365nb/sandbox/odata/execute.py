@@ -19,8 +19,9 @@ from .options import (
     parse_select,
     parse_top,
 )
-from .parser import parse_filter, parse_orderby
-from .sql import FilterCompiler, not_found, quote
+from .ordering import OrderKey, keyset, order_by_sql, order_keys, scope_of
+from .parser import TOO_COMPLEX, parse_filter
+from .sql import FilterCompiler, quote
 
 MAX_PAGE_SIZE = 5000
 COUNT_LIMIT = 5000  # $count and /$count stop counting here (Dataverse's cap)
@@ -67,7 +68,7 @@ class Query:
     columns: list[str]
     select: list[str] | None
     expand: dict[str, ExpandPlan]
-    order: list[tuple[str, bool]]  # (column, descending), primary key last
+    order: list[OrderKey]  # primary key last
     limit: int
     paged: bool  # False with $top: no next page
     count: bool
@@ -88,11 +89,13 @@ def storage_columns(table: Table) -> list[str]:
     return names
 
 
-def _fetch_columns(table: Table, select: list[str] | None, extra: list[str]) -> list[str]:
+def _fetch_columns(
+    table: Table, select: list[str] | None, extra: list[str], *, etag: bool = True
+) -> list[str]:
     if select is None:
         return storage_columns(table)
     wanted = [table.primary_id]
-    if "versionnumber" in table.columns:
+    if etag and "versionnumber" in table.columns:
         wanted.append("versionnumber")
     for name in [*select, *extra]:
         if name not in wanted:
@@ -101,6 +104,12 @@ def _fetch_columns(table: Table, select: list[str] | None, extra: list[str]) -> 
         if column is not None and column.is_lookup and f"{name}__type" not in wanted:
             wanted.append(f"{name}__type")
     return wanted
+
+
+def _select_list(columns: list[str], order: list[OrderKey]) -> str:
+    parts = [f"t0.{quote(c)}" for c in columns]
+    parts += [f"{k.sql} AS {quote(k.key)}" for k in order if k.computed]
+    return ", ".join(parts)
 
 
 def _expand_keys(table: Table, plans: dict[str, ExpandPlan]) -> list[str]:
@@ -136,77 +145,11 @@ def _where(
     if text is None or not text.strip():
         return ""
     node = parse_filter(text, aliases)
-    return FilterCompiler(
-        schema, table, text=text, user_id=user_id, now=now, params=params
-    ).compile(node)
-
-
-def _order(
-    table: Table, text: str | None, aliases: Mapping[str, str] | None
-) -> list[tuple[str, bool]]:
-    keys: list[tuple[str, bool]] = []
-    if text is not None and text.strip():
-        for item in parse_orderby(text, aliases):
-            if len(item.path) != 1:
-                raise ODataError(
-                    f"Ordering by a related table's column ('{'/'.join(item.path)}') is not "
-                    "supported; order by a column of this table.",
-                    item.pos,
-                )
-            name = item.path[0]
-            column = table.columns.get(name)
-            if column is None and name.startswith("_") and name.endswith("_value"):
-                column = table.columns.get(name[1:-6])
-            if column is None:
-                raise not_found(name, table, item.pos)
-            if column.name == table.primary_id:
-                continue  # added below as the tie-breaker
-            if all(column.name != k for k, _ in keys):
-                keys.append((column.name, item.descending))
-    # The primary key makes the order total (keyset paging needs that); it follows the last
-    # key's direction so an index on (key, primary key) serves the whole ORDER BY.
-    keys.append((table.primary_id, keys[-1][1] if keys else False))
-    return keys
-
-
-def _keyset(order: list[tuple[str, bool]], values: list[Any], params: list[Any]) -> str:
-    """Rows strictly after `values` in `order` (nulls first ascending, last descending)."""
-    if len(values) != len(order):
-        raise ODataError(paging.INVALID)
-    if len(order) == 1 or (len(order) == 2 and values[0] is not None and not order[0][1]):
-        # Row-value comparison: SQLite turns it into an index range scan.
-        cols = ", ".join(f"t0.{quote(c)}" for c, _ in order)
-        params.extend(values)
-        return (
-            f"(({cols}) > ({', '.join('?' * len(order))}))"
-            if not order[-1][1]
-            else (f"(({cols}) < ({', '.join('?' * len(order))}))")
-        )
-    terms = []
-    for i, (column, descending) in enumerate(order):
-        parts = []
-        for j, (prev_column, _) in enumerate(order[:i]):
-            prev_value = values[j]
-            if prev_value is None:
-                parts.append(f"t0.{quote(prev_column)} IS NULL")
-            else:
-                parts.append(f"t0.{quote(prev_column)} = ?")
-                params.append(prev_value)
-        value = values[i]
-        ref = f"t0.{quote(column)}"
-        if not descending:
-            if value is None:
-                parts.append(f"{ref} IS NOT NULL")
-            else:
-                parts.append(f"{ref} > ?")
-                params.append(value)
-        else:
-            if value is None:
-                continue  # nothing sorts after null when descending
-            parts.append(f"({ref} < ? OR {ref} IS NULL)")
-            params.append(value)
-        terms.append("(" + " AND ".join(parts) + ")")
-    return "(" + (" OR ".join(terms) or "0") + ")"
+    compiler = FilterCompiler(schema, table, text=text, user_id=user_id, now=now, params=params)
+    try:
+        return compiler.compile(node)
+    except RecursionError:
+        raise ODataError(TOO_COMPLEX) from None
 
 
 def compile_query(
@@ -230,8 +173,8 @@ def compile_query(
     expand = parse_expand(params.get("$expand"), schema, table)
     where_params: list[Any] = []
     where = _where(schema, table, params.get("$filter"), aliases, user_id, now, where_params)
-    order = _order(table, params.get("$orderby"), aliases)
-    scope = f"{table.logical_name}|" + ",".join(f"{c}:{'d' if d else 'a'}" for c, d in order)
+    order = order_keys(schema, table, params.get("$orderby"), aliases)
+    scope = scope_of(table, order)
 
     page_size = max(1, min(int(page_size or MAX_PAGE_SIZE), MAX_PAGE_SIZE))
     paged = top is None
@@ -243,16 +186,15 @@ def compile_query(
     if skiptoken and paged:
         position = paging.decode(skiptoken, scope)
         page = position.page + 1
-        conditions.append(_keyset(order, [*position.values, position.last_id], sql_params))
+        conditions.append(keyset(order, [*position.values, position.last_id], sql_params))
 
-    extra = [c for c, _ in order] + _expand_keys(table, expand)
+    extra = [k.key for k in order if not k.computed] + _expand_keys(table, expand)
     columns = _fetch_columns(table, select, extra)
-    col_sql = ", ".join(f"t0.{quote(c)}" for c in columns)
-    order_sql = ", ".join(f"t0.{quote(c)}{' DESC' if d else ''}" for c, d in order)
-    sql = f"SELECT {col_sql} FROM {quote(table.logical_name)} t0"
+    sql = f"SELECT {_select_list(columns, order)} FROM {quote(table.logical_name)} t0"
     if conditions:
         sql += " WHERE " + " AND ".join(conditions)
-    sql += f" ORDER BY {order_sql} LIMIT ?"
+    sql += f" ORDER BY {order_by_sql(order)} LIMIT ?"
+    columns = columns + [k.key for k in order if k.computed]
     sql_params.append(limit + 1 if paged else limit)
     return Query(
         table,
@@ -272,8 +214,21 @@ def compile_query(
     )
 
 
+# SQLite's own limits on statement size; a client's giant filter hits them, not a server fault.
+_SQL_LIMITS = ("too large", "too many", "stack overflow", "too deep")
+
+
+def _run(conn: sqlite3.Connection, sql: str, params: list[Any]) -> sqlite3.Cursor:
+    try:
+        return conn.execute(sql, params)
+    except sqlite3.OperationalError as exc:
+        if any(s in str(exc) for s in _SQL_LIMITS):
+            raise ODataError(TOO_COMPLEX) from None
+        raise
+
+
 def _rows(conn: sqlite3.Connection, sql: str, params: list[Any], columns: list[str]) -> list[dict]:
-    cursor = conn.execute(sql, params)
+    cursor = _run(conn, sql, params)
     return [dict(zip(columns, values, strict=True)) for values in cursor.fetchall()]
 
 
@@ -282,7 +237,7 @@ def _count(conn: sqlite3.Connection, table: Table, where: str, params: list[Any]
     if where:
         sql += f" WHERE {where}"
     sql += f" LIMIT {COUNT_LIMIT + 1})"
-    return conn.execute(sql, params).fetchone()[0]
+    return _run(conn, sql, params).fetchone()[0]
 
 
 def execute(
@@ -314,7 +269,12 @@ def execute(
         last, first = rows[-1], rows[0]
         pk = query.table.primary_id
         next_token = paging.encode(
-            query.scope, query.page, [last[c] for c, _ in query.order[:-1]], pk, last[pk], first[pk]
+            query.scope,
+            query.page,
+            [last[k.key] for k in query.order[:-1]],
+            pk,
+            last[pk],
+            first[pk],
         )
     if query.expand and rows:
         _expand(conn, schema, query.table, rows, query.expand, user_id, now)
@@ -390,7 +350,9 @@ def _expand_single(conn, schema, rows, plan: ExpandPlan, user_id, now) -> None:
         select = plan.select
         if select is not None and len(plan.targets) > 1:
             select = [c for c in select if c in target.columns]
-        columns = _fetch_columns(target, select, _expand_keys(target, plan.expand))
+        # Expanded lookups come without @odata.etag when columns are selected (as Dataverse's
+        # own examples show); without versionnumber the serializer leaves it out.
+        columns = _fetch_columns(target, select, _expand_keys(target, plan.expand), etag=False)
         marks = ", ".join("?" * len(ids))
         sql = (
             f"SELECT {', '.join(f't0.{quote(c)}' for c in columns)} FROM "
@@ -424,12 +386,14 @@ def _expand_collection(conn, schema, table: Table, rows, plan: ExpandPlan, user_
     where = _where(schema, child, plan.filter, None, user_id, now, params)
     if where:
         conditions.append(where)
-    order = _order(child, plan.orderby, None)
+    order = order_keys(schema, child, plan.orderby, None)
     columns = _fetch_columns(
-        child, plan.select, [fk] + [c for c, _ in order] + _expand_keys(child, plan.expand)
+        child,
+        plan.select,
+        [fk] + [k.key for k in order if not k.computed] + _expand_keys(child, plan.expand),
     )
-    col_sql = ", ".join(f"t0.{quote(c)}" for c in columns)
-    order_sql = ", ".join(f"t0.{quote(c)}{' DESC' if d else ''}" for c, d in order)
+    col_sql = _select_list(columns, [])
+    order_sql = order_by_sql(order)
     base = f"FROM {quote(child.logical_name)} t0 WHERE {' AND '.join(conditions)}"
     if plan.top is not None:
         # $top applies per parent row: number each parent's children and keep the first n.

@@ -16,10 +16,15 @@ from .sql import not_found
 
 SUPPORTED = {"$select", "$filter", "$orderby", "$top", "$count", "$expand"}
 # Handled elsewhere (paging, change tracking, request routing): accepted and ignored here.
-PASSED_THROUGH = {"$skiptoken", "$deltatoken", "$format"}
-UNSUPPORTED = {"$skip", "$search", "$apply", "$levels", "$compute", "$index", "$schemaversion"}
+PASSED_THROUGH = {"$skiptoken", "$deltatoken"}
+# Dataverse documents $skip, $search and $format as unsupported; $apply is not emulated.
+UNSUPPORTED = {"$skip", "$search", "$format", "$apply", "$levels", "$compute", "$index"}
 EXPAND_OPTIONS = {"$select", "$filter", "$orderby", "$top", "$expand"}
 MAX_EXPANDS = 15
+ONLY_SELECT_FILTER = (
+    "Only $select and $filter clause can be provided while doing $expand on many-to-one "
+    "relationship or nested one-to-many relationship."
+)
 
 
 @dataclass
@@ -124,6 +129,7 @@ def parse_expand(
     """`$expand` -> plans keyed by navigation property (nested options checked too)."""
     if text is None or not text.strip():
         return {}
+    top_level = counter is None
     counter = counter if counter is not None else [0]
     navs = navigations(schema)
     plans: dict[str, ExpandPlan] = {}
@@ -152,12 +158,8 @@ def parse_expand(
         nested = _nested_options(options, name)
         if single is not None:
             target = schema[single[0].target]
-            extra = set(nested) - {"$select", "$expand"}
-            if extra:
-                raise ODataError(
-                    f"The option {sorted(extra)[0]} is not supported when expanding the "
-                    f"single-valued navigation property '{name}'; use $select or $expand."
-                )
+            if set(nested) & {"$orderby", "$top"}:
+                raise ODataError(ONLY_SELECT_FILTER)
             plan = ExpandPlan(name, "single", target.logical_name, options=options, targets=single)
             plan.select = (
                 []
@@ -170,12 +172,27 @@ def parse_expand(
                 name, "collection", target.logical_name, options=options, collection=collection
             )
             plan.select = parse_select(nested.get("$select"), target)
+            if plan.select is not None and collection.column.name not in plan.select:
+                # Dataverse returns the lookup back to the parent (`_regardingobjectid_value`).
+                plan.select.append(collection.column.name)
             plan.filter = nested.get("$filter")
             plan.orderby = nested.get("$orderby")
-            plan.top = parse_top(nested.get("$top"))
+            top = parse_top(nested.get("$top"))
+            plan.top = None if top is None else min(top, 5000)
         plan.expand = parse_expand(nested.get("$expand"), schema, target, counter)
         plans[name] = plan
+    if top_level and any(p.expand for p in plans.values()):
+        # With a nested $expand anywhere, collections take no $top/$orderby (join-tables doc).
+        for plan in _all_plans(plans):
+            if plan.kind == "collection" and (plan.top is not None or plan.orderby):
+                raise ODataError(ONLY_SELECT_FILTER)
     return plans
+
+
+def _all_plans(plans: dict[str, ExpandPlan]):
+    for plan in plans.values():
+        yield plan
+        yield from _all_plans(plan.expand)
 
 
 def _nested_options(text: str, nav: str) -> dict[str, str]:

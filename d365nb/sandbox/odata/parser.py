@@ -104,6 +104,13 @@ ALIAS: /@[A-Za-z_]\w*/
 """
 
 
+TOO_COMPLEX = "The query is too complex: simplify the $filter expression."
+INVALID_JSON_ARRAY = (
+    "Invalid JSON. A comma character ',' was expected in scope 'Array'. Every two elements in "
+    "an array and properties of an object must be separated by commas."
+)
+
+
 def _pos(token: Token) -> int:
     return token.start_pos or 0
 
@@ -200,8 +207,8 @@ class _Build(Transformer):
         text = str(t)
         if text[-1] in "mMdDfFlL":
             text = text[:-1]
-        if re.fullmatch(r"-?\d+", text):
-            return Literal(_pos(t), "int", int(text))
+        if re.fullmatch(r"-?\d+", text) and -(2**63) <= (number := int(text)) < 2**63:
+            return Literal(_pos(t), "int", number)
         return Literal(_pos(t), "decimal", float(text))
 
     def guid(self, items):
@@ -327,7 +334,13 @@ def _resolve(node, aliases: Mapping[str, str] | None, seen: tuple[str, ...] = ()
             return Literal(node.pos, "null", None)
         if node.name in seen:
             raise ODataError(f"The parameter alias '{node.name}' refers to itself.", node.pos)
-        value = _resolve(_parse_cached(raw, "value"), aliases, (*seen, node.name))
+        try:
+            parsed = _parse_cached(raw, "value")
+        except ODataError:
+            if raw.lstrip().startswith("["):  # Dataverse reads array aliases as JSON
+                raise ODataError(INVALID_JSON_ARRAY, node.pos) from None
+            raise
+        value = _resolve(parsed, aliases, (*seen, node.name))
         # Point later (semantic) errors at the alias in the expression, not into its value.
         return dataclasses.replace(value, pos=node.pos)
     if isinstance(node, Compare):
@@ -368,7 +381,10 @@ def parse_filter(text: str, aliases: Mapping[str, str] | None = None) -> Node:
     tree = _parse_cached(text, "start")
     if "@" not in text:
         return tree
-    return _resolve(tree, aliases)
+    try:
+        return _resolve(tree, aliases)
+    except RecursionError:
+        raise ODataError(TOO_COMPLEX) from None
 
 
 def parse_orderby(text: str, aliases: Mapping[str, str] | None = None) -> list[OrderItem]:

@@ -161,10 +161,10 @@ class FilterCompiler:
 
     def compile(self, node: Node) -> str:
         """SQL for a boolean expression."""
-        if isinstance(node, And):
-            return f"({self.compile(node.left)} AND {self.compile(node.right)})"
-        if isinstance(node, Or):
-            return f"({self.compile(node.left)} OR {self.compile(node.right)})"
+        if isinstance(node, And | Or):
+            # Long `a and b and c ...` chains are flattened without recursion.
+            joiner = " AND " if isinstance(node, And) else " OR "
+            return "(" + joiner.join(self.compile(p) for p in _chain(node)) + ")"
         if isinstance(node, Not):
             return f"(NOT {self.compile(node.operand)})"
         if isinstance(node, Compare):
@@ -385,6 +385,15 @@ class FilterCompiler:
                 f"{node.args[0].pos} in '{self.text}').",
                 node.args[0].pos,
             )
+        if isinstance(pattern, Property):
+            other = self._operand(pattern)
+            if other.kind == "text":  # column against column: the other's text, wildcards kept
+                wrapped = {
+                    "contains": f"'%' || {other.sql} || '%'",
+                    "startswith": f"{other.sql} || '%'",
+                    "endswith": f"'%' || {other.sql}",
+                }[name]
+                return f"({target.sql} LIKE {wrapped})"
         if not isinstance(pattern, Literal) or pattern.kind not in ("string", "null"):
             raise ODataError(
                 f"The second argument of '{name}' must be a string literal (position "
@@ -426,7 +435,13 @@ class FilterCompiler:
                 f"in '{self.text}').",
                 node.pos,
             )
-        target = self._property(Property(prop.pos, tuple(prop.value.split("/"))))
+        # PropertyName is an attribute's logical name (lookups included, as in FetchXML).
+        column = self._scopes[0].table.columns.get(prop.value)
+        if column is not None and column.is_lookup:
+            sql = f"{self._scopes[0].alias}.{quote(column.name)}"
+            target = Operand(sql, "guid", "Edm.Guid", column)
+        else:
+            target = self._property(Property(prop.pos, tuple(prop.value.split("/"))))
         column = target.column
         unit = functions.unit_of(short)
         if unit in functions.SUB_DAY_UNITS and target.kind == "date":
@@ -582,6 +597,19 @@ class FilterCompiler:
 
 
 # -- helpers ----------------------------------------------------------------------------------
+
+
+def _chain(node: And | Or) -> list[Node]:
+    """The operands of a chain of one boolean operator, left to right (iteratively)."""
+    kind, out, stack = type(node), [], [node]
+    while stack:
+        item = stack.pop()
+        if type(item) is kind:
+            stack.append(item.right)
+            stack.append(item.left)
+        else:
+            out.append(item)
+    return out
 
 
 def _like_to_glob(pattern: str) -> str:

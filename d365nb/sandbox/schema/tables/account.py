@@ -16,7 +16,9 @@ from ._columns import (
     text,
 )
 
-_STATE, _STATUS = state_status([(0, "Active", 1), (1, "Inactive", 2)], [(1, "Active", 0), (2, "Inactive", 1)])
+_STATE, _STATUS = state_status(
+    [(0, "Active", 1), (1, "Inactive", 2)], [(1, "Active", 0), (2, "Inactive", 1)]
+)
 
 TABLE = Table(
     logical_name="account",
@@ -58,8 +60,16 @@ TABLE = Table(
         text("emailaddress1", "Email", 100, fmt="Email"),
         text("websiteurl", "Website", 200, fmt="Url"),
         memo("description", "Description", 2000),
-        lookup("primarycontactid", "Primary Contact", ("contact", "account_primary_contact", "primarycontactid")),
-        lookup("parentaccountid", "Parent Account", ("account", "account_parent_account", "parentaccountid")),
+        lookup(
+            "primarycontactid",
+            "Primary Contact",
+            ("contact", "account_primary_contact", "primarycontactid"),
+        ),
+        lookup(
+            "parentaccountid",
+            "Parent Account",
+            ("account", "account_parent_account", "parentaccountid"),
+        ),
         _STATE,
         _STATUS,
         *system_columns("accountbase", owner_rels=("user_accounts", "team_accounts")),

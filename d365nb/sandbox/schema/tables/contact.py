@@ -17,7 +17,9 @@ from ._columns import (
     text,
 )
 
-_STATE, _STATUS = state_status([(0, "Active", 1), (1, "Inactive", 2)], [(1, "Active", 0), (2, "Inactive", 1)])
+_STATE, _STATUS = state_status(
+    [(0, "Active", 1), (1, "Inactive", 2)], [(1, "Active", 0), (2, "Inactive", 1)]
+)
 
 TABLE = Table(
     logical_name="contact",

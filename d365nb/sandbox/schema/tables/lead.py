@@ -84,7 +84,9 @@ TABLE = Table(
             ("contact", "lead_customer_contacts", "customerid_contact"),
             kind="Customer",
         ),
-        lookup("parentaccountid", "Company Name", ("account", "lead_parent_account", "parentaccountid")),
+        lookup(
+            "parentaccountid", "Company Name", ("account", "lead_parent_account", "parentaccountid")
+        ),
         lookup("parentcontactid", "Contact", ("contact", "lead_parent_contact", "parentcontactid")),
         _STATE,
         _STATUS,

@@ -24,7 +24,11 @@ TABLE = Table(
         text("jobtitle", "Job Title", 100),
         text("mobilephone", "Mobile Phone", 64, fmt="Phone"),
         boolean("isdisabled", "Status", (Option(0, "Enabled"), Option(1, "Disabled"))),
-        lookup("parentsystemuserid", "Manager", ("systemuser", "user_parent_user", "parentsystemuserid")),
+        lookup(
+            "parentsystemuserid",
+            "Manager",
+            ("systemuser", "user_parent_user", "parentsystemuserid"),
+        ),
         *system_columns("systemuserbase", owned=False),
     ),
 )

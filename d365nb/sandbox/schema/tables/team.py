@@ -24,7 +24,11 @@ TABLE = Table(
         ),
         text("emailaddress", "Email", 100, fmt="Email"),
         memo("description", "Description", 2000),
-        lookup("administratorid", "Administrator", ("systemuser", "lk_teambase_administratorid", "administratorid")),
+        lookup(
+            "administratorid",
+            "Administrator",
+            ("systemuser", "lk_teambase_administratorid", "administratorid"),
+        ),
         *system_columns("teambase", owned=False),
     ),
 )

@@ -1,0 +1,74 @@
+"""Under injected faults (503, 429 + Retry-After, dropped connections) results stay exact."""
+
+import pytest
+
+from d365nb import sandbox as sandbox_module
+from d365nb.client.api import Dataverse
+from d365nb.client.http import RetryPolicy
+
+FAULTS = "503=0.1,429=0.1,drop=0.05"
+
+
+@pytest.fixture
+def faulty():
+    """An empty sandbox (faults switched on by each test once its data is in place)."""
+    with sandbox_module.start(data="empty", seed=11) as handle:
+        # Small backoff base: the test proves correctness, not patience.
+        with Dataverse(handle.url, token=handle.token,
+                       retry=RetryPolicy(backoff=0.05, max_backoff=0.5)) as conn:
+            yield handle, conn
+
+
+def count_tasks(conn) -> int:
+    return sum(len(page) for page in conn.iter_pages("tasks", select="activityid"))
+
+
+@pytest.mark.slow
+def test_listing_20000_rows_under_faults_returns_exactly_those_rows(faulty):
+    handle, conn = faulty
+    created = conn.create_many("tasks", [{"subject": f"row {i}"} for i in range(20_000)])
+    assert created.ok
+    handle.set_faults(FAULTS, seed=5)
+    frame = conn.list("tasks", select="subject", page_size=1000)
+    injected = sum(handle.org.config["faults"].counts.values())
+    handle.set_faults(None)
+    assert injected > 0
+    assert len(frame) == 20_000 and frame.index.is_unique
+    assert set(frame.index) == set(created.ids)
+
+
+@pytest.mark.slow
+def test_create_many_5000_under_faults_creates_each_exactly_once(faulty):
+    handle, conn = faulty
+    handle.set_faults(FAULTS, seed=7)
+    result = conn.create_many("tasks", [{"subject": f"bulk {i}"} for i in range(5000)],
+                              chunk_size=250)
+    injected = sum(handle.org.config["faults"].counts.values())
+    handle.set_faults(None)
+    assert injected > 0
+    assert result.ok and result.succeeded == 5000
+    frame = conn.list("tasks", select="subject")
+    assert len(frame) == 5000 and frame["subject"].is_unique
+    assert set(frame.index) == set(result.ids)
+
+
+def test_single_creates_under_dropped_connections_create_each_record_once(faulty):
+    handle, conn = faulty
+    conn.metadata.table("tasks")
+    handle.set_faults("drop=0.3", seed=3)
+    ids = [conn.create("tasks", {"subject": f"single {i}"}) for i in range(150)]
+    counts = dict(handle.org.config["faults"].counts)
+    handle.set_faults(None)
+    assert counts.get("drop_after", 0) > 0 and counts.get("drop_before", 0) > 0
+    frame = conn.list("tasks", select="subject")
+    assert len(frame) == 150 and set(frame.index) == set(ids)
+    assert sorted(frame["subject"]) == sorted(f"single {i}" for i in range(150))
+
+
+def test_throttling_is_retried_after_retry_after_and_counted(faulty):
+    handle, conn = faulty
+    handle.set_faults("429=0.5", seed=1)
+    for _ in range(6):
+        conn.whoami()
+    handle.set_faults(None)
+    assert conn.governor.throttled > 0

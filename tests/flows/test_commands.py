@@ -1,0 +1,138 @@
+"""``%d365 trigger``, ``%%d365 action`` and ``%d365 flow ...`` in an IPython shell, against the
+sandbox: the notebook way of building, running and inspecting a flow, and its bad input."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from flows_support import wait_for
+from IPython.testing import globalipapp
+
+from d365nb.flows import flows
+
+
+class CellFailed(Exception):
+    pass
+
+
+def cell(shell: Any, source: str) -> Any:
+    result = shell.run_cell(source, store_history=True)
+    error = result.error_before_exec or result.error_in_exec
+    if error is not None:
+        raise CellFailed(str(error))
+    return result.result
+
+
+@pytest.fixture
+def shell(sandbox_handle, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # flows.sqlite goes beside the "notebook"
+    shell = globalipapp.start_ipython() or globalipapp.get_ipython()
+    shell.run_line_magic("load_ext", "d365nb")
+    shell.user_ns.update(_url=sandbox_handle.url, _token=sandbox_handle.token)
+    cell(shell, "%d365 connect {_url} --token {_token} --alias flowcmd")
+    yield shell
+    for flow in list(flows.values()):
+        flow.stop()
+    flows.clear()
+    shell.run_line_magic("unload_ext", "d365nb")
+
+
+def test_a_flow_built_from_cells_runs_and_shows_its_history(shell, tmp_path, capsys):
+    tag = uuid.uuid4().hex[:8]
+    shell.user_ns["tag"] = tag
+    cell(shell, f'%d365 trigger lf created leads --every 1s --filter "startswith(subject,{{tag}})"')
+    cell(shell, "%%d365 action lf make_task\n"
+                "print('inside the flow')\n"
+                "d365.create('tasks', {'subject': 'Follow up: ' + trigger['subject'],\n"
+                "                      'regardingobjectid': f\"leads({trigger['leadid']})\"})")
+    cell(shell, '%%d365 action lf note --if "trigger[\'lastname\'] == \'Nobody\'"\n"skipped"')
+    steps = cell(shell, "%d365 flow steps lf")
+    assert list(steps.step) == ["make_task", "note"] and list(steps.kind) == ["python", "python"]
+    status = cell(shell, "%d365 flow start lf")
+    assert "Running" in status._repr_html_() or "Starting" in status._repr_html_()
+    conn = flows["lf"].conn
+    lead = conn.create("leads", {"subject": f"{tag} from a cell", "lastname": "Cell"})
+    wait_for(lambda: flows["lf"].history.counts("lf").get("Succeeded", 0) >= 1)
+    runs = cell(shell, "%d365 flow runs lf")
+    assert list(runs.columns[:8]) == ["run_id", "record_id", "status", "started", "ended", "duration",
+                                      "error", "attempts"]
+    assert runs.record_id.tolist() == [lead] and runs.status.tolist() == ["Succeeded"]
+    detail = cell(shell, f"%d365 flow run {runs.run_id.iloc[0]}")
+    assert detail.step("make_task")["status"] == "Succeeded"
+    assert detail.step("note")["status"] == "Skipped"
+    assert "make_task" in detail._repr_html_()
+    tasks = conn.list("tasks", filter=f"_regardingobjectid_value eq {lead}")
+    assert tasks.subject.tolist() == [f"Follow up: {tag} from a cell"]
+    # The step printed into the flow's own output, not into the running cell.
+    assert "inside the flow" not in capsys.readouterr().out.splitlines()
+    assert detail.step("make_task")["log"] == "inside the flow\n"
+    assert (tmp_path / ".d365nb" / "flows.sqlite").exists()
+    cell(shell, "%d365 flow stop lf")
+    assert flows["lf"].state == "Stopped"
+    listing = cell(shell, "%d365 flow list")
+    assert listing.set_index("flow").loc["lf", "succeeded"] == 1
+
+
+def test_status_is_a_snapshot_outside_a_kernel(shell):
+    cell(shell, "%d365 trigger st created leads --every 1h")
+    cell(shell, "%%d365 action st one\n1")
+    view = cell(shell, "%d365 flow status st")
+    bundle = view._repr_mimebundle_()
+    assert "text/html" in bundle and "flow st" in bundle["text/html"]
+    assert "application/vnd.jupyter.widget-view+json" not in bundle
+
+
+def test_rerunning_cells_redefines_the_trigger_and_replaces_the_step(shell):
+    cell(shell, "%d365 trigger re created leads --every 1h")
+    cell(shell, "%%d365 action re a\n1")
+    cell(shell, "%%d365 action re b\n2")
+    cell(shell, "%%d365 action re a\n3")
+    cell(shell, "%d365 trigger re updated leads --every 5m --columns jobtitle")
+    flow = flows["re"]
+    assert [s.name for s in flow.steps] == ["a", "b"] and flow.steps[0].source.strip() == "3"
+    assert (flow.trigger.kind, flow.trigger.every, flow.trigger.columns) == ("updated", 300, ["jobtitle"])
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("%%d365 action ghost step\n1", "unknown flow 'ghost'"),
+        ("%d365 trigger f created leads --every 0s", "bad interval '0s'"),
+        ("%d365 trigger f created leads --every banana", "bad interval 'banana'"),
+        ("%d365 trigger f created nosuchtable --every 1m", "nosuchtable"),
+        ("%d365 trigger f created leads --columns jobtitle", "--columns only applies to updated"),
+        ("%d365 trigger f deleted leads --filter \"statecode eq 0\"", "--filter cannot be used"),
+        ("%d365 flow start ghost", "unknown flow 'ghost'"),
+        ("%d365 flow run 0123456789abcdef", "no run"),
+        ("%d365 flow launch f", "invalid choice"),
+    ],
+)
+def test_bad_input_is_one_line_and_starts_nothing(shell, source, message):
+    with pytest.raises(CellFailed) as err:
+        cell(shell, source)
+    assert message in str(err.value) and "\n" not in str(err.value).strip()
+    assert not any(f.running for f in flows.values())
+
+
+def test_a_flow_without_steps_or_with_a_syntax_error_is_refused(shell):
+    cell(shell, "%d365 trigger empty created leads --every 1m")
+    with pytest.raises(CellFailed, match="no steps"):
+        cell(shell, "%d365 flow start empty")
+    with pytest.raises(CellFailed, match="syntax error at line 2"):
+        cell(shell, "%%d365 action empty broken\nx = 1\nif x\n    pass")
+    assert flows["empty"].steps == [] and not flows["empty"].running
+
+
+def test_test_and_delete(shell):
+    tag = uuid.uuid4().hex[:8]
+    cell(shell, f"%d365 trigger t created leads --every 1h --filter \"startswith(subject,'{tag}')\"")
+    cell(shell, "%%d365 action t echo\ntrigger['subject']")
+    lead = flows["t"].conn.create("leads", {"subject": f"{tag} one", "lastname": "T"})
+    shell.user_ns["lead_id"] = lead
+    result = cell(shell, "%d365 flow test t --record {lead_id}")
+    assert result.status == "Succeeded" and result.step("echo")["outputs"] == f"{tag} one"
+    assert not flows["t"].running
+    cell(shell, "%d365 flow delete t")
+    assert "t" not in flows

@@ -1,0 +1,99 @@
+"""Flows end to end against the sandbox over HTTP: the seed's walkthrough (a task for each new
+lead), exactly-once creates from run.key, failure then resubmit, and --test."""
+
+from __future__ import annotations
+
+import uuid
+
+from flows_support import wait_for
+
+from d365nb.flows import Flow, RetryPolicy
+
+
+def tasks_regarding(d365, lead_id: str):
+    return d365.list("tasks", filter=f"_regardingobjectid_value eq {lead_id}")
+
+
+def done(flow: Flow, n: int) -> bool:
+    runs = flow.runs()
+    return int(runs.status.isin(["Succeeded", "Failed"]).sum()) >= n
+
+
+def test_walkthrough_new_lead_gets_a_task_regarding_it(d365, history):
+    tag = uuid.uuid4().hex[:8]
+    flow = Flow("walkthrough", d365, history=history).on_created(
+        "leads", every="1s", filter=f"startswith(subject,'{tag}')")
+    flow.step("create_task",
+              'create tasks subject="Follow up: {trigger[subject]}" regardingobjectid=leads({trigger[leadid]})')
+    flow.start()
+    wait_for(lambda: flow.state == "Running")
+    lead = d365.create("leads", {"subject": f"{tag} Contoso deal", "lastname": "Smith"})
+    wait_for(lambda: done(flow, 1))
+    run = flow.run(flow.runs().run_id.iloc[0])
+    assert run.status == "Succeeded", run
+    tasks = tasks_regarding(d365, lead)
+    assert list(tasks.subject) == [f"Follow up: {tag} Contoso deal"]
+    # The task id came from run.key: running the same change again writes the same record.
+    assert run.step("create_task")["outputs"] == tasks.index[0]
+    assert run.step("create_task")["inputs"]["values"]["subject"] == f"Follow up: {tag} Contoso deal"
+    again = flow.resubmit(run.run_id)
+    assert again.status == "Succeeded" and len(tasks_regarding(d365, lead)) == 1
+
+
+def test_python_step_sees_trigger_steps_and_run(d365, history):
+    tag = uuid.uuid4().hex[:8]
+    flow = Flow("pysteps", d365, history=history).on_created(
+        "leads", every="1s", filter=f"startswith(subject,'{tag}')")
+    flow.step("subject", "trigger.subject or trigger['lastname']")
+    flow.step("task", """
+task_id = d365.create("tasks", {"subject": steps["subject"],
+                                "regardingobjectid": f"leads({trigger['leadid']})"})
+print("created", task_id)
+{"task": task_id, "key": run.key, "status_label": trigger["statuscode@OData.Community.Display.V1.FormattedValue"]}
+""")
+    flow.start()
+    wait_for(lambda: flow.state == "Running")
+    lead = d365.create("leads", {"subject": f"{tag} py", "lastname": "Py"})
+    wait_for(lambda: done(flow, 1))
+    run = flow.run(flow.runs().run_id.iloc[0])
+    out = run.step("task")["outputs"]
+    assert run.status == "Succeeded", run
+    assert out["key"] == f"{lead}:created" and out["status_label"] == "New"
+    assert run.step("task")["log"].startswith("created ")
+    assert tasks_regarding(d365, lead).index.tolist() == [out["task"]]
+
+
+def test_a_failing_step_keeps_the_flow_polling_and_resubmit_after_a_fix_succeeds(d365, history):
+    tag = uuid.uuid4().hex[:8]
+    flow = Flow("fixme", d365, history=history).on_created(
+        "leads", every="1s", filter=f"startswith(subject,'{tag}')")
+    # A bad column: the service refuses it (400), not retried.
+    flow.step("task", 'create tasks subjekt="{trigger[subject]}"', retry=RetryPolicy(count=1, interval=0.01))
+    flow.start()
+    wait_for(lambda: flow.state == "Running")
+    first = d365.create("leads", {"subject": f"{tag} 1", "lastname": "A"})
+    wait_for(lambda: done(flow, 1))
+    second = d365.create("leads", {"subject": f"{tag} 2", "lastname": "B"})
+    wait_for(lambda: done(flow, 2))  # still polling after a failure
+    runs = flow.runs()
+    assert set(runs.status) == {"Failed"} and "subjekt" in runs.error.iloc[0]
+    assert "subjekt" in (flow.status_data()["last_error"] or "")
+    flow.step("task", 'create tasks subject="{trigger[subject]}" regardingobjectid=leads({trigger[leadid]})')
+    for run_id in runs.run_id:
+        assert flow.resubmit(run_id).status == "Succeeded"
+    assert len(tasks_regarding(d365, first)) == len(tasks_regarding(d365, second)) == 1
+
+
+def test_test_runs_the_steps_once_on_the_latest_record_without_starting(d365, history):
+    tag = uuid.uuid4().hex[:8]
+    d365.create("leads", {"subject": f"{tag} older", "lastname": "O"})
+    latest = d365.create("leads", {"subject": f"{tag} latest", "lastname": "L"})
+    flow = Flow("tester", d365, history=history).on_created(
+        "leads", every="1h", filter=f"startswith(subject,'{tag}')")
+    flow.step("echo", "trigger['leadid']")
+    result = flow.test()
+    assert result.status == "Succeeded" and result.step("echo")["outputs"] == latest
+    assert flow.state == "Stopped"
+    chosen = d365.create("leads", {"subject": f"{tag} chosen", "lastname": "C"})
+    assert flow.test(chosen).step("echo")["outputs"] == chosen
+    assert set(flow.runs().origin) == {"test"}

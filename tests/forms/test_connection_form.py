@@ -1,0 +1,82 @@
+"""The connection form: Sandbox button, device code as link + code with a live status (real msal
+against a loopback fake of Entra ID), and bad input refused in one line."""
+
+from __future__ import annotations
+
+import pytest
+from forms_support import FAKE_AUTHORITY, FakeEntra, wait_until
+
+from d365nb.client.registry import connections
+from d365nb.notebook.forms import ConnectionForm
+
+
+@pytest.fixture
+def restore_current():
+    before = connections.current
+    yield
+    for name, conn in list(connections.items()):
+        if conn is before:
+            connections.use(name)
+
+
+def test_sandbox_button_starts_a_sandbox_and_connects(restore_current):
+    form = ConnectionForm(alias="forms_sandbox")
+    form.sandbox_button.click()
+    conn = form.wait(120)
+    try:
+        assert conn is not None, form.status.value
+        assert "connected to" in form.status.value
+        assert connections.current is conn
+        assert conn.whoami()["UserId"]
+        assert conn.list("leads", top=1).shape[0] == 1  # demo data
+    finally:
+        if conn is not None:
+            conn.close()
+
+
+def test_device_code_shows_link_and_code_then_connects(sandbox_handle, tmp_path, restore_current):
+    entra = FakeEntra(access_token=sandbox_handle.token)
+    entra.start()
+    try:
+        form = ConnectionForm(
+            alias="forms_device",
+            tenant_id="tid",
+            authority_host=FAKE_AUTHORITY,
+            http_client=entra.http_client(),
+            cache_path=tmp_path / "tokens.json",
+        )
+        form.url.value = sandbox_handle.url
+        assert form.method.value == "device_code"
+        form.connect_button.click()
+        wait_until(lambda: "FORM-2468" in form.prompt.value, 30, "the device code")
+        assert "href='https://microsoft.com/devicelogin'" in form.prompt.value
+        assert "waiting for you to sign in" in form.status.value  # live status while pending
+        assert form.connect_button.disabled
+        wait_until(lambda: entra.polls >= 1, 30, "msal to poll")
+        entra.approve()
+        conn = form.wait(60)
+        assert conn is not None, form.status.value
+        assert "connected to" in form.status.value and form.prompt.value == ""
+        assert sandbox_handle.token not in form.status.value + form.prompt.value + repr(form)
+        assert not form.connect_button.disabled
+        conn.close()
+    finally:
+        entra.stop()
+
+
+def test_missing_org_url_is_one_line_and_starts_nothing():
+    form = ConnectionForm()
+    form.url.value = "contoso"
+    form.connect_button.click()
+    assert "enter the org URL" in form.status.value
+    assert form.wait(0) is None
+
+
+def test_token_method_needs_a_token_and_hides_it():
+    form = ConnectionForm()
+    form.url.value = "https://contoso.crm.dynamics.com"
+    form.method.value = "token"
+    assert form.token in form.extra.children
+    assert type(form.token).__name__ == "Password"
+    form.connect_button.click()
+    assert "enter an access token" in form.status.value

@@ -1,0 +1,113 @@
+"""`%d365 form <operation> [table]` through a real IPython shell with the extension loaded, and the
+HTML fallback every form carries for front-ends without widgets."""
+
+from __future__ import annotations
+
+import pytest
+from forms_support import DEMO_TABLES
+from IPython.core.error import UsageError
+from IPython.testing import globalipapp
+
+from d365nb.notebook import forms
+from d365nb.notebook.forms_commands import FormUsageError, parse
+
+
+@pytest.fixture
+def shell(sandbox_handle):
+    from d365nb.client.registry import connections
+
+    ip = globalipapp.start_ipython() or globalipapp.get_ipython()
+    ip.run_line_magic("load_ext", "d365nb")
+    before_ns, before_conn = set(ip.user_ns), connections.current
+    ip.user_ns.update(_url=sandbox_handle.url, _tok=sandbox_handle.token)
+    result = ip.run_cell("%d365 connect {_url} --token {_tok} --alias formstest")
+    assert result.success, result.error_in_exec or result.error_before_exec
+    yield ip
+    conn = connections.get("formstest")
+    connections.remove(conn)
+    conn.close()
+    if before_conn is not None:
+        for name, existing in connections.items():
+            if existing is before_conn:
+                connections.use(name)
+    ip.run_line_magic("unload_ext", "d365nb")
+    for name in set(ip.user_ns) - before_ns:
+        ip.user_ns.pop(name, None)
+
+
+def run(ip, line):
+    result = ip.run_cell(line)
+    return result.error_before_exec or result.error_in_exec
+
+
+@pytest.mark.parametrize(("operation", "cls"), [("create", forms.CreateForm), ("update", forms.UpdateForm),
+                                                ("get", forms.GetForm), ("delete", forms.DeleteForm),
+                                                ("list", forms.ListForm)])  # fmt: skip
+def test_form_magic_builds_and_stores_the_form(shell, operation, cls):
+    assert run(shell, f"%d365 form {operation} tasks -o my_form") is None
+    built = shell.user_ns["my_form"]
+    assert isinstance(built, cls)
+    from d365nb.client.registry import connections
+
+    assert built.conn is connections.get("formstest")
+    assert built.meta.entity_set == "tasks"
+
+
+def test_list_form_without_a_table_offers_the_table_dropdown(shell):
+    assert run(shell, "%d365 form list -o lf") is None
+    assert {"task", "lead", "account"} <= set(shell.user_ns["lf"].table.options)
+
+
+def test_connect_form_from_the_magic(shell):
+    assert run(shell, "%d365 form connect -o cf") is None
+    assert isinstance(shell.user_ns["cf"], forms.ConnectionForm)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("%d365 form", "usage: %d365 form"),
+        ("%d365 form frobnicate tasks", "unknown form 'frobnicate'"),
+        ("%d365 form create", "needs a table"),
+        ("%d365 form create nosuchtable", "nosuchtable"),
+        ("%d365 form flow no_such_flow", "no_such_flow"),
+    ],
+)
+def test_bad_form_lines_are_one_line_errors(shell, line, message):
+    error = run(shell, line)
+    assert isinstance(error, UsageError)
+    assert message in str(error) and "\n" not in str(error).strip()
+
+
+def test_parse_accepts_the_leading_word_and_options():
+    args = parse("form create tasks --alias prod -o f")
+    assert (args.operation, args.args, args.alias, args.out) == ("create", ["tasks"], "prod", "f")
+    with pytest.raises(FormUsageError, match="unknown option"):
+        parse("create tasks --colour red")
+
+
+@pytest.mark.parametrize("table", DEMO_TABLES)
+def test_every_form_carries_an_html_fallback_beside_the_widget(conn, sandbox_handle, table):
+    for built in (forms.create_form(table, conn), forms.update_form(table, conn), forms.get_form(table, conn),
+                  forms.delete_form(table, conn), forms.list_form(table, conn)):  # fmt: skip
+        bundle = built._repr_mimebundle_()
+        assert "application/vnd.jupyter.widget-view+json" in bundle
+        html = bundle["text/html"]
+        assert built.title in html
+        assert sandbox_handle.token not in html + bundle["text/plain"]
+    create = forms.create_form(table, conn)
+    html = create.fallback_html()
+    assert all((f.column.display_name or f.name) in html for f in create.fields.values())
+
+
+def test_create_fallback_lists_fields_with_required_marks_and_choices(conn):
+    html = forms.create_form("tasks", conn).fallback_html()
+    assert "Subject *" in html and "max 200" in html
+    assert "Low | Normal | High" in html
+    assert "account | contact | lead" in html
+
+
+def test_form_function_refuses_unknown_operations_in_one_line(conn):
+    with pytest.raises(ValueError, match=r"unknown form 'nope': use one of list, get, create"):
+        forms.form("nope", "tasks", conn)
+    assert isinstance(forms.form("create", "tasks", conn), forms.CreateForm)

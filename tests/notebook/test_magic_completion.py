@@ -1,0 +1,91 @@
+"""Tab completion from cached metadata only: no request per keystroke."""
+
+from __future__ import annotations
+
+import pytest
+
+from d365nb.notebook.completion import candidates
+
+# shell.complete() is the API every frontend still reaches; its deprecation note is noise here.
+pytestmark = pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")
+
+
+def _complete(shell, line: str) -> list[str]:
+    _, matches = shell.complete("", line=line, cursor_pos=len(line))
+    return list(matches)
+
+
+@pytest.fixture
+def warm(shell, d365):
+    """A shell whose connection has lead and task metadata cached; returns the connection."""
+    from d365nb.client.registry import connections
+
+    conn = connections.get("nbtest")
+    conn.metadata.table("leads")
+    conn.metadata.table("tasks")
+    return conn
+
+
+def test_commands_complete(bare_shell):
+    matches = _complete(bare_shell, "%d365 li")
+    assert "list" in matches
+
+
+def test_options_complete(shell, warm):
+    assert "--filter" in _complete(shell, "%d365 list leads --fi")
+
+
+def test_tables_complete_from_cache(shell, warm):
+    assert {"leads", "lead"} <= set(_complete(shell, "%d365 list le"))
+
+
+def test_columns_after_select_and_after_a_comma(shell, warm):
+    assert "lastname" in _complete(shell, "%d365 list leads --select last")
+    assert "firstname" in _complete(shell, "%d365 list leads --select lastname,first")
+
+
+def test_columns_and_operators_inside_a_filter(shell, warm):
+    assert "statuscode" in _complete(shell, '%d365 list leads --filter "status')
+    assert "eq" in _complete(shell, '%d365 list leads --filter "statuscode e')
+
+
+def test_columns_after_orderby(shell, warm):
+    assert "createdon" in _complete(shell, "%d365 list leads --orderby crea")
+
+
+def test_field_names_and_choice_labels_in_assignments(shell, warm):
+    assert "percentcomplete=" in _complete(shell, "%d365 create tasks percent")
+    assert "High" in _complete(shell, "%d365 create tasks prioritycode=H")
+
+
+def test_cell_magic_first_line_completes(shell, warm):
+    assert "subject=" in _complete(shell, "%%d365 create tasks sub")
+
+
+def test_completion_sends_no_request(shell, warm):
+    before = warm.requests_sent
+    for line in ["%d365 list le", "%d365 list leads --select la", '%d365 list accounts --filter "na',
+                 "%d365 describe contacts", "%d365 create tasks prio"]:  # fmt: skip
+        _complete(shell, line)
+    assert warm.requests_sent == before
+
+
+def test_unloaded_table_offers_no_columns_rather_than_fetching():
+    class Cache:
+        def cached_table_names(self):
+            return ["lead", "leads"]
+
+        def cached_columns(self, table):
+            return []
+
+    assert candidates("%d365 list leads --select ", Cache()) == []
+
+
+def test_flow_names_complete_from_defined_flows(bare_shell):
+    flow_module = pytest.importorskip("d365nb.flows.flow")
+    flow_module.flows["nb_completion_flow"] = object()
+    try:
+        assert "nb_completion_flow" in _complete(bare_shell, "%d365 flow start nb_")
+        assert "nb_completion_flow" in _complete(bare_shell, "%%d365 action nb_")
+    finally:
+        del flow_module.flows["nb_completion_flow"]

@@ -1,0 +1,143 @@
+"""`d365nb sandbox`: one JSON line on stdout, logs on stderr, exit 0 on SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+STARTUP_DEADLINE = 30.0
+
+
+def _launch(*args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "d365nb.cli", "sandbox", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+def _first_line(proc: subprocess.Popen) -> dict:
+    """The JSON line, waiting for it with a deadline (not a sleep)."""
+    selector = selectors.DefaultSelector()
+    selector.register(proc.stdout, selectors.EVENT_READ)
+    deadline = time.monotonic() + STARTUP_DEADLINE
+    while time.monotonic() < deadline:
+        if selector.select(timeout=deadline - time.monotonic()):
+            line = proc.stdout.readline()
+            assert line, f"sandbox exited early: {proc.stderr.read()}"
+            return json.loads(line)
+        if proc.poll() is not None:
+            break
+    proc.kill()
+    raise AssertionError(f"no JSON line within {STARTUP_DEADLINE}s: {proc.stderr.read()}")
+
+
+def _stop(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> tuple[int, str, str]:
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=30)
+    return proc.returncode, out, err
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_prints_one_json_line_serves_and_exits_0_on_signal(sig):
+    proc = _launch("--port", "0", "--data", "empty")
+    try:
+        line = _first_line(proc)
+        assert set(line) == {"url", "token", "api"}
+        assert line["url"].startswith("http://127.0.0.1:")
+        assert line["api"] == line["url"] + "/api/data/v9.2/"
+        # it accepts requests as soon as the line is out
+        r = httpx.get(line["api"] + "WhoAmI", headers={"Authorization": f"Bearer {line['token']}"})
+        assert r.status_code == 200
+    finally:
+        code, rest, _err = _stop(proc, sig)
+    assert code == 0
+    assert rest == ""  # exactly one line on stdout
+
+
+def test_given_token_and_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = _launch("--port", str(port), "--token", "t0ken", "--data", "empty")
+    try:
+        line = _first_line(proc)
+        assert line["token"] == "t0ken"
+        assert line["url"] == f"http://127.0.0.1:{port}"
+    finally:
+        assert _stop(proc)[0] == 0
+
+
+def test_db_persists_across_restarts(tmp_path):
+    db = str(tmp_path / "org.sqlite")
+    proc = _launch("--db", db, "--data", "empty", "--token", "t")
+    try:
+        line = _first_line(proc)
+        headers = {"Authorization": "Bearer t"}
+        r = httpx.post(line["api"] + "accounts", json={"name": "Persisted"}, headers=headers)
+        assert r.status_code == 204
+        entity = r.headers["OData-EntityId"]
+        caller = httpx.get(line["api"] + "WhoAmI", headers=headers).json()["UserId"]
+    finally:
+        assert _stop(proc)[0] == 0
+    proc = _launch("--db", db, "--token", "t")
+    try:
+        line = _first_line(proc)
+        url = line["api"] + entity.split("/api/data/v9.2/")[1]
+        record = httpx.get(url, headers=headers)
+        assert record.status_code == 200
+        assert record.json()["name"] == "Persisted"
+        assert httpx.get(line["api"] + "WhoAmI", headers=headers).json()["UserId"] == caller
+    finally:
+        assert _stop(proc)[0] == 0
+
+
+def test_logs_go_to_stderr_not_stdout():
+    proc = _launch("--data", "empty")
+    try:
+        _first_line(proc)
+    finally:
+        code, out, err = _stop(proc)
+    assert code == 0 and out == ""
+    assert "sandbox serving" in err
+
+
+def test_bad_option_is_a_one_line_error():
+    proc = subprocess.run(
+        [sys.executable, "-m", "d365nb.cli", "sandbox", "--data", "full"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert "invalid choice" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_port_in_use_is_a_one_line_error():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        port = s.getsockname()[1]
+        proc = subprocess.run(
+            [sys.executable, "-m", "d365nb.cli", "sandbox", "--port", str(port), "--data", "empty"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert f"cannot listen on 127.0.0.1:{port}" in proc.stderr
+    assert "Traceback" not in proc.stderr
