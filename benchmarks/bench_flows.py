@@ -59,7 +59,9 @@ def bench_latency(conn, history: History, events: int) -> None:
             acted[trigger["leadid"]] = time.perf_counter()
 
     flow = Flow("bench_latency", conn, history=history, concurrency=4)
-    flow.on_created("leads", every=interval, filter=f"startswith(subject,'{tag}')").step("act", record)
+    flow.on_created("leads", every=interval, filter=f"startswith(subject,'{tag}')").step(
+        "act", record
+    )
     flow.start()
     rng = random.Random(6)
     round_trips = []
@@ -75,18 +77,23 @@ def bench_latency(conn, history: History, events: int) -> None:
     latencies = [acted[r] - inserted[r] for r in inserted]
     p50, p99 = pct(latencies, 50), pct(latencies, 99)
     base = statistics.median(round_trips)
-    print(f"latency over {events} events at --every {interval:g}s: p50 {p50 * 1000:.0f} ms, "
-          f"p99 {p99 * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms")
-    print(f"  baseline create round trip {base * 1000:.1f} ms; p50 / (interval + 100 ms) = "
-          f"{p50 / (interval + 0.1):.2f} (target <= 1), p99 / (2 x interval) = "
-          f"{p99 / (2 * interval):.2f} (target <= 1)")
+    print(
+        f"latency over {events} events at --every {interval:g}s: p50 {p50 * 1000:.0f} ms, "
+        f"p99 {p99 * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms"
+    )
+    print(
+        f"  baseline create round trip {base * 1000:.1f} ms; p50 / (interval + 100 ms) = "
+        f"{p50 / (interval + 0.1):.2f} (target <= 1), p99 / (2 x interval) = "
+        f"{p99 / (2 * interval):.2f} (target <= 1)"
+    )
 
 
 def bench_idle_poll(sizes: list[int], repeat: int = 50) -> None:
     for size in sizes:
         with sandbox.start(data="empty") as h:
             h.org.store.insert_many(
-                "lead", ({"subject": f"Lead {i}", "lastname": f"L{i % 977}"} for i in range(size)))
+                "lead", ({"subject": f"Lead {i}", "lastname": f"L{i % 977}"} for i in range(size))
+            )
             conn = d365nb.connect(h.url, token=h.token, alias=f"idle{size}")
             with tempfile.TemporaryDirectory() as tmp:
                 history = History(Path(tmp) / "flows.sqlite")
@@ -107,23 +114,33 @@ def bench_idle_poll(sizes: list[int], repeat: int = 50) -> None:
                     base.append(time.thread_time() - c0)
             conn.close()
         med, b = statistics.median(cpu), statistics.median(base)
-        print(f"idle poll, {size:,} rows: {set(requests)} HTTP request(s) per poll, client CPU "
-              f"median {med * 1000:.2f} ms, p90 {pct(cpu, 90) * 1000:.2f} ms (target <= 5 ms); "
-              f"baseline whoami {b * 1000:.2f} ms, ratio {med / b:.2f}")
+        print(
+            f"idle poll, {size:,} rows: {set(requests)} HTTP request(s) per poll, client CPU "
+            f"median {med * 1000:.2f} ms, p90 {pct(cpu, 90) * 1000:.2f} ms (target <= 5 ms); "
+            f"baseline whoami {b * 1000:.2f} ms, ratio {med / b:.2f}"
+        )
 
 
 def bench_backlog(conn, history: History, backlog: int) -> None:
-    for label, step in (("no-op step", "None"),
-                        ("create-task step",
-                         'create tasks subject="{trigger[subject]}" regardingobjectid=leads({trigger[leadid]})')):
+    for label, step in (
+        ("no-op step", "None"),
+        (
+            "create-task step",
+            'create tasks subject="{trigger[subject]}" regardingobjectid=leads({trigger[leadid]})',
+        ),
+    ):
         tag = uuid.uuid4().hex[:8]
-        conn.create_many("leads", [{"subject": f"{tag} {i}", "lastname": "Backlog"} for i in range(backlog)])
+        conn.create_many(
+            "leads", [{"subject": f"{tag} {i}", "lastname": "Backlog"} for i in range(backlog)]
+        )
         t0 = time.perf_counter()
         frame = conn.list("leads", filter=f"startswith(subject,'{tag}')", page_size=5000)
         baseline = time.perf_counter() - t0
         assert len(frame) == backlog
         flow = Flow(f"bench_backlog_{label[:2]}", conn, history=history, page_size=1000)
-        flow.on_created("leads", every="1h", filter=f"startswith(subject,'{tag}')", since="beginning")
+        flow.on_created(
+            "leads", every="1h", filter=f"startswith(subject,'{tag}')", since="beginning"
+        )
         flow.step("step", step)
         sent = conn.requests_sent
         t0 = time.perf_counter()
@@ -133,11 +150,15 @@ def bench_backlog(conn, history: History, backlog: int) -> None:
         requests = conn.requests_sent - sent
         flow.stop()
         ok = flow.history.counts(flow.name).get("Succeeded", 0)
-        print(f"backlog of {backlog:,} new leads, {label}: {backlog / elapsed:,.0f} runs/s "
-              f"({elapsed:.2f} s, {ok:,} succeeded), {requests / backlog:.3f} HTTP requests per run"
-              + (" (target >= 500 runs/s)" if label == "no-op step" else ""))
-        print(f"  baseline: list of the same {backlog:,} rows {baseline:.2f} s; flow / list = "
-              f"{elapsed / baseline:.1f}x")
+        print(
+            f"backlog of {backlog:,} new leads, {label}: {backlog / elapsed:,.0f} runs/s "
+            f"({elapsed:.2f} s, {ok:,} succeeded), {requests / backlog:.3f} HTTP requests per run"
+            + (" (target >= 500 runs/s)" if label == "no-op step" else "")
+        )
+        print(
+            f"  baseline: list of the same {backlog:,} rows {baseline:.2f} s; flow / list = "
+            f"{elapsed / baseline:.1f}x"
+        )
 
 
 def main() -> None:

@@ -51,6 +51,63 @@ def bare_widgets(count: int) -> widgets.VBox:
     )
 
 
+KERNEL_CODE = """
+import json, statistics, time
+import ipywidgets as widgets
+import d365nb
+from d365nb.notebook.forms import CreateForm
+conn = d365nb.connect({url!r}, token=__import__("os").environ["BENCH_TOKEN"])
+def timed(fn):
+    out = []
+    for _ in range({repeat}):
+        t = time.perf_counter(); fn(); out.append((time.perf_counter() - t) * 1000)
+    return statistics.median(out)
+result = {{}}
+for table in ("tasks", "leads"):
+    n = len(CreateForm(table, conn).fields)
+    form = timed(lambda: CreateForm(table, conn))
+    bare = timed(lambda: widgets.VBox([widgets.HBox([widgets.HTML("l"), widgets.Text(), widgets.HTML()]) for _ in range(n)]))
+    result[table] = {{"form": form, "bare": bare, "fields": n}}
+print(json.dumps(result))
+"""
+
+
+def kernel_form_times(handle, repeat: int) -> None:
+    """The same build inside a real ipykernel, where every widget also opens a comm."""
+    import json
+    import os
+
+    from jupyter_client.manager import start_new_kernel
+
+    os.environ["BENCH_TOKEN"] = handle.token  # reaches the kernel through its environment only
+    manager, client = start_new_kernel(kernel_name="python3")
+    try:
+        lines: list[str] = []
+
+        def collect(msg):
+            if msg["msg_type"] == "stream":
+                lines.append(msg["content"]["text"])
+            elif msg["msg_type"] == "error":
+                lines.append("ERROR " + msg["content"]["evalue"])
+
+        client.execute_interactive(
+            KERNEL_CODE.format(url=handle.url, repeat=repeat), timeout=300, output_hook=collect
+        )
+        result = json.loads("".join(lines).strip().splitlines()[-1])
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+        os.environ.pop("BENCH_TOKEN", None)
+    for table, figures in result.items():
+        verdict = "OK" if figures["form"] <= FORM_TARGET_MS else "OVER TARGET"
+        print(
+            f"create form {table:6} in a kernel ({figures['fields']} fields): median {figures['form']:7.2f} ms  [{verdict} <= {FORM_TARGET_MS:.0f} ms]"
+        )
+        print(
+            f"  baseline bare widgets in the kernel:      median {figures['bare']:7.2f} ms  ratio {figures['form'] / figures['bare']:.2f}x"
+        )
+
+
 def seed_accounts(conn, count: int) -> str:
     tag = uuid.uuid4().hex[:6]
     records = [{"name": f"Bench {tag} {i:05d}"} for i in range(count)]
@@ -62,6 +119,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument(
+        "--no-kernel", dest="kernel", action="store_false", help="skip the in-kernel measurement"
+    )
     args = parser.parse_args()
 
     with sandbox.start(data="empty") as handle:
@@ -83,6 +143,9 @@ def main() -> None:
             print(
                 f"  baseline bare widgets x{widget_count}:      {summary(base_times)}  ratio {ratio:.2f}x"
             )
+
+        if args.kernel:
+            kernel_form_times(handle, args.repeat)
 
         start = time.perf_counter()
         tag = seed_accounts(conn, args.records)

@@ -77,7 +77,8 @@ class FrameBuilder:
 
     def add(self, records: list[dict[str, Any]]) -> None:
         if records:
-            self._pages.append(pd.DataFrame(records))
+            # dtype=object: no per-page inference; each column is converted once, in build().
+            self._pages.append(pd.DataFrame(records, dtype=object))
             self.rows += len(records)
 
     def build(self) -> pd.DataFrame:

@@ -103,7 +103,13 @@ class Detector:
     def signature(self) -> dict[str, Any]:
         """What a checkpoint belongs to; a redefined trigger with another one starts afresh."""
         t = self.trigger
-        return {"kind": t.kind, "table": self.table, "strategy": self.strategy, "filter": t.filter}
+        return {
+            "kind": t.kind,
+            "table": self.table,
+            "strategy": self.strategy,
+            "filter": t.filter,
+            "since": t.since,
+        }
 
     def fits(self, checkpoint: dict[str, Any] | None) -> bool:
         return bool(checkpoint) and checkpoint.get("signature") == self.signature()
@@ -123,15 +129,21 @@ class Detector:
         return cp
 
     def _latest_position(self) -> list[Any] | None:
-        rows = self._page(filter=None, orderby=[f"{c} desc" for c in self.order], top=1,
-                          select=[self.id, *self.order])
+        rows = self._page(
+            filter=None,
+            orderby=[f"{c} desc" for c in self.order],
+            top=1,
+            select=[self.id, *self.order],
+        )
         return [rows[0].get(c) for c in self.order] if rows else None
 
     def _existing(self) -> dict[str, Any]:
         """Where "already there" ends: the newest ``createdon`` at the start and the ids created
         in that same second (timestamps have whole seconds), so an update to an old record is
         never mistaken for a creation."""
-        rows = self._page(filter=None, orderby=["createdon desc"], top=1, select=[self.id, "createdon"])
+        rows = self._page(
+            filter=None, orderby=["createdon desc"], top=1, select=[self.id, "createdon"]
+        )
         if not rows:
             return {"born": None, "born_seen": []}
         born = rows[0]["createdon"]
@@ -142,23 +154,37 @@ class Detector:
         # The initial sync reads the whole table once; only its token matters for "now".
         return self.conn.changes(self.table, None, select=[self.id]).token
 
-    def _page(self, filter: str | None, orderby: list[str] | None, top: int,
-              select: list[str] | None) -> list[dict[str, Any]]:
-        for page in self.conn.iter_pages(self.table, filter=filter, orderby=orderby, select=select,
-                                         top=top, max_pages=1, labels=True):
+    def _page(
+        self, filter: str | None, orderby: list[str] | None, top: int, select: list[str] | None
+    ) -> list[dict[str, Any]]:
+        for page in self.conn.iter_pages(
+            self.table,
+            filter=filter,
+            orderby=orderby,
+            select=select,
+            top=top,
+            max_pages=1,
+            labels=True,
+        ):
             return _records(page)
         return []
 
     # -- polling --------------------------------------------------------------------------
-    def poll(self, checkpoint: dict[str, Any], own: set[str], history: Any, flow: str) -> Iterator[Page]:
+    def poll(
+        self, checkpoint: dict[str, Any], own: set[str], history: Any, flow: str
+    ) -> Iterator[Page]:
         """Pages of changes after ``checkpoint``; stops when the backlog is drained."""
         if self.strategy == "changes":
             yield self._poll_changes(checkpoint, own, history, flow)
             return
         cp = dict(checkpoint)
         while True:
-            rows = self._page(filter=self._keyset_filter(cp), orderby=[f"{c} asc" for c in self.order],
-                              top=self.page_size, select=self.select)
+            rows = self._page(
+                filter=self._keyset_filter(cp),
+                orderby=[f"{c} asc" for c in self.order],
+                top=self.page_size,
+                select=self.select,
+            )
             if rows:
                 cp = {**cp, "position": [rows[-1].get(c) for c in self.order]}
             page = self._classify(rows, cp, own, history, flow)
@@ -174,7 +200,9 @@ class Detector:
                 parts.append(f"{self.order[0]} gt {literal(position[0])}")
             else:
                 (a, b), (va, vb) = self.order, position
-                parts.append(f"({a} gt {literal(va)} or ({a} eq {literal(va)} and {b} gt {literal(vb)}))")
+                parts.append(
+                    f"({a} gt {literal(va)} or ({a} eq {literal(va)} and {b} gt {literal(vb)}))"
+                )
         stamp = "createdon" if self.trigger.kind == "created" else "modifiedon"
         if cp.get("floor"):
             parts.append(f"{stamp} ge {cp['floor']}")
@@ -184,7 +212,9 @@ class Detector:
             parts.append(f"({self.trigger.filter})")
         return " and ".join(parts) or None
 
-    def _poll_changes(self, checkpoint: dict[str, Any], own: set[str], history: Any, flow: str) -> Page:
+    def _poll_changes(
+        self, checkpoint: dict[str, Any], own: set[str], history: Any, flow: str
+    ) -> Page:
         result = self.conn.changes(self.table, checkpoint.get("token"), select=self.select)
         cp = {**checkpoint, "token": result.token}
         if self.trigger.kind == "deleted":
@@ -201,15 +231,18 @@ class Detector:
         page.found = len(result.upserted) + len(result.deleted)
         return page
 
-    def _classify(self, rows: list[dict[str, Any]], cp: dict[str, Any], own: set[str],
-                  history: Any, flow: str) -> Page:
+    def _classify(
+        self, rows: list[dict[str, Any]], cp: dict[str, Any], own: set[str], history: Any, flow: str
+    ) -> Page:
         """Rows -> changes: loop guard, creation vs update, ``--columns``."""
         kind = self.trigger.kind
         changes: list[Change] = []
         mine: list[str] = []
         snapshots: dict[str, dict[str, Any]] = {}
         columns = self.trigger.columns
-        previous = history.snapshots(flow, [str(r.get(self.id)).lower() for r in rows]) if columns else {}
+        previous = (
+            history.snapshots(flow, [str(r.get(self.id)).lower() for r in rows]) if columns else {}
+        )
         for row in rows:
             rid = str(row.get(self.id)).lower()
             if columns:
@@ -248,11 +281,16 @@ class Detector:
         if not self.trigger.columns:
             return
         select = [self.id, *self.trigger.columns]
-        for rows in self.conn.iter_pages(self.table, filter=self.trigger.filter, select=select,
-                                         page_size=5000):
+        for rows in self.conn.iter_pages(
+            self.table, filter=self.trigger.filter, select=select, page_size=5000
+        ):
             rows = _records(rows)
             history.put_snapshots(
-                flow, {str(r[self.id]).lower(): {c: r.get(c) for c in self.trigger.columns} for r in rows}
+                flow,
+                {
+                    str(r[self.id]).lower(): {c: r.get(c) for c in self.trigger.columns}
+                    for r in rows
+                },
             )
 
 

@@ -45,10 +45,14 @@ class Engine:
 
     def __init__(self, workers: int = 32) -> None:
         self.loop = asyncio.new_event_loop()
-        self.executor = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="d365nb-step")
+        self.executor = concurrent.futures.ThreadPoolExecutor(
+            workers, thread_name_prefix="d365nb-step"
+        )
         self.watchers: dict[str, Watcher] = {}
         ready = threading.Event()
-        self.thread = threading.Thread(target=self._main, args=(ready,), name="d365nb-flows", daemon=True)
+        self.thread = threading.Thread(
+            target=self._main, args=(ready,), name="d365nb-flows", daemon=True
+        )
         self.thread.start()
         ready.wait()
 
@@ -173,7 +177,9 @@ class Watcher:
         detector = self.flow.detector()
         checkpoint = self.history.checkpoint(self.name)
         if not detector.fits(checkpoint):
-            checkpoint = await loop.run_in_executor(self.engine.executor, self._first_checkpoint, detector)
+            checkpoint = await loop.run_in_executor(
+                self.engine.executor, self._first_checkpoint, detector
+            )
         self.checkpoint = checkpoint
         self.state = "Paused" if self.paused else "Running"
         self.ready.set()
@@ -243,8 +249,9 @@ class Watcher:
     async def _run(self, row: RunRow) -> None:
         self.running += 1
         try:
-            result = await execute_and_store(self.flow, row, self.engine.executor, self.note_write,
-                                             attempt=row.attempts + 1)
+            result = await execute_and_store(
+                self.flow, row, self.engine.executor, self.note_write, attempt=row.attempts + 1
+            )
             if result.status == "Failed":
                 self.last_error = result.error
         finally:
@@ -265,11 +272,16 @@ class Watcher:
 
 
 async def execute_and_store(
-    flow: Flow, row: RunRow, executor: concurrent.futures.Executor, note_write: Any, attempt: int = 1
+    flow: Flow,
+    row: RunRow,
+    executor: concurrent.futures.Executor,
+    note_write: Any,
+    attempt: int = 1,
 ) -> runner.RunResult:
     """Execute one run of ``flow`` and store its result in run history."""
     spec = flow.run_spec(note_write)
     result = await runner.execute(spec, row, executor, attempt=attempt)
-    flow.history.finish_run(row.run_id, result.status, result.error, result.steps, result.started,
-                            result.ended)
+    flow.history.finish_run(
+        row.run_id, result.status, result.error, result.steps, result.started, result.ended
+    )
     return result

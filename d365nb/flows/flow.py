@@ -28,7 +28,13 @@ from d365nb.flows.model import (
 )
 from d365nb.flows.output import FlowOutput
 from d365nb.flows.runner import RunSpec
-from d365nb.flows.steps import compile_callable, compile_condition, compile_declarative, compile_python, looks_declarative
+from d365nb.flows.steps import (
+    compile_callable,
+    compile_condition,
+    compile_declarative,
+    compile_python,
+    looks_declarative,
+)
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,79}$")
 _histories: dict[Path, History] = {}
@@ -53,7 +59,9 @@ def get_flow(name: str) -> Flow:
         return flows[name]
     except KeyError:
         known = ", ".join(sorted(flows)) or "none yet"
-        raise FlowError(f"unknown flow {name!r} (defined: {known}); define it with a trigger first") from None
+        raise FlowError(
+            f"unknown flow {name!r} (defined: {known}); define it with a trigger first"
+        ) from None
 
 
 def check_name(kind: str, name: str) -> str:
@@ -70,8 +78,14 @@ class Flow:
     """
 
     def __init__(
-        self, name: str, conn: Any = None, *, concurrency: int = 1, self_trigger: bool = False,
-        history: History | str | Path | None = None, page_size: int = 1000,
+        self,
+        name: str,
+        conn: Any = None,
+        *,
+        concurrency: int = 1,
+        self_trigger: bool = False,
+        history: History | str | Path | None = None,
+        page_size: int = 1000,
     ) -> None:
         self.name = check_name("flow", name)
         if conn is None:
@@ -104,15 +118,28 @@ class Flow:
         return f"<Flow {self.name}: {trigger}; {len(self._steps)} step(s); {self.state}>"
 
     # -- definition -----------------------------------------------------------------------
-    def on_created(self, table: str, every: str | float = "3m", filter: str | None = None,
-                   select: str | list[str] | None = None, since: str | None = None,
-                   mode: str = "auto") -> Flow:
+    def on_created(
+        self,
+        table: str,
+        every: str | float = "3m",
+        filter: str | None = None,
+        select: str | list[str] | None = None,
+        since: str | None = None,
+        mode: str = "auto",
+    ) -> Flow:
         """Trigger: when a record of ``table`` is created, checked every ``every``."""
         return self._set_trigger("created", table, every, filter, select, None, since, mode)
 
-    def on_updated(self, table: str, every: str | float = "3m", filter: str | None = None,
-                   select: str | list[str] | None = None, columns: str | list[str] | None = None,
-                   since: str | None = None, mode: str = "auto") -> Flow:
+    def on_updated(
+        self,
+        table: str,
+        every: str | float = "3m",
+        filter: str | None = None,
+        select: str | list[str] | None = None,
+        columns: str | list[str] | None = None,
+        since: str | None = None,
+        mode: str = "auto",
+    ) -> Flow:
         """Trigger: when a record is updated; with ``columns``, only when one of them changed."""
         return self._set_trigger("updated", table, every, filter, select, columns, since, mode)
 
@@ -120,14 +147,31 @@ class Flow:
         """Trigger: when a record is deleted (needs change tracking on the table)."""
         return self._set_trigger("deleted", table, every, None, None, None, since, "changes")
 
-    def _set_trigger(self, kind: str, table: str, every: Any, filter: str | None, select: Any,
-                     columns: Any, since: Any, mode: str) -> Flow:
+    def _set_trigger(
+        self,
+        kind: str,
+        table: str,
+        every: Any,
+        filter: str | None,
+        select: Any,
+        columns: Any,
+        since: Any,
+        mode: str,
+    ) -> Flow:
         if kind not in KINDS:
             raise FlowError(f"bad trigger {kind!r}: use created, updated or deleted")
         if mode not in ("auto", "watermark", "changes"):
             raise FlowError(f"bad mode {mode!r}: use auto, watermark or changes")
-        trigger = Trigger(kind, table, parse_interval(every), filter or None, split_names(select),
-                          split_names(columns), parse_since(since), mode)
+        trigger = Trigger(
+            kind,
+            table,
+            parse_interval(every),
+            filter or None,
+            split_names(select),
+            split_names(columns),
+            parse_since(since),
+            mode,
+        )
         detector = Detector(trigger, self.conn, page_size=self.page_size)  # checks table/columns
         trigger.table = detector.table
         was_running = self.running
@@ -139,9 +183,15 @@ class Flow:
             self.start()
         return self
 
-    def step(self, name: str, code: str | Callable[..., Any], when: str | None = None,
-             retry: RetryPolicy | str | dict[str, Any] | None = None, timeout: float | str | None = None,
-             namespace: dict[str, Any] | None = None) -> Flow:
+    def step(
+        self,
+        name: str,
+        code: str | Callable[..., Any],
+        when: str | None = None,
+        retry: RetryPolicy | str | dict[str, Any] | None = None,
+        timeout: float | str | None = None,
+        namespace: dict[str, Any] | None = None,
+    ) -> Flow:
         """Add or replace step ``name``: Python source, a declarative command or a callable.
 
         Re-defining an existing step keeps its place; new steps go last.
@@ -153,7 +203,9 @@ class Flow:
             source = getattr(code, "__name__", repr(code))
         elif isinstance(code, str):
             if not code.strip():
-                raise FlowError(f"step {name!r} is empty: write Python or a command such as create tasks subject=...")
+                raise FlowError(
+                    f"step {name!r} is empty: write Python or a command such as create tasks subject=..."
+                )
             if looks_declarative(code):
                 func, _ = compile_declarative(name, code)
                 kind = "declarative"
@@ -164,14 +216,25 @@ class Flow:
         else:
             raise FlowError(f"step {name!r} must be code (text) or a callable")
         seconds = None if timeout in (None, "", 0) else parse_interval(timeout)  # type: ignore[arg-type]
-        self._steps[name] = Step(name, func, source, kind, when, compile_condition(name, when),
-                                 RetryPolicy.parse(retry), seconds, namespace)
+        self._steps[name] = Step(
+            name,
+            func,
+            source,
+            kind,
+            when,
+            compile_condition(name, when),
+            RetryPolicy.parse(retry),
+            seconds,
+            namespace,
+        )
         self._save()
         return self
 
     def remove_step(self, name: str) -> None:
         if name not in self._steps:
-            raise FlowError(f"flow {self.name!r} has no step {name!r} (steps: {', '.join(self._steps) or 'none'})")
+            raise FlowError(
+                f"flow {self.name!r} has no step {name!r} (steps: {', '.join(self._steps) or 'none'})"
+            )
         del self._steps[name]
         self._save()
 
@@ -181,7 +244,9 @@ class Flow:
 
     def detector(self) -> Detector:
         if self._detector is None:
-            raise FlowError(f"flow {self.name!r} has no trigger; add one with on_created/on_updated/on_deleted")
+            raise FlowError(
+                f"flow {self.name!r} has no trigger; add one with on_created/on_updated/on_deleted"
+            )
         return self._detector
 
     def definition(self) -> dict[str, Any]:
@@ -192,8 +257,14 @@ class Flow:
             "concurrency": self.concurrency,
             "self_trigger": self.self_trigger,
             "steps": [
-                {"name": s.name, "kind": s.kind, "source": s.source, "when": s.when,
-                 "retry": vars(s.retry), "timeout": s.timeout}
+                {
+                    "name": s.name,
+                    "kind": s.kind,
+                    "source": s.source,
+                    "when": s.when,
+                    "retry": vars(s.retry),
+                    "timeout": s.timeout,
+                }
                 for s in self._steps.values()
             ],
         }
@@ -309,17 +380,26 @@ class Flow:
     def _test_record(self, detector: Detector, record_id: str | None) -> dict[str, Any]:
         if self.trigger and self.trigger.kind == "deleted":
             if record_id is None:
-                raise FlowError("test of a deleted trigger needs --record <id> (the record is gone)")
+                raise FlowError(
+                    "test of a deleted trigger needs --record <id> (the record is gone)"
+                )
             return {detector.id: record_id}
         if record_id is not None:
             return self.conn.get(detector.table, record_id, select=detector.select)
         stamp = "createdon" if self.trigger and self.trigger.kind == "created" else "modifiedon"
-        for page in self.conn.iter_pages(detector.table, filter=self.trigger.filter if self.trigger else None,
-                                         orderby=[f"{stamp} desc", *(f"{c} desc" for c in detector.order)], top=1, select=detector.select,
-                                         max_pages=1):
+        for page in self.conn.iter_pages(
+            detector.table,
+            filter=self.trigger.filter if self.trigger else None,
+            orderby=[f"{stamp} desc", *(f"{c} desc" for c in detector.order)],
+            top=1,
+            select=detector.select,
+            max_pages=1,
+        ):
             if page:
                 return page[0]
-        raise FlowError(f"no record in {detector.table} to test with; create one or pass --record <id>")
+        raise FlowError(
+            f"no record in {detector.table} to test with; create one or pass --record <id>"
+        )
 
     def _execute_now(self, row: Any, wait: bool, timeout: float) -> Any:
         from d365nb.flows.engine import execute_and_store
@@ -355,7 +435,11 @@ class Flow:
             "flow": self.name,
             "trigger": self.trigger.describe() if self.trigger else None,
             "steps": list(self._steps),
-            "state": "Stopped", "last_poll": None, "next_poll": None, "running": 0, "polls": 0,
+            "state": "Stopped",
+            "last_poll": None,
+            "next_poll": None,
+            "running": 0,
+            "polls": 0,
             "last_error": self.history.last_error(self.name),
             "succeeded": counts.get("Succeeded", 0),
             "failed": counts.get("Failed", 0),

@@ -60,6 +60,7 @@ CREATE TABLE IF NOT EXISTS snapshots (
 );
 """
 
+KEEP_CHECKS = 2000  # trigger checks kept per flow (runs are kept)
 FINAL = ("Succeeded", "Failed", "Cancelled", "TimedOut")
 
 
@@ -125,7 +126,9 @@ class History:
     def _db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
         if db is None:
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            db = sqlite3.connect(
+                self.path, timeout=30, isolation_level=None, check_same_thread=False
+            )
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             db.row_factory = sqlite3.Row
@@ -177,7 +180,9 @@ class History:
             self._put_checkpoint(db, name, checkpoint)
 
     @staticmethod
-    def _put_checkpoint(db: sqlite3.Connection, name: str, checkpoint: dict[str, Any] | None) -> None:
+    def _put_checkpoint(
+        db: sqlite3.Connection, name: str, checkpoint: dict[str, Any] | None
+    ) -> None:
         value = None if checkpoint is None else _json(checkpoint)
         db.execute(
             "INSERT INTO flows(name, definition, checkpoint, updated) VALUES (?, '{}', ?, ?) "
@@ -201,37 +206,65 @@ class History:
                 cursor = db.execute(
                     "INSERT OR IGNORE INTO runs(run_id, flow, record_id, key, dedupe, change, status,"
                     " queued, trigger) VALUES (?,?,?,?,?,?,'Queued',?,?)",
-                    (run_id, flow, change.record_id, change.key, change.key, change.change, now,
-                     _json(change.record)),
+                    (
+                        run_id,
+                        flow,
+                        change.record_id,
+                        change.key,
+                        change.key,
+                        change.change,
+                        now,
+                        _json(change.record),
+                    ),
                 )
                 if cursor.rowcount:
                     created.append(RunRow(run_id, flow, change.key, change))
             self._put_checkpoint(db, flow, checkpoint)
         return created
 
-    def add_run(self, flow: str, change: Change, origin: str, resubmit_of: str | None = None) -> RunRow:
+    def add_run(
+        self, flow: str, change: Change, origin: str, resubmit_of: str | None = None
+    ) -> RunRow:
         """A run outside the trigger's dedupe (resubmit, test): always a new run."""
         run_id = new_run_id()
         with self._tx() as db:
             db.execute(
                 "INSERT INTO runs(run_id, flow, record_id, key, dedupe, change, status, queued,"
                 " trigger, origin, resubmit_of) VALUES (?,?,?,?,NULL,?,'Queued',?,?,?,?)",
-                (run_id, flow, change.record_id, change.key, change.change, utcnow_iso(),
-                 _json(change.record), origin, resubmit_of),
+                (
+                    run_id,
+                    flow,
+                    change.record_id,
+                    change.key,
+                    change.change,
+                    utcnow_iso(),
+                    _json(change.record),
+                    origin,
+                    resubmit_of,
+                ),
             )
         return RunRow(run_id, flow, change.key, change, origin)
 
     def pending_runs(self, flow: str) -> list[RunRow]:
         """Runs found but not finished (in flight when the engine stopped), oldest first."""
-        rows = self._db().execute(
-            "SELECT run_id, key, record_id, change, trigger, origin, attempts FROM runs "
-            "WHERE flow=? AND status IN ('Queued','Running') AND origin='trigger' ORDER BY seq",
-            (flow,),
-        ).fetchall()
+        rows = (
+            self._db()
+            .execute(
+                "SELECT run_id, key, record_id, change, trigger, origin, attempts FROM runs "
+                "WHERE flow=? AND status IN ('Queued','Running') AND origin='trigger' ORDER BY seq",
+                (flow,),
+            )
+            .fetchall()
+        )
         return [
-            RunRow(r["run_id"], flow, r["key"],
-                   Change(r["record_id"], r["key"], r["change"], json.loads(r["trigger"] or "{}")),
-                   r["origin"], r["attempts"] or 0)
+            RunRow(
+                r["run_id"],
+                flow,
+                r["key"],
+                Change(r["record_id"], r["key"], r["change"], json.loads(r["trigger"] or "{}")),
+                r["origin"],
+                r["attempts"] or 0,
+            )
             for r in rows
         ]
 
@@ -243,8 +276,13 @@ class History:
             )
 
     def finish_run(
-        self, run_id: str, status: str, error: str | None, steps: list[StepRecord],
-        started: str, ended: str,
+        self,
+        run_id: str,
+        status: str,
+        error: str | None,
+        steps: list[StepRecord],
+        started: str,
+        ended: str,
     ) -> None:
         """Store a finished run and its steps in one transaction."""
         attempts = sum(s.attempts for s in steps)
@@ -257,8 +295,19 @@ class History:
             db.executemany(
                 "INSERT INTO steps VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 [
-                    (run_id, i, s.name, s.status, _json(s.inputs), _json(s.outputs), s.error,
-                     s.attempts, s.started, s.ended, s.log)
+                    (
+                        run_id,
+                        i,
+                        s.name,
+                        s.status,
+                        _json(s.inputs),
+                        _json(s.outputs),
+                        s.error,
+                        s.attempts,
+                        s.started,
+                        s.ended,
+                        s.log,
+                    )
                     for i, s in enumerate(steps)
                 ],
             )
@@ -296,24 +345,39 @@ class History:
         return {status: n for status, n in rows}
 
     def last_error(self, flow: str) -> str | None:
-        row = self._db().execute(
-            "SELECT error FROM runs WHERE flow=? AND status='Failed' ORDER BY seq DESC LIMIT 1",
-            (flow,),
-        ).fetchone()
+        row = (
+            self._db()
+            .execute(
+                "SELECT error FROM runs WHERE flow=? AND status='Failed' ORDER BY seq DESC LIMIT 1",
+                (flow,),
+            )
+            .fetchone()
+        )
         return row[0] if row else None
 
     # -- trigger checks ---------------------------------------------------------------------
     def record_check(
-        self, flow: str, status: str, found: int = 0, fired: int = 0, requests: int = 0,
+        self,
+        flow: str,
+        status: str,
+        found: int = 0,
+        fired: int = 0,
+        requests: int = 0,
         error: str | None = None,
     ) -> None:
         """One poll of the trigger: Succeeded (fired), Skipped (nothing new) or Failed."""
         with self._tx() as db:
-            db.execute(
+            cursor = db.execute(
                 "INSERT INTO checks(flow, at, status, found, fired, requests, error)"
                 " VALUES (?,?,?,?,?,?,?)",
                 (flow, utcnow_iso(), status, found, fired, requests, error),
             )
+            if cursor.lastrowid % 500 == 0:  # a poll a second must not grow the file forever
+                db.execute(
+                    "DELETE FROM checks WHERE flow=? AND seq < (SELECT seq FROM checks WHERE flow=?"
+                    " ORDER BY seq DESC LIMIT 1 OFFSET ?)",
+                    (flow, flow, KEEP_CHECKS),
+                )
 
     def checks(self, flow: str, limit: int = 100) -> list[dict[str, Any]]:
         rows = self._db().execute(

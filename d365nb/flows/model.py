@@ -33,11 +33,15 @@ def parse_interval(text: str | float | int) -> float:
     if isinstance(text, int | float) and not isinstance(text, bool):
         seconds = float(text)
         if seconds <= 0:
-            raise FlowError(f"bad interval {text!r}: it must be more than zero, e.g. 10s, 3m, 1h, 1d")
+            raise FlowError(
+                f"bad interval {text!r}: it must be more than zero, e.g. 10s, 3m, 1h, 1d"
+            )
         return seconds
     match = _INTERVAL.match(str(text))
     if not match:
-        raise FlowError(f"bad interval {text!r}: use a number and a unit s|m|h|d, e.g. 10s, 3m, 1h, 1d")
+        raise FlowError(
+            f"bad interval {text!r}: use a number and a unit s|m|h|d, e.g. 10s, 3m, 1h, 1d"
+        )
     number, unit = float(match.group(1)), match.group(2).lower()
     seconds = number * _UNITS[unit]
     if seconds <= 0:
@@ -130,7 +134,9 @@ class RetryPolicy:
         try:
             count = int(parts[2]) if len(parts) > 2 else 4
         except ValueError:
-            raise FlowError(f"bad retry {value!r}: use none, fixed:5s:3 or exponential:2s:4") from None
+            raise FlowError(
+                f"bad retry {value!r}: use none, fixed:5s:3 or exponential:2s:4"
+            ) from None
         return cls(type=kind, interval=interval, count=count)  # type: ignore[arg-type]
 
 

@@ -13,19 +13,24 @@ per-step capture stored in run history (``flow run <id>`` shows it).
 from __future__ import annotations
 
 import contextvars
-import io
 import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-_sink: contextvars.ContextVar[StepSink | None] = contextvars.ContextVar("d365nb_flow_sink", default=None)
+_sink: contextvars.ContextVar[StepSink | None] = contextvars.ContextVar(
+    "d365nb_flow_sink", default=None
+)
 _install_lock = threading.Lock()
 
 
-class RoutingStream(io.TextIOBase):
-    """Stands in for ``sys.stdout``/``sys.stderr``; routes each write by the writer's task."""
+class RoutingStream:
+    """Stands in for ``sys.stdout``/``sys.stderr``; routes each write by the writer's task.
+
+    Everything but ``write``/``flush``/``isatty`` is the wrapped stream's (encoding, fileno, ...),
+    so code that inspects ``sys.stdout`` sees what it saw before.
+    """
 
     def __init__(self, inner: Any, name: str) -> None:
         self.inner = inner
@@ -43,7 +48,7 @@ class RoutingStream(io.TextIOBase):
             self.inner.flush()
 
     def isatty(self) -> bool:
-        return False
+        return False if _sink.get() is not None else self.inner.isatty()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -68,8 +73,9 @@ class FlowOutput:
             try:
                 import ipywidgets
 
-                self.widget = ipywidgets.Output(layout={"border": "1px solid #ddd", "max_height": "20em",
-                                                        "overflow": "auto"})
+                self.widget = ipywidgets.Output(
+                    layout={"border": "1px solid #ddd", "max_height": "20em", "overflow": "auto"}
+                )
             except Exception:  # widgets unavailable: history still has everything
                 self.widget = None
 

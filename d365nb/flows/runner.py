@@ -95,7 +95,9 @@ async def execute(spec: RunSpec, run: RunRow, executor: Executor, attempt: int =
     error: str | None = None
     for step in spec.steps:
         if failed is not None:
-            records.append(StepRecord(step.name, "Skipped", error=f"skipped: step {failed!r} failed"))
+            records.append(
+                StepRecord(step.name, "Skipped", error=f"skipped: step {failed!r} failed")
+            )
             continue
         record = await _run_step(spec, run, step, outputs, executor, loop, attempt)
         records.append(record)
@@ -106,8 +108,13 @@ async def execute(spec: RunSpec, run: RunRow, executor: Executor, attempt: int =
 
 
 async def _run_step(
-    spec: RunSpec, run: RunRow, step: Step, outputs: dict[str, Any], executor: Executor,
-    loop: asyncio.AbstractEventLoop, attempt: int,
+    spec: RunSpec,
+    run: RunRow,
+    step: Step,
+    outputs: dict[str, Any],
+    executor: Executor,
+    loop: asyncio.AbstractEventLoop,
+    attempt: int,
 ) -> StepRecord:
     record = StepRecord(step.name, "Running", started=utcnow_iso())
     sink = StepSink(spec.output, step.name)

@@ -72,7 +72,9 @@ class StepConnection:
     not trigger itself.
     """
 
-    def __init__(self, conn: Any, run: RunContext, watched: set[str], note_write: Callable[[str], None]) -> None:
+    def __init__(
+        self, conn: Any, run: RunContext, watched: set[str], note_write: Callable[[str], None]
+    ) -> None:
         self._conn = conn
         self._run = run
         self._watched = watched
@@ -88,7 +90,9 @@ class StepConnection:
         if table in self._watched and record_id is not None:
             self._note(str(record_id).lower())
 
-    def create(self, table: str, values: dict[str, Any], id: str | None = None, **kwargs: Any) -> str:
+    def create(
+        self, table: str, values: dict[str, Any], id: str | None = None, **kwargs: Any
+    ) -> str:
         derived = id is None
         record_id = id or self._run.next_create_id(table)
         self._mine(table, record_id)  # before the write: a poll may see it the moment it lands
@@ -153,8 +157,11 @@ def compile_callable(name: str, func: Callable[..., Any]) -> Callable[[dict[str,
     except (TypeError, ValueError):
         params = {}
     takes_all = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    wanted = [p for p in params if params[p].kind not in (inspect.Parameter.VAR_POSITIONAL,
-                                                           inspect.Parameter.VAR_KEYWORD)]
+    wanted = [
+        p
+        for p in params
+        if params[p].kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    ]
 
     def run_callable(namespace: dict[str, Any]) -> Any:
         if takes_all:
@@ -182,12 +189,17 @@ def compile_condition(name: str, expression: str | None) -> Callable[[dict[str, 
 # -- declarative steps ----------------------------------------------------------------------
 def looks_declarative(source: str) -> bool:
     """One line that starts with a connector verb and a table, e.g. ``create tasks a=b``."""
-    lines = [ln for ln in source.strip().splitlines() if ln.strip() and not ln.strip().startswith("#")]
+    lines = [
+        ln for ln in source.strip().splitlines() if ln.strip() and not ln.strip().startswith("#")
+    ]
     if len(lines) != 1:
         return False
     words = lines[0].split(None, 2)
-    return len(words) >= 2 and words[0] in _VERBS and bool(_NAME.match(words[1])) and (
-        len(words) == 2 or not words[2].lstrip().startswith(("=", "(", "."))
+    return (
+        len(words) >= 2
+        and words[0] in _VERBS
+        and bool(_NAME.match(words[1]))
+        and (len(words) == 2 or not words[2].lstrip().startswith(("=", "(", ".")))
     )
 
 
@@ -202,7 +214,9 @@ class Declarative:
 
 def parse_declarative(name: str, source: str) -> Declarative:
     """Parse ``create tasks subject="..." regardingobjectid=leads({trigger[leadid]})``."""
-    line = next(ln for ln in source.strip().splitlines() if ln.strip() and not ln.strip().startswith("#"))
+    line = next(
+        ln for ln in source.strip().splitlines() if ln.strip() and not ln.strip().startswith("#")
+    )
     try:
         words = shlex.split(line)
     except ValueError as err:
@@ -211,7 +225,9 @@ def parse_declarative(name: str, source: str) -> Declarative:
     record_id = None
     if verb in ("update", "upsert", "delete", "get"):
         if not rest or "=" in rest[0]:
-            raise FlowError(f"step {name!r}: {verb} needs a record id, e.g. {verb} {table} {{trigger[leadid]}}")
+            raise FlowError(
+                f"step {name!r}: {verb} needs a record id, e.g. {verb} {table} {{trigger[leadid]}}"
+            )
         record_id, rest = rest[0], rest[1:]
     values: dict[str, str] = {}
     options: dict[str, str] = {}
@@ -274,7 +290,9 @@ def _typed(text: str) -> Any:
     return text
 
 
-def compile_declarative(name: str, source: str) -> tuple[Callable[[dict[str, Any]], Any], Declarative]:
+def compile_declarative(
+    name: str, source: str
+) -> tuple[Callable[[dict[str, Any]], Any], Declarative]:
     """A declarative command as a step; creates get their id from ``run.key`` automatically."""
     command = parse_declarative(name, source)
 
@@ -285,11 +303,17 @@ def compile_declarative(name: str, source: str) -> tuple[Callable[[dict[str, Any
             except (KeyError, AttributeError, IndexError) as err:
                 raise FlowError(f"step {name!r}: template {text!r} failed: {err}") from None
 
-        values = {k: _typed(render(v)) if "{" in v else _typed(v) for k, v in command.values.items()}
+        values = {
+            k: _typed(render(v)) if "{" in v else _typed(v) for k, v in command.values.items()
+        }
         d365 = namespace["d365"]
         record_id = render(command.record_id) if command.record_id else None
-        namespace["_inputs"] = {"verb": command.verb, "table": command.table, "id": record_id,
-                                "values": values}
+        namespace["_inputs"] = {
+            "verb": command.verb,
+            "table": command.table,
+            "id": record_id,
+            "values": values,
+        }
         if command.verb == "create":
             return d365.create(command.table, values)  # StepConnection derives the id from run.key
         if command.verb == "update":

@@ -11,8 +11,14 @@ from typing import Any
 from d365nb.flows.output import in_kernel
 
 RUN_COLUMNS = ["run_id", "record_id", "status", "started", "ended", "duration", "error", "attempts"]
-_COLOURS = {"Succeeded": "#107c10", "Failed": "#a4262c", "Skipped": "#8a8886", "TimedOut": "#a4262c",
-            "Queued": "#8764b8", "Running": "#0078d4"}
+_COLOURS = {
+    "Succeeded": "#107c10",
+    "Failed": "#a4262c",
+    "Skipped": "#8a8886",
+    "TimedOut": "#a4262c",
+    "Queued": "#8764b8",
+    "Running": "#0078d4",
+}
 
 
 def runs_frame(rows: list[dict[str, Any]]) -> Any:
@@ -61,7 +67,9 @@ class RunView:
         raise KeyError(name)
 
     def __repr__(self) -> str:
-        lines = [f"run {self.run_id} ({self.data['flow']}, record {self.data['record_id']}): {self.status}"]
+        lines = [
+            f"run {self.run_id} ({self.data['flow']}, record {self.data['record_id']}): {self.status}"
+        ]
         for s in self.steps:
             line = f"  {s['name']}: {s['status']} (attempts {s['attempts']})"
             if s["error"]:
@@ -71,14 +79,18 @@ class RunView:
 
     def _repr_html_(self) -> str:
         d = self.data
-        head = (f"<b>run {html.escape(self.run_id)}</b> of <b>{html.escape(d['flow'])}</b> - "
-                f"{_badge(self.status)} - record <code>{html.escape(str(d['record_id']))}</code>"
-                f" ({html.escape(str(d['change']))}, {html.escape(str(d['origin']))}) - "
-                f"key <code>{html.escape(d['key'])}</code>")
+        head = (
+            f"<b>run {html.escape(self.run_id)}</b> of <b>{html.escape(d['flow'])}</b> - "
+            f"{_badge(self.status)} - record <code>{html.escape(str(d['record_id']))}</code>"
+            f" ({html.escape(str(d['change']))}, {html.escape(str(d['origin']))}) - "
+            f"key <code>{html.escape(d['key'])}</code>"
+        )
         if self.error:
             head += f"<br><span style='color:#a4262c'>{html.escape(self.error)}</span>"
-        rows = [f"<tr><td>trigger</td><td>{_badge('Succeeded')}</td><td>{_pretty(self.record)}</td>"
-                "<td></td><td></td><td></td></tr>"]
+        rows = [
+            f"<tr><td>trigger</td><td>{_badge('Succeeded')}</td><td>{_pretty(self.record)}</td>"
+            "<td></td><td></td><td></td></tr>"
+        ]
         for s in self.steps:
             rows.append(
                 f"<tr><td>{html.escape(s['name'])}</td><td>{_badge(s['status'])}</td>"
@@ -86,8 +98,10 @@ class RunView:
                 f"<td>{html.escape(s['error'] or '')}{_pretty(s['log']) if s['log'] else ''}</td>"
                 f"<td>{s['attempts']}</td></tr>"
             )
-        table = ("<table><tr><th>step</th><th>status</th><th>inputs</th><th>outputs</th>"
-                 "<th>error / output</th><th>attempts</th></tr>" + "".join(rows) + "</table>")
+        table = (
+            "<table><tr><th>step</th><th>status</th><th>inputs</th><th>outputs</th>"
+            "<th>error / output</th><th>attempts</th></tr>" + "".join(rows) + "</table>"
+        )
         return f"<div>{head}{table}</div>"
 
 
@@ -99,12 +113,20 @@ def status_html(data: dict[str, Any]) -> str:
         ("steps", html.escape(", ".join(data.get("steps") or []) or "none")),
         ("last poll", html.escape(str(data.get("last_poll") or "-"))),
         ("next poll", html.escape(str(data.get("next_poll") or "-"))),
-        ("runs", f"{_badge('Succeeded')} {data['succeeded']} &nbsp; {_badge('Failed')} {data['failed']}"
-                 f" &nbsp; queued {data['queued']} &nbsp; running {data['running']}"),
-        ("last error", f"<span style='color:#a4262c'>{html.escape(error)}</span>" if error else "-"),
+        (
+            "runs",
+            f"{_badge('Succeeded')} {data['succeeded']} &nbsp; {_badge('Failed')} {data['failed']}"
+            f" &nbsp; queued {data['queued']} &nbsp; running {data['running']}",
+        ),
+        (
+            "last error",
+            f"<span style='color:#a4262c'>{html.escape(error)}</span>" if error else "-",
+        ),
     ]
-    body = "".join(f"<tr><th style='text-align:left'>{k}</th><td style='text-align:left'>{v}</td></tr>"
-                   for k, v in rows)
+    body = "".join(
+        f"<tr><th style='text-align:left'>{k}</th><td style='text-align:left'>{v}</td></tr>"
+        for k, v in rows
+    )
     return f"<div><b>flow {html.escape(data['flow'])}</b><table>{body}</table></div>"
 
 
@@ -138,12 +160,16 @@ class StatusView:
         if self.widget is not None:
             # Frontends with a widget manager show the live view; the rest fall back to the HTML.
             bundle["application/vnd.jupyter.widget-view+json"] = {
-                "version_major": 2, "version_minor": 0, "model_id": self.widget.model_id,
+                "version_major": 2,
+                "version_minor": 0,
+                "model_id": self.widget.model_id,
             }
         return bundle
 
     def __repr__(self) -> str:
         d = self.flow.status_data()
-        return (f"flow {d['flow']}: {d['state']}, succeeded {d['succeeded']}, failed {d['failed']}, "
-                f"last poll {d['last_poll'] or '-'}, next poll {d['next_poll'] or '-'}"
-                + (f", last error: {d['last_error']}" if d["last_error"] else ""))
+        return (
+            f"flow {d['flow']}: {d['state']}, succeeded {d['succeeded']}, failed {d['failed']}, "
+            f"last poll {d['last_poll'] or '-'}, next poll {d['next_poll'] or '-'}"
+            + (f", last error: {d['last_error']}" if d["last_error"] else "")
+        )

@@ -28,6 +28,13 @@ class _Parser(argparse.ArgumentParser):
     """argparse that raises a one-line ``UsageError`` (with the usage line) instead of exiting."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
+        if message.startswith("unrecognized arguments: "):
+            words = message.split(": ", 1)[1].split()
+            options = [o for a in self._actions for o in a.option_strings if o.startswith("--")]
+            unknown = next((w for w in words if w.startswith("-")), None)
+            hint = closest(unknown, options)[:1] if unknown else []
+            if hint:
+                message += f" (did you mean {', '.join(hint)}?)"
         raise UsageError(f"%d365 {self.prog}: {message}\n{usage_line(self)}")
 
     # prog is the bare command name: argparse %-formats usage text (parse_intermixed_args even
@@ -102,8 +109,17 @@ def _build() -> dict[str, Command]:
     auth.add_argument("--device-code", action="store_true", help="sign in with a device code")
     auth.add_argument("--interactive", action="store_true", help="sign in in a browser")
     p.add_argument("--verify", metavar="CA", help="CA bundle for a TLS sandbox or proxy")
+    p.add_argument(
+        "--data",
+        choices=("demo", "empty"),
+        help="sandbox only: start with demo data (default) or empty",
+    )
 
-    add(Command("connections", "list open connections (* = current)", ["%d365 connections"]))
+    add(
+        Command(
+            "connections", "list open connections and which one is current", ["%d365 connections"]
+        )
+    )
     p = commands["connections"].parser
     _output(p)
 
@@ -176,7 +192,7 @@ def _build() -> dict[str, Command]:
             "update one record, rows of a DataFrame (--from) or all matching rows (--where)",
             [
                 "%d365 update tasks {task_id} percentcomplete=50",
-                "%d365 update tasks --from changed  # index or primary-id column = ids",
+                "%d365 update tasks --from changed",
                 '%d365 update leads --where "statuscode eq 1" statuscode=2 --yes',
             ],
             cell="JSON object or `field: value` lines",
@@ -184,7 +200,12 @@ def _build() -> dict[str, Command]:
     )
     p.add_argument("table", help="logical or entity-set name")
     p.add_argument("values", nargs="*", metavar="[id] field=value", help="record id then values")
-    p.add_argument("--from", dest="source", metavar="DF", help="a DataFrame variable: bulk update")
+    p.add_argument(
+        "--from",
+        dest="source",
+        metavar="DF",
+        help="a DataFrame variable: bulk update (ids: index or primary-id column)",
+    )
     p.add_argument("--where", metavar="F", help="update every record matching this filter")
     p.add_argument("--yes", action="store_true", help="really write (--where shows a preview)")
     _output(p)

@@ -155,6 +155,7 @@ class Progress:
         self._clock = clock
         self._started = clock()
         self._bar: Any = None
+        self._handle: Any = None  # display handle of a notebook (widget) bar
         self.done = 0
         self.total: int | None = None
         self.shown = False  # whether a bar was ever displayed
@@ -168,18 +169,27 @@ class Progress:
         if self._bar is None:
             if self._clock() - self._started < self.after:
                 return
-            from tqdm.auto import tqdm
-
-            # leave=False: the bar disappears when done; the footer reports the outcome.
-            self._bar = tqdm(
-                total=self.total, desc=self.description, unit=f" {self.unit}", leave=False,
-                file=sys.stderr, dynamic_ncols=True,
-            )  # fmt: skip
+            self._bar = self._new_bar()
             self.shown = True
         if self.total is not None and self._bar.total != self.total:
             self._bar.total = self.total
         self._bar.n = self.done
         self._bar.refresh()
+
+    def _new_bar(self) -> Any:
+        from tqdm.auto import tqdm
+
+        # leave=False: the bar goes away when done; the result's footer reports the outcome.
+        options = {"total": self.total, "desc": self.description, "unit": f" {self.unit}"}
+        if _is_notebook_bar(tqdm):
+            # Shown through a display handle so close() can blank the output: a finished bar
+            # leaves nothing behind in the saved notebook (not even a stale "0 rows" text).
+            from IPython.display import display
+
+            bar = tqdm(leave=False, display=False, **options)
+            self._handle = display(bar.container, display_id=True)
+            return bar
+        return tqdm(leave=False, file=sys.stderr, dynamic_ncols=True, **options)
 
     def close(self) -> None:
         """Complete and remove the bar (if one was shown); safe to call twice."""
@@ -188,12 +198,22 @@ class Progress:
                 self._bar.n = self._bar.total
             self._bar.close()
             self._bar = None
+        if self._handle is not None:
+            self._handle.update({"text/plain": ""}, raw=True)
+            self._handle = None
 
     def __enter__(self) -> Progress:
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def _is_notebook_bar(tqdm_class: type) -> bool:
+    """Whether tqdm.auto chose the ipywidgets bar (running in a Jupyter kernel)."""
+    return tqdm_class.__module__.startswith("tqdm.notebook") or any(
+        base.__module__.startswith("tqdm.notebook") for base in tqdm_class.__mro__
+    )
 
 
 _BEARER_RE = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9\-._~+/=]+")

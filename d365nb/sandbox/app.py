@@ -69,7 +69,9 @@ class Org:
 
 
 def _headers(extra: dict[str, str] | None = None) -> dict[str, str]:
-    headers = {"OData-Version": "4.0", "REQ_ID": str(uuid.uuid4())}
+    request_id = str(uuid.uuid4())
+    # Dataverse names each request; Microsoft's SDK reads `x-ms-service-request-id`.
+    headers = {"OData-Version": "4.0", "REQ_ID": request_id, "x-ms-service-request-id": request_id}
     if extra:
         headers.update(extra)
     return headers
@@ -228,7 +230,9 @@ async def get_collection(request: Request, org: Org, table: Table) -> Response:
     annotations = prefer.annotations
     writer = writer_for(org, table, result.select, getattr(result, "expand", None), annotations)
     body: dict[str, Any] = {
-        "@odata.context": context_url(_api_base(request), table, _context_select(params)),
+        "@odata.context": context_url(
+            _api_base(request), table, _context_select(params, result.expand, org.schema)
+        ),
     }
     count = getattr(result, "count", None)
     if count is not None:
@@ -245,10 +249,29 @@ async def get_collection(request: Request, org: Org, table: Table) -> Response:
     return _with_lines(response, prefer.applied("odata.include-annotations", "odata.maxpagesize"))
 
 
-def _context_select(params: dict[str, str]) -> list[str] | None:
-    """The `$select` names as the client wrote them, for `@odata.context`."""
+def _context_select(
+    params: dict[str, str], expand: Any = None, schema: dict[str, Table] | None = None
+) -> list[str] | None:
+    """The `$select` names as the client wrote them, then the expanded navigation properties
+    with their own selections, for `@odata.context`:
+    `accounts(name,primarycontactid(contactid,fullname))`."""
     text = params.get("$select")
-    return [n.strip() for n in text.split(",") if n.strip()] if text else None
+    names = [n.strip() for n in text.split(",") if n.strip()] if text else []
+    names += _context_expand(expand, schema or {})
+    return names or None
+
+
+def _context_expand(expand: Any, schema: dict[str, Table]) -> list[str]:
+    out = []
+    for nav, plan in (expand or {}).items():
+        target = schema.get(plan.table)
+        inner = [
+            output_name(target.columns[c]) if target and c in target.columns else c
+            for c in plan.select or []
+        ]
+        inner += _context_expand(plan.expand, schema)
+        out.append(f"{nav}({','.join(inner)})")
+    return out
 
 
 async def _changes(request: Request, table: Table) -> Response:
@@ -305,7 +328,9 @@ async def _query_one(
         select, expand = _parse_select(table, params.get("$select")), None
     writer = writer_for(org, table, select, expand, annotations)
     record = writer.record(row)
-    ctx = context_url(_api_base(request), table, _context_select(params), entity=True)
+    ctx = context_url(
+        _api_base(request), table, _context_select(params, expand, org.schema), entity=True
+    )
     return {"@odata.context": ctx, **record}
 
 
@@ -442,7 +467,7 @@ async def _written(
 async def post_collection(request: Request, org: Org, table: Table) -> Response:
     body = await _body(request)
     async with _Writing(request, org):
-        row = org.service.create(table, body)
+        row = org.service.create(table, body, detect_duplicates=_detect_duplicates(request))
     return await _written(request, org, table, row, True, 201)
 
 
@@ -455,8 +480,15 @@ async def patch_entity(request: Request, org: Org, table: Table, id: str) -> Res
             body,
             if_match=request.headers.get("if-match"),
             if_none_match=_if_none_match(request),
+            detect_duplicates=_detect_duplicates(request),
         )
     return await _written(request, org, table, row, created, 201 if created else 200)
+
+
+def _detect_duplicates(request: Request) -> bool:
+    """Duplicate detection is off unless `MSCRM.SuppressDuplicateDetection: false` is sent."""
+    value = request.headers.get("mscrm.suppressduplicatedetection")
+    return value is not None and value.strip().lower() == "false"
 
 
 def _if_none_match(request: Request) -> str | None:
@@ -762,9 +794,15 @@ class AuthMiddleware:
             else "The request has no bearer token: send 'Authorization: Bearer <token>'."
         )
         body = orjson.dumps({"error": {"code": "0x80072560", "message": message}})
+        # As Dataverse sends it (seen in third-party tenant-discovery code):
+        # `Bearer authorization_uri=https://login.microsoftonline.com/<tenant>/oauth2/authorize,
+        # resource_id=https://<org>.crm.dynamics.com/`
+        host = next((v for k, v in scope["headers"] if k == b"host"), b"").decode("latin-1")
+        resource = f"{scope.get('scheme', 'http')}://{host}/" if host else ""
         challenge = (
             "Bearer authorization_uri=https://login.microsoftonline.com/"
             f"{self.org.tenant_id}/oauth2/authorize"
+            + (f", resource_id={resource}" if resource else "")
         )
         await send(
             {
@@ -779,6 +817,23 @@ class AuthMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+_OLDER_API = re.compile(r"^/api/data/v9\.[01]/")
+
+
+class ApiVersionMiddleware:
+    """Serve `/api/data/v9.0/` and `/api/data/v9.1/` (still used by older samples and by
+    Power Automate's webhook registration) as v9.2: the differences do not matter here."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and _OLDER_API.match(scope["path"]):
+            path = API + scope["path"][len(API) :]
+            scope = {**scope, "path": path, "raw_path": path.encode()}
+        await self.app(scope, receive, send)
 
 
 def _optional(module: str) -> Any:
@@ -812,6 +867,8 @@ def build_router(org: Org) -> Starlette:
         Route(API + "WhoAmI", whoami, methods=["GET", "POST", "PATCH", "PUT", "DELETE"]),
         Route(API + "WhoAmI()", whoami, methods=["GET", "POST", "PATCH", "PUT", "DELETE"]),
         Route(API + "{path:path}", resource, methods=["GET", "POST", "PATCH", "PUT", "DELETE"]),
+        # anything else (another API version, a typo in the root): Dataverse's 404 body
+        Route("/{path:path}", not_found, methods=["GET", "POST", "PATCH", "PUT", "DELETE"]),
     ]
     odata_error_cls = getattr(_optional("odata"), "ODataError", None)
     handlers: dict[Any, Callable] = {
@@ -834,7 +891,7 @@ def build_app(org: Org) -> Any:
     router. `org.router` keeps the inner Starlette app."""
     router = build_router(org)
     org.router = router  # type: ignore[attr-defined]
-    app: Any = AuthMiddleware(router, org)
+    app: Any = ApiVersionMiddleware(AuthMiddleware(router, org))
     limits = _optional("limits")
     if limits is not None and "limiter" in org.config:
         app = limits.LimitsMiddleware(app, org.config["limiter"])

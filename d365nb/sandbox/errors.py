@@ -134,6 +134,20 @@ class DuplicateRecord(DataverseError):
         super().__init__("A record with matching key values already exists.")
 
 
+class DuplicateDetected(DataverseError):
+    """Duplicate detection (asked for with `MSCRM.SuppressDuplicateDetection: false`) found a
+    match: status 500 and code 0x80040333, as Microsoft's duplicate-detection page shows."""
+
+    status = 500
+    code = "0x80040333"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "A record was not created or updated because a duplicate of the current record "
+            "already exists."
+        )
+
+
 class VersionMismatch(DataverseError):
     """`If-Match: W/"n"` does not match the row's version (optimistic concurrency)."""
 

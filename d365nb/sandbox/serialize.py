@@ -8,6 +8,7 @@ a record with one generated dict display, so there is no per-cell Python dispatc
 from __future__ import annotations
 
 import fnmatch
+import functools
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -78,10 +79,23 @@ def formatter(column: Column) -> Callable[[Any], str | None] | None:
 # -- records ------------------------------------------------------------------------------------
 
 
-def _plain_value_expr(column: Column, key: str) -> str:
-    if column.type == "Boolean":
-        return f"(None if (v := r[{key!r}]) is None else v == 1)"
-    return f"r.get({key!r})"
+@functools.lru_cache(maxsize=512)
+def _plain_converter(
+    table: str, columns: tuple[tuple[str, str, bool], ...]
+) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """Compile `row -> record` for (output name, storage name, boolean?) columns. The names come
+    from the schema (never from a request), so the generated source is safe; cached, since the
+    same selections repeat."""
+    parts = ["'@odata.etag': ('W/\"%s\"' % r['versionnumber']) if 'versionnumber' in r else None"]
+    for out, key, is_bool in columns:
+        value = (
+            f"(None if (v := r.get({key!r})) is None else v == 1)" if is_bool else f"r.get({key!r})"
+        )
+        parts.append(f"{out!r}: {value}")
+    source = "def convert(r):\n    return {" + ", ".join(parts) + "}\n"
+    scope: dict[str, Any] = {}
+    exec(compile(source, f"<record {table}>", "exec"), scope)  # noqa: S102
+    return scope["convert"]
 
 
 def _expanded(row: dict[str, Any], nav: str) -> Any:
@@ -132,15 +146,10 @@ class RecordWriter:
 
     # The plain path: one generated function building the whole record in a dict display.
     def _compile_plain(self) -> Callable[[dict[str, Any]], dict[str, Any]]:
-        parts = [
-            "'@odata.etag': ('W/\"%s\"' % r['versionnumber']) if 'versionnumber' in r else None"
-        ]
-        for col in self.columns:
-            parts.append(f"{output_name(col)!r}: {_plain_value_expr(col, col.name)}")
-        source = "def convert(r):\n    return {" + ", ".join(parts) + "}\n"
-        scope: dict[str, Any] = {}
-        exec(compile(source, f"<record {self.table.logical_name}>", "exec"), scope)  # noqa: S102
-        return scope["convert"]
+        return _plain_converter(
+            self.table.logical_name,
+            tuple((output_name(c), c.name, c.type == "Boolean") for c in self.columns),
+        )
 
     def _cell(self, col: Column) -> Callable[[dict[str, Any], dict[str, Any], dict], None]:
         key, out = col.name, output_name(col)

@@ -512,7 +512,14 @@ class Service:
 
     # -- operations ---------------------------------------------------------------------------
 
-    def create(self, table: Table, body: Any, *, id: str | None = None) -> dict[str, Any]:
+    def create(
+        self,
+        table: Table,
+        body: Any,
+        *,
+        id: str | None = None,
+        detect_duplicates: bool = False,
+    ) -> dict[str, Any]:
         """Create a record (client-supplied key honoured); returns the stored row.
 
         Related records in the body (deep insert) are created in the same transaction: the
@@ -554,6 +561,8 @@ class Service:
                 related = self.create(target, nested)
                 changes[col.name] = related[target.primary_id]
                 changes[f"{col.name}__type"] = target.logical_name
+            if detect_duplicates:
+                self._check_duplicates(table, candidate, row_id)
             row = self.store.insert(table.logical_name, changes)
             self._link_children(row_id, links)
             for collection, bodies in parsed.deep_children:
@@ -568,12 +577,20 @@ class Service:
             return row
 
     def update(
-        self, table: Table, id: str, body: Any, *, if_match: str | None = None
+        self,
+        table: Table,
+        id: str,
+        body: Any,
+        *,
+        if_match: str | None = None,
+        detect_duplicates: bool = False,
     ) -> dict[str, Any]:
         """Update an existing record (404 when missing, 412 on a stale `If-Match`)."""
         changes, bound, links, _, _ = self.changes_from_body(table, body, creating=False)
         with self.store.transaction():
             current = self._existing(table, id, if_match)
+            if detect_duplicates:
+                self._check_duplicates(table, {**current, **changes}, id)
             row = self._apply_update(table, id, current, changes, bound)
             self._link_children(id, links)
             return row
@@ -598,6 +615,7 @@ class Service:
         *,
         if_match: str | None = None,
         if_none_match: str | None = None,
+        detect_duplicates: bool = False,
     ) -> tuple[dict[str, Any], bool]:
         """PATCH on a key: update, or create with that key. Returns (row, created).
 
@@ -611,9 +629,11 @@ class Service:
             if current is None:
                 if if_match is not None:
                     raise errors.RecordNotFound(table.logical_name, id)
-                return self.create(table, body, id=id), True
+                return self.create(table, body, id=id, detect_duplicates=detect_duplicates), True
             changes, bound, links, _, _ = self.changes_from_body(table, body, creating=False)
             self._match(current, if_match)
+            if detect_duplicates:
+                self._check_duplicates(table, {**current, **changes}, id)
             row = self._apply_update(table, id, current, changes, bound)
             self._link_children(id, links)
             return row, False
@@ -685,6 +705,22 @@ class Service:
         return self.update(table, id, {f"{nav}@odata.bind": None})
 
     # -- helpers ------------------------------------------------------------------------------
+
+    def _check_duplicates(self, table: Table, row: dict[str, Any], id: str) -> None:
+        """Apply the table's duplicate detection rules (text compares case-insensitively)."""
+        for rule in table.duplicate_rules:
+            values = [row.get(c) for c in rule]
+            if any(v is None or v == "" for v in values):
+                continue
+            where = " AND ".join(f'"{c}" = ?' for c in rule)
+            sql = (
+                f'SELECT 1 FROM "{table.logical_name}" WHERE {where} '
+                f'AND "{table.primary_id}" <> ? LIMIT 1'
+            )
+            with self.store.lock:
+                found = self.store.conn.execute(sql, (*values, id)).fetchone()
+            if found is not None:
+                raise errors.DuplicateDetected()
 
     def _existing(self, table: Table, id: str, if_match: str | None) -> dict[str, Any]:
         current = self.store.get(table.logical_name, id)

@@ -6,10 +6,10 @@ tested against the sandbox (test_detect.py)."""
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable
 import threading
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -62,13 +62,29 @@ class FakeConn:
     """Tables ``leads`` and ``tasks``; records are dicts; one version counter."""
 
     def __init__(self) -> None:
-        cols = {c: None for c in ("subject", "lastname", "statuscode", "createdon", "modifiedon",
-                                   "versionnumber")}
-        self.metadata = FakeMetadata({
-            "lead": Meta("lead", "leads", "leadid", columns={"leadid": None, **cols}),
-            "task": Meta("task", "tasks", "activityid", change_tracking=False,
-                         columns={"activityid": None, **cols, "regarding": None}),
-        })
+        cols = {
+            c: None
+            for c in (
+                "subject",
+                "lastname",
+                "statuscode",
+                "createdon",
+                "modifiedon",
+                "versionnumber",
+            )
+        }
+        self.metadata = FakeMetadata(
+            {
+                "lead": Meta("lead", "leads", "leadid", columns={"leadid": None, **cols}),
+                "task": Meta(
+                    "task",
+                    "tasks",
+                    "activityid",
+                    change_tracking=False,
+                    columns={"activityid": None, **cols, "regarding": None},
+                ),
+            }
+        )
         self.rows: dict[str, dict[str, dict[str, Any]]] = {"leads": {}, "tasks": {}}
         self.version = 0
         self.requests = 0
@@ -84,8 +100,13 @@ class FakeConn:
             self.version += 1
             now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             rid = id or str(uuid.uuid4())
-            self.rows[meta.entity_set][rid] = {meta.primary_id: rid, **values, "createdon": now,
-                                               "modifiedon": now, "versionnumber": self.version}
+            self.rows[meta.entity_set][rid] = {
+                meta.primary_id: rid,
+                **values,
+                "createdon": now,
+                "modifiedon": now,
+                "versionnumber": self.version,
+            }
             return rid
 
     def create(self, table: str, values: dict[str, Any], id: str | None = None) -> str:
@@ -109,9 +130,17 @@ class FakeConn:
         self.requests += 1
         return dict(self.rows[self._meta(table).entity_set][id])
 
-    def iter_pages(self, table: str, filter: str | None = None, orderby: Any = None,
-                   select: Any = None, top: int | None = None, max_pages: int | None = None,
-                   labels: bool = False, page_size: int | None = None):
+    def iter_pages(
+        self,
+        table: str,
+        filter: str | None = None,
+        orderby: Any = None,
+        select: Any = None,
+        top: int | None = None,
+        max_pages: int | None = None,
+        labels: bool = False,
+        page_size: int | None = None,
+    ):
         self.requests += 1
         meta = self._meta(table)
         with self.lock:

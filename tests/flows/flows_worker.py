@@ -23,7 +23,10 @@ def build(conn, history: str, tag: str, log: str) -> Flow:
     flow = Flow("crash", conn, history=history, concurrency=4, page_size=50)
     flow.on_created("leads", every="1s", filter=f"startswith(subject,'{tag}')", since="beginning")
     flow.step("log", STEP_LOG, namespace={"log_path": log})
-    flow.step("task", 'create tasks subject="{trigger[subject]}" regardingobjectid=leads({trigger[leadid]})')
+    flow.step(
+        "task",
+        'create tasks subject="{trigger[subject]}" regardingobjectid=leads({trigger[leadid]})',
+    )
     return flow
 
 

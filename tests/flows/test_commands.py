@@ -42,12 +42,15 @@ def shell(sandbox_handle, tmp_path, monkeypatch):
 def test_a_flow_built_from_cells_runs_and_shows_its_history(shell, tmp_path, capsys):
     tag = uuid.uuid4().hex[:8]
     shell.user_ns["tag"] = tag
-    cell(shell, f'%d365 trigger lf created leads --every 1s --filter "startswith(subject,{{tag}})"')
-    cell(shell, "%%d365 action lf make_task\n"
-                "print('inside the flow')\n"
-                "d365.create('tasks', {'subject': 'Follow up: ' + trigger['subject'],\n"
-                "                      'regardingobjectid': f\"leads({trigger['leadid']})\"})")
-    cell(shell, '%%d365 action lf note --if "trigger[\'lastname\'] == \'Nobody\'"\n"skipped"')
+    cell(shell, '%d365 trigger lf created leads --every 1s --filter "startswith(subject,{tag})"')
+    cell(
+        shell,
+        "%%d365 action lf make_task\n"
+        "print('inside the flow')\n"
+        "d365.create('tasks', {'subject': 'Follow up: ' + trigger['subject'],\n"
+        "                      'regardingobjectid': f\"leads({trigger['leadid']})\"})",
+    )
+    cell(shell, "%%d365 action lf note --if \"trigger['lastname'] == 'Nobody'\"\n\"skipped\"")
     steps = cell(shell, "%d365 flow steps lf")
     assert list(steps.step) == ["make_task", "note"] and list(steps.kind) == ["python", "python"]
     status = cell(shell, "%d365 flow start lf")
@@ -56,8 +59,16 @@ def test_a_flow_built_from_cells_runs_and_shows_its_history(shell, tmp_path, cap
     lead = conn.create("leads", {"subject": f"{tag} from a cell", "lastname": "Cell"})
     wait_for(lambda: flows["lf"].history.counts("lf").get("Succeeded", 0) >= 1)
     runs = cell(shell, "%d365 flow runs lf")
-    assert list(runs.columns[:8]) == ["run_id", "record_id", "status", "started", "ended", "duration",
-                                      "error", "attempts"]
+    assert list(runs.columns[:8]) == [
+        "run_id",
+        "record_id",
+        "status",
+        "started",
+        "ended",
+        "duration",
+        "error",
+        "attempts",
+    ]
     assert runs.record_id.tolist() == [lead] and runs.status.tolist() == ["Succeeded"]
     detail = cell(shell, f"%d365 flow run {runs.run_id.iloc[0]}")
     assert detail.step("make_task")["status"] == "Succeeded"
@@ -92,7 +103,11 @@ def test_rerunning_cells_redefines_the_trigger_and_replaces_the_step(shell):
     cell(shell, "%d365 trigger re updated leads --every 5m --columns jobtitle")
     flow = flows["re"]
     assert [s.name for s in flow.steps] == ["a", "b"] and flow.steps[0].source.strip() == "3"
-    assert (flow.trigger.kind, flow.trigger.every, flow.trigger.columns) == ("updated", 300, ["jobtitle"])
+    assert (flow.trigger.kind, flow.trigger.every, flow.trigger.columns) == (
+        "updated",
+        300,
+        ["jobtitle"],
+    )
 
 
 @pytest.mark.parametrize(
@@ -103,7 +118,7 @@ def test_rerunning_cells_redefines_the_trigger_and_replaces_the_step(shell):
         ("%d365 trigger f created leads --every banana", "bad interval 'banana'"),
         ("%d365 trigger f created nosuchtable --every 1m", "nosuchtable"),
         ("%d365 trigger f created leads --columns jobtitle", "--columns only applies to updated"),
-        ("%d365 trigger f deleted leads --filter \"statecode eq 0\"", "--filter cannot be used"),
+        ('%d365 trigger f deleted leads --filter "statecode eq 0"', "--filter cannot be used"),
         ("%d365 flow start ghost", "unknown flow 'ghost'"),
         ("%d365 flow run 0123456789abcdef", "no run"),
         ("%d365 flow launch f", "invalid choice"),
@@ -127,7 +142,9 @@ def test_a_flow_without_steps_or_with_a_syntax_error_is_refused(shell):
 
 def test_test_and_delete(shell):
     tag = uuid.uuid4().hex[:8]
-    cell(shell, f"%d365 trigger t created leads --every 1h --filter \"startswith(subject,'{tag}')\"")
+    cell(
+        shell, f"%d365 trigger t created leads --every 1h --filter \"startswith(subject,'{tag}')\""
+    )
     cell(shell, "%%d365 action t echo\ntrigger['subject']")
     lead = flows["t"].conn.create("leads", {"subject": f"{tag} one", "lastname": "T"})
     shell.user_ns["lead_id"] = lead

@@ -85,7 +85,9 @@ def test_several_updates_between_polls_give_one_change_with_the_latest_state(d36
 
 def test_updated_with_columns_fires_only_when_one_of_them_changed(d365, history, tag):
     rid = lead(d365, subject=f"{tag} c", jobtitle="Analyst")
-    trigger = Trigger("updated", "leads", 1, filter=f"startswith(subject,'{tag}')", columns=["jobtitle"])
+    trigger = Trigger(
+        "updated", "leads", 1, filter=f"startswith(subject,'{tag}')", columns=["jobtitle"]
+    )
     det = Detector(trigger, d365)
     cp = det.start("now")
     det.baseline(history, "f")
@@ -122,10 +124,13 @@ def test_created_via_change_tracking(d365, history, tag):
 
 
 def test_a_backlog_is_drained_page_by_page(d365, history, tag):
-    det = Detector(Trigger("created", "leads", 1, filter=f"startswith(subject,'{tag}')"), d365,
-                   page_size=40)
+    det = Detector(
+        Trigger("created", "leads", 1, filter=f"startswith(subject,'{tag}')"), d365, page_size=40
+    )
     cp = det.start("now")
-    result = d365.create_many("leads", [{"lastname": "Bulk", "subject": f"{tag} {i}"} for i in range(100)])
+    result = d365.create_many(
+        "leads", [{"lastname": "Bulk", "subject": f"{tag} {i}"} for i in range(100)]
+    )
     changes, cp, pages = poll(det, cp, history)
     assert len(pages) == 3 and [len(p.changes) for p in pages] == [40, 40, 20]
     assert sorted(c.record_id for c in changes) == sorted(result.ids)

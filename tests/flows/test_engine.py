@@ -6,11 +6,10 @@ from __future__ import annotations
 import threading
 
 import pytest
+from flows_support import FakeConn, FakeError, wait_for
 
 from d365nb.flows import Flow, FlowError, RetryPolicy, get_flow
 from d365nb.flows.history import History
-
-from flows_support import FakeConn, FakeError, wait_for
 
 FAST = RetryPolicy(type="exponential", count=4, interval=0.01)
 
@@ -33,8 +32,11 @@ def test_each_new_record_gives_one_run_with_steps_in_order(conn, history):
     conn.insert("leads", {"subject": "old"})  # before the start: not a new record
     seen = []
     flow = make(conn, history)
-    flow.step("first", "seen.append(('first', trigger['subject']))\ntrigger['subject'].upper()",
-              namespace={"seen": seen})
+    flow.step(
+        "first",
+        "seen.append(('first', trigger['subject']))\ntrigger['subject'].upper()",
+        namespace={"seen": seen},
+    )
     flow.step("second", "seen.append(('second', steps['first']))\n'done'", namespace={"seen": seen})
     flow.start()
     wait_for(lambda: flow.state == "Running")
@@ -44,8 +46,14 @@ def test_each_new_record_gives_one_run_with_steps_in_order(conn, history):
     runs = flow.runs()
     assert sorted(runs.record_id) == sorted(ids)
     assert set(runs.status) == {"Succeeded"}
-    assert seen == [("first", "s0"), ("second", "S0"), ("first", "s1"), ("second", "S1"),
-                    ("first", "s2"), ("second", "S2")]
+    assert seen == [
+        ("first", "s0"),
+        ("second", "S0"),
+        ("first", "s1"),
+        ("second", "S1"),
+        ("first", "s2"),
+        ("second", "S2"),
+    ]
     detail = flow.run(runs.run_id.iloc[0])
     assert [s["name"] for s in detail.steps] == ["first", "second"]
     assert detail.step("second")["outputs"] == "done"
@@ -174,6 +182,7 @@ def test_step_prints_go_to_the_run_not_to_the_running_cell(conn, history, capsys
 
 def test_a_flow_does_not_trigger_itself_unless_asked(conn, history):
     for self_trigger, expected_runs in ((False, 1), (True, 3)):
+
         def step(trigger, d365):
             if trigger.get("generation", 0) < 2:
                 d365.create("leads", {"generation": trigger.get("generation", 0) + 1})
@@ -263,3 +272,46 @@ def test_bad_input_is_a_clear_error_and_starts_nothing(conn, history):
     with pytest.raises(FlowError, match="unknown flow 'ghost'"):
         get_flow("ghost")
     assert not any(f.running for f in [get_flow("nosteps"), get_flow("notrigger")])
+
+
+def test_pause_stops_polling_and_resume_picks_up_what_came_meanwhile(conn, history):
+    flow = make(conn, history).step("s", "display('shown')\n1")
+    flow.start()
+    wait_for(lambda: flow.state == "Running")
+    flow.pause()
+    wait_for(lambda: flow.state == "Paused")
+    polls = flow._watcher().polls
+    conn.insert("leads", {})
+    flow.poll_now()  # a paused flow does not check its trigger
+    wait_for(lambda: flow._watcher().next_poll is not None)
+    assert flow._watcher().polls == polls and len(flow.runs()) == 0
+    flow.resume()
+    wait_for(lambda: finished(flow, 1))
+    assert flow.run(flow.runs().run_id.iloc[0]).step("s")["log"] == "shown\n"
+
+
+def test_a_redefined_trigger_starts_afresh_but_the_same_one_resumes(conn, history):
+    flow = make(conn, history).step("s", "1")
+    flow.start()
+    wait_for(lambda: flow.state == "Running")
+    flow.stop()
+    saved = history.checkpoint("f")
+    make(conn, history).step("s", "1")  # the same trigger cell run again
+    assert flow.detector().fits(saved)
+    changed = Flow("f", conn, history=history).on_created("leads", every="1s", since="beginning")
+    assert not changed.detector().fits(saved)
+
+
+def test_the_live_status_view_is_updated_by_the_engine(conn, history):
+    import ipywidgets
+
+    flow = make(conn, history).step("s", "1")
+    view = flow.status()
+    view.widget = ipywidgets.HTML(value=view.html())  # what a kernel with widgets gets
+    assert "Stopped" in view.widget.value
+    flow.start()
+    wait_for(lambda: "Running" in view.widget.value, what="the view to show Running")
+    conn.insert("leads", {})
+    flow.poll_now()
+    wait_for(lambda: ">Succeeded</span> 1 " in view.widget.value, what="the view to count the run")
+    assert "application/vnd.jupyter.widget-view+json" in view._repr_mimebundle_()

@@ -22,9 +22,12 @@ def done(flow: Flow, n: int) -> bool:
 def test_walkthrough_new_lead_gets_a_task_regarding_it(d365, history):
     tag = uuid.uuid4().hex[:8]
     flow = Flow("walkthrough", d365, history=history).on_created(
-        "leads", every="1s", filter=f"startswith(subject,'{tag}')")
-    flow.step("create_task",
-              'create tasks subject="Follow up: {trigger[subject]}" regardingobjectid=leads({trigger[leadid]})')
+        "leads", every="1s", filter=f"startswith(subject,'{tag}')"
+    )
+    flow.step(
+        "create_task",
+        'create tasks subject="Follow up: {trigger[subject]}" regardingobjectid=leads({trigger[leadid]})',
+    )
     flow.start()
     wait_for(lambda: flow.state == "Running")
     lead = d365.create("leads", {"subject": f"{tag} Contoso deal", "lastname": "Smith"})
@@ -35,7 +38,9 @@ def test_walkthrough_new_lead_gets_a_task_regarding_it(d365, history):
     assert list(tasks.subject) == [f"Follow up: {tag} Contoso deal"]
     # The task id came from run.key: running the same change again writes the same record.
     assert run.step("create_task")["outputs"] == tasks.index[0]
-    assert run.step("create_task")["inputs"]["values"]["subject"] == f"Follow up: {tag} Contoso deal"
+    assert (
+        run.step("create_task")["inputs"]["values"]["subject"] == f"Follow up: {tag} Contoso deal"
+    )
     again = flow.resubmit(run.run_id)
     assert again.status == "Succeeded" and len(tasks_regarding(d365, lead)) == 1
 
@@ -43,14 +48,18 @@ def test_walkthrough_new_lead_gets_a_task_regarding_it(d365, history):
 def test_python_step_sees_trigger_steps_and_run(d365, history):
     tag = uuid.uuid4().hex[:8]
     flow = Flow("pysteps", d365, history=history).on_created(
-        "leads", every="1s", filter=f"startswith(subject,'{tag}')")
+        "leads", every="1s", filter=f"startswith(subject,'{tag}')"
+    )
     flow.step("subject", "trigger.subject or trigger['lastname']")
-    flow.step("task", """
+    flow.step(
+        "task",
+        """
 task_id = d365.create("tasks", {"subject": steps["subject"],
                                 "regardingobjectid": f"leads({trigger['leadid']})"})
 print("created", task_id)
 {"task": task_id, "key": run.key, "status_label": trigger["statuscode@OData.Community.Display.V1.FormattedValue"]}
-""")
+""",
+    )
     flow.start()
     wait_for(lambda: flow.state == "Running")
     lead = d365.create("leads", {"subject": f"{tag} py", "lastname": "Py"})
@@ -66,9 +75,14 @@ print("created", task_id)
 def test_a_failing_step_keeps_the_flow_polling_and_resubmit_after_a_fix_succeeds(d365, history):
     tag = uuid.uuid4().hex[:8]
     flow = Flow("fixme", d365, history=history).on_created(
-        "leads", every="1s", filter=f"startswith(subject,'{tag}')")
+        "leads", every="1s", filter=f"startswith(subject,'{tag}')"
+    )
     # A bad column: the service refuses it (400), not retried.
-    flow.step("task", 'create tasks subjekt="{trigger[subject]}"', retry=RetryPolicy(count=1, interval=0.01))
+    flow.step(
+        "task",
+        'create tasks subjekt="{trigger[subject]}"',
+        retry=RetryPolicy(count=1, interval=0.01),
+    )
     flow.start()
     wait_for(lambda: flow.state == "Running")
     first = d365.create("leads", {"subject": f"{tag} 1", "lastname": "A"})
@@ -78,7 +92,10 @@ def test_a_failing_step_keeps_the_flow_polling_and_resubmit_after_a_fix_succeeds
     runs = flow.runs()
     assert set(runs.status) == {"Failed"} and "subjekt" in runs.error.iloc[0]
     assert "subjekt" in (flow.status_data()["last_error"] or "")
-    flow.step("task", 'create tasks subject="{trigger[subject]}" regardingobjectid=leads({trigger[leadid]})')
+    flow.step(
+        "task",
+        'create tasks subject="{trigger[subject]}" regardingobjectid=leads({trigger[leadid]})',
+    )
     for run_id in runs.run_id:
         assert flow.resubmit(run_id).status == "Succeeded"
     assert len(tasks_regarding(d365, first)) == len(tasks_regarding(d365, second)) == 1
@@ -89,7 +106,8 @@ def test_test_runs_the_steps_once_on_the_latest_record_without_starting(d365, hi
     d365.create("leads", {"subject": f"{tag} older", "lastname": "O"})
     latest = d365.create("leads", {"subject": f"{tag} latest", "lastname": "L"})
     flow = Flow("tester", d365, history=history).on_created(
-        "leads", every="1h", filter=f"startswith(subject,'{tag}')")
+        "leads", every="1h", filter=f"startswith(subject,'{tag}')"
+    )
     flow.step("echo", "trigger['leadid']")
     result = flow.test()
     assert result.status == "Succeeded" and result.step("echo")["outputs"] == latest
@@ -97,3 +115,26 @@ def test_test_runs_the_steps_once_on_the_latest_record_without_starting(d365, hi
     chosen = d365.create("leads", {"subject": f"{tag} chosen", "lastname": "C"})
     assert flow.test(chosen).step("echo")["outputs"] == chosen
     assert set(flow.runs().origin) == {"test"}
+
+
+def test_an_updated_flow_that_updates_its_own_records_does_not_loop(d365, history):
+    tag = uuid.uuid4().hex[:8]
+    lead = d365.create("leads", {"subject": f"{tag} loop", "lastname": "Loop", "jobtitle": "a"})
+    flow = Flow("selfupdate", d365, history=history).on_updated(
+        "leads", every="1s", filter=f"startswith(subject,'{tag}')"
+    )
+    flow.step(
+        "stamp",
+        "d365.update('leads', trigger['leadid'], {'description': 'seen ' + trigger['jobtitle']})",
+    )
+    flow.start()
+    wait_for(lambda: flow.state == "Running")
+    d365.update("leads", lead, {"jobtitle": "b"})  # one outside change...
+    wait_for(lambda: done(flow, 1))
+    assert d365.get("leads", lead)["description"] == "seen b"
+    polls = flow._watcher().polls
+    wait_for(lambda: flow._watcher().polls >= polls + 2)  # ...the flow's own write was seen
+    assert len(flow.runs()) == 1  # and did not trigger it again
+    d365.update("leads", lead, {"jobtitle": "c"})  # the next outside change still does
+    wait_for(lambda: done(flow, 2))
+    assert d365.get("leads", lead)["description"] == "seen c"

@@ -8,7 +8,9 @@ from d365nb.flows.model import FlowError, RetryPolicy, format_interval, parse_in
 from d365nb.flows.steps import compile_declarative, compile_python, looks_declarative
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("10s", 10), ("3m", 180), ("1h", 3600), ("1d", 86400)])
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("10s", 10), ("3m", 180), ("1h", 3600), ("1d", 86400)]
+)
 def test_intervals_take_seconds_minutes_hours_days(text, seconds):
     assert parse_interval(text) == seconds
     assert format_interval(seconds) == text

@@ -23,7 +23,11 @@ def lead_ids(d365, tag: str) -> list[str]:
 
 
 def tasks_per_lead(d365, tag: str) -> Counter:
-    frame = d365.list("tasks", filter=f"startswith(subject,'{tag}')", select=["subject", "_regardingobjectid_value"])
+    frame = d365.list(
+        "tasks",
+        filter=f"startswith(subject,'{tag}')",
+        select=["subject", "_regardingobjectid_value"],
+    )
     return Counter(frame["_regardingobjectid_value"])
 
 
@@ -36,11 +40,16 @@ def settled(flow: Flow, n: int) -> bool:
 def test_faults_on_every_event_runs_once_and_succeeds(d365, sandbox_handle, history):
     events = 1000
     tag = uuid.uuid4().hex[:8]
-    d365.create_many("leads", [{"lastname": "Fault", "subject": f"{tag} {i}"} for i in range(events)])
+    d365.create_many(
+        "leads", [{"lastname": "Fault", "subject": f"{tag} {i}"} for i in range(events)]
+    )
     flow = Flow("faulty", d365, history=history, concurrency=16, page_size=200)
     flow.on_created("leads", every="1s", filter=f"startswith(subject,'{tag}')", since="beginning")
-    flow.step("task", 'create tasks subject="{trigger[subject]}" regardingobjectid=leads({trigger[leadid]})',
-              retry=RetryPolicy(count=6, interval=0.2))
+    flow.step(
+        "task",
+        'create tasks subject="{trigger[subject]}" regardingobjectid=leads({trigger[leadid]})',
+        retry=RetryPolicy(count=6, interval=0.2),
+    )
     # Retry-After 0 keeps the test short; the client and the runner still honour it.
     sandbox_handle.set_faults("503=0.1,429=0.1,retry_after=0", seed=11)
     try:
@@ -64,14 +73,27 @@ def test_a_killed_process_loses_no_event_and_duplicates_no_task(d365, sandbox_ha
     history_path = tmp_path / "flows.sqlite"
     log = tmp_path / "executions.log"
     log.touch()
-    d365.create_many("leads", [{"lastname": "Crash", "subject": f"{tag} {i}"} for i in range(events)])
-    env = {**os.environ, "D365NB_URL": sandbox_handle.url, "D365NB_TOKEN": sandbox_handle.token,
-           "PYTHONPATH": str(HERE) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    worker = subprocess.Popen([sys.executable, str(HERE / "flows_worker.py"), str(history_path), tag, str(log)],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    d365.create_many(
+        "leads", [{"lastname": "Crash", "subject": f"{tag} {i}"} for i in range(events)]
+    )
+    env = {
+        **os.environ,
+        "D365NB_URL": sandbox_handle.url,
+        "D365NB_TOKEN": sandbox_handle.token,
+        "PYTHONPATH": str(HERE) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    }
+    worker = subprocess.Popen(
+        [sys.executable, str(HERE / "flows_worker.py"), str(history_path), tag, str(log)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
-        wait_for(lambda: len(log.read_text().split()) >= 60 or worker.poll() is not None,
-                 timeout=60, what="the worker to get going")
+        wait_for(
+            lambda: len(log.read_text().split()) >= 60 or worker.poll() is not None,
+            timeout=60,
+            what="the worker to get going",
+        )
         assert worker.poll() is None, worker.stderr.read().decode()
         worker.kill()  # SIGKILL: no cleanup, mid-backlog
         worker.wait(10)

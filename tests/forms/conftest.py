@@ -1,4 +1,4 @@
-"""Fixtures for the forms tests: one sandbox (demo data) per session, a client connection, and a
+"""Fixtures for the forms tests: the session sandbox (demo data), a client connection, and a
 raw HTTP reader so tests check records in the sandbox independently of the client."""
 
 from __future__ import annotations
@@ -8,12 +8,9 @@ from forms_support import SandboxReader
 
 
 @pytest.fixture(scope="session")
-def sandbox_handle():
-    from d365nb import sandbox
-
-    handle = sandbox.start()
-    yield handle
-    handle.stop()
+def sandbox_handle(sandbox):
+    """The session's demo sandbox (tests/conftest.py)."""
+    return sandbox
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ Screenshots land in test-artifacts/forms-*.png.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -77,6 +78,16 @@ def lab(tmp_path, sandbox_handle):
         "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "settings"),
         "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"),
     }
+    # No "Jupyter news?" toast over the forms.
+    notification = (
+        tmp_path
+        / "settings"
+        / "@jupyterlab"
+        / "apputils-extension"
+        / "notification.jupyterlab-settings"
+    )
+    notification.parent.mkdir(parents=True)
+    notification.write_text('{"fetchNews": "false", "checkForUpdates": false}')
     log = open(tmp_path / "lab.log", "wb")  # noqa: SIM115 - the server writes to it until teardown
     process = subprocess.Popen(
         [
@@ -112,6 +123,34 @@ def lab(tmp_path, sandbox_handle):
     log.close()
 
 
+IDLE = "#jp-main-dock-panel .jp-Notebook-ExecutionIndicator[data-status='idle']"
+
+
+def wait_idle(page, timeout: float = 90_000) -> None:
+    page.wait_for_selector(IDLE, state="attached", timeout=timeout)
+    page.get_by_text("| Idle").first.wait_for(timeout=timeout)  # the status bar's kernel status
+
+
+def run_all(page) -> None:
+    """Run > Run All Cells, retried until the first cell starts: the menu command is a no-op while
+    the notebook's kernel session is still connecting, which no indicator shows reliably."""
+    wait_idle(page)
+    started = page.locator(".jp-InputPrompt", has_text=re.compile(r"\[(\*|\d+)\]"))
+    for _attempt in range(6):
+        news = page.locator(".jp-Notification-Toast button", has_text="No")
+        if news.count():
+            news.first.click()  # the "Jupyter news?" toast would cover the forms
+        page.click(".jp-Notebook")
+        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+        page.click("li[data-command='runmenu:run-all']")
+        try:
+            started.first.wait_for(state="attached", timeout=10_000)
+            return
+        except Exception:
+            page.keyboard.press("Escape")
+    raise AssertionError("Run All never started the notebook")
+
+
 def test_create_task_form_in_jupyterlab(lab, sandbox_handle):
     playwright_api = pytest.importorskip("playwright.sync_api")
     base, token, _work = lab
@@ -126,18 +165,11 @@ def test_create_task_form_in_jupyterlab(lab, sandbox_handle):
         page = browser.new_page(viewport={"width": 1400, "height": 1100})
         try:
             page.goto(f"{base}/lab/tree/forms.ipynb?token={token}", timeout=90_000)
-            idle = "#jp-main-dock-panel .jp-Notebook-ExecutionIndicator[data-status='idle']"
             page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
-            page.wait_for_selector(idle, state="attached", timeout=90_000)
-            news = page.locator(".jp-Notification-Toast button", has_text="No")
-            if news.count():
-                news.first.click()  # the "Jupyter news?" toast would cover the forms
-            page.click(".jp-Notebook")
-            page.click("text=Run >> nth=0")  # the menu bar's Run menu
-            page.click("li[data-command='runmenu:run-all']")
+            run_all(page)
             form = page.locator(".d365nb-form-create")
             form.wait_for(timeout=90_000)
-            page.wait_for_selector(idle, state="attached", timeout=90_000)
+            wait_idle(page)
             form.scroll_into_view_if_needed()
             page.screenshot(path=str(ARTIFACTS / "forms-1-run-all.png"))
 

@@ -175,3 +175,25 @@ def test_delete_without_a_pick_says_so(conn):
     form.button.click()
     assert "pick a record first" in form.status.value
     assert not form.asking
+
+
+def test_update_form_shows_the_current_lookup_and_can_repoint_it(conn, reader):
+    first = reader.create("accounts", {"name": unique("First")})
+    second_name = unique("Second")
+    second = reader.create("accounts", {"name": second_name})
+    task_id = reader.create(
+        "tasks",
+        {
+            "subject": unique("Repoint"),
+            "regardingobjectid_account_task@odata.bind": f"/accounts({first})",
+        },
+    )
+    form = UpdateForm("tasks", conn, record_id=task_id)
+    picker = form.fields["regardingobjectid"].picker
+    assert picker.value == ("accounts", first)
+    assert first in picker.chosen.value
+    picker.search(second_name)
+    picker.results.value = second
+    assert form.submit()
+    assert "regardingobjectid" in form.status.value
+    assert reader.get("tasks", task_id)["_regardingobjectid_value"] == second

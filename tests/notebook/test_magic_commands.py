@@ -67,6 +67,10 @@ def test_pages_and_all_control_how_much_is_read(shell, d365, magic):
     assert (len(one), one.attrs["pages"]) == (100, 1)
     assert (len(two), two.attrs["pages"]) == (200, 2)
     assert len(every) > 200 and every.attrs["pages"] == -(-len(every) // 100)
+    footer = shell.display_formatter.format(one)[0]["text/plain"].splitlines()[-1]
+    assert footer.endswith("more rows: --all or --pages N")
+    top = d365(shell, "list leads --select lastname --top 250")
+    assert (len(top), top.attrs["pages"]) == (250, 1)  # --top is honoured beyond one page size
 
 
 def test_count_and_labels(shell, d365):
@@ -324,3 +328,15 @@ def test_update_cell_body_sets_the_fields(shell, d365, api):
     d365(shell, "update tasks {tid}", cell="percentcomplete: 60\nprioritycode: 2\n")
     [task] = _tasks(api, tag)
     assert (task["percentcomplete"], task["prioritycode"]) == (60, 2)
+
+
+def test_connect_empty_sandbox(bare_shell, d365):
+    from d365nb.client.registry import connections
+
+    d365(bare_shell, "connect sandbox --data empty --alias nbempty")
+    conn = connections.get("nbempty")
+    try:
+        assert len(d365(bare_shell, "list leads --select lastname")) == 0
+    finally:
+        connections.remove(conn)
+        conn.close()

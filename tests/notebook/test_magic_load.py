@@ -89,10 +89,16 @@ def test_unbalanced_quote_is_one_line_error(bare_shell, d365):
 def test_not_connected_says_how_to_connect(bare_shell, d365):
     from d365nb.client.registry import connections
 
-    if connections.current is not None:
-        pytest.skip("another test left a current connection")
-    with pytest.raises(MagicFailed, match="not connected; run %d365 connect sandbox"):
-        d365(bare_shell, "list leads")
+    # Other tests may have left connections open: set them aside for this test.
+    saved, current = connections.items(), connections.current
+    for alias, _ in saved:
+        connections.remove(alias)
+    try:
+        with pytest.raises(MagicFailed, match="not connected; run %d365 connect sandbox"):
+            d365(bare_shell, "list leads")
+    finally:
+        for alias, conn in saved:
+            connections.add(conn, alias, make_current=conn is current)
 
 
 def test_flow_commands_dispatch_or_say_unavailable(bare_shell, d365):
@@ -116,3 +122,10 @@ def test_question_mark_shows_the_generated_help(bare_shell, capsys):
     bare_shell.run_cell("%d365?")
     out = capsys.readouterr().out
     assert "commands:" in out and "changes" in out and "examples:" in out
+
+
+def test_misspelt_option_suggests_the_right_one(bare_shell, d365):
+    with pytest.raises(MagicFailed) as failed:
+        d365(bare_shell, 'list leads --fliter "statuscode eq 1"')
+    assert "unrecognized arguments: --fliter" in str(failed.value)
+    assert "did you mean --filter?" in str(failed.value)

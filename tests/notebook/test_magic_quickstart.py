@@ -24,6 +24,14 @@ def _outputs_text(nb) -> str:
 
 def test_quickstart_runs_and_leaks_no_token(tmp_path):
     nb = nbformat.read(NOTEBOOK, as_version=4)
+    # A long read with a progress bar (shown at once): a finished bar must leave nothing behind.
+    nb.cells.append(
+        nbformat.v4.new_code_cell(
+            "%config D365Magic.progress_after = 0\n%config D365Magic.page_size = 100\n"
+            "_long = %d365 list leads --select lastname --pages 4\nlen(_long)"
+        )
+    )
+    progress_cell = nb.cells[-1]
     token_file = tmp_path / "token.txt"
     # A probe cell, run after the notebook, fetches the token from the kernel into a file
     # without printing it, so the test knows what it must not find.
@@ -43,6 +51,11 @@ def test_quickstart_runs_and_leaks_no_token(tmp_path):
     executed = nbformat.writes(nb)
     assert token not in executed
     assert not re.search(r"(?i)bearer\s+(?!\*\*\*)[A-Za-z0-9._~+/=-]{8,}", executed)
+
+    shown = [o for o in progress_cell.outputs if o.output_type == "display_data"]
+    assert shown, "the bar was displayed"
+    assert all(o.data == {"text/plain": ""} for o in shown)  # blanked when done
+    assert progress_cell.outputs[-1].data["text/plain"] == "400"
 
     outputs = _outputs_text(nb)
     assert "connected to http://127.0.0.1:" in outputs

@@ -129,3 +129,12 @@ def test_dates_only_and_nulls(empty_api):
     assert rec["birthdate" + FV] == "7/4/1990"
     assert rec["jobtitle"] is None
     assert "jobtitle" + FV not in rec
+
+
+def test_context_url_names_expanded_selections(empty_api, empty_sandbox, account):
+    body = empty_api.get(
+        "accounts?$select=name&$expand=primarycontactid($select=contactid,fullname)"
+    ).json()
+    assert body["@odata.context"] == (
+        f"{empty_sandbox.api}$metadata#accounts(name,primarycontactid(contactid,fullname))"
+    )

@@ -21,7 +21,8 @@ def test_requests_without_the_token_get_401_and_the_entra_challenge(sandbox, hea
     assert challenge.startswith("Bearer authorization_uri=https://login.microsoftonline.com/")
     tenant = challenge.split("login.microsoftonline.com/")[1].split("/")[0]
     assert uuid.UUID(tenant)
-    assert challenge.endswith("/oauth2/authorize")
+    assert challenge.split(",")[0].endswith("/oauth2/authorize")
+    assert challenge.endswith(f", resource_id={sandbox.url}/")
     error = r.json()["error"]
     assert set(error) == {"code", "message"}
     assert sandbox.token not in r.text

@@ -281,3 +281,28 @@ def test_unknown_entity_set_is_404(api, segment):
             "message": f"Resource not found for the segment '{segment}'.",
         }
     }
+
+
+def test_duplicate_detection_only_when_asked(empty_api):
+    body = {"firstname": "Monte", "lastname": "Orton", "emailaddress1": "monteorton@example.com"}
+    assert empty_api.post("leads", json={**body, "subject": "first"}).status_code == 204
+    # off by default: a second lead with the same email is fine
+    assert empty_api.post("leads", json={**body, "subject": "second"}).status_code == 204
+    check = {"MSCRM.SuppressDuplicateDetection": "false"}
+    r = empty_api.post("leads", json={**body, "subject": "third"}, headers=check)
+    assert r.status_code == 500
+    assert r.json()["error"] == {
+        "code": "0x80040333",
+        "message": "A record was not created or updated because a duplicate of the current "
+        "record already exists.",
+    }
+    assert empty_api.get("leads/$count").text == "2"
+    other = {**body, "emailaddress1": "OTHER@example.com", "subject": "s"}
+    assert empty_api.post("leads", json=other, headers=check).status_code == 204
+    key = empty_api.get("leads?$filter=emailaddress1 eq 'other@example.com'").json()["value"][0][
+        "leadid"
+    ]
+    r = empty_api.patch(
+        f"leads({key})", json={"emailaddress1": "MONTEORTON@example.com"}, headers=check
+    )
+    assert r.status_code == 500

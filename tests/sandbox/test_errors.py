@@ -260,3 +260,15 @@ def test_client_mistakes_never_yield_a_500(api, method, path, body):
     assert set(r.json()["error"]) == {"code", "message"}
     assert "Traceback" not in r.text
     assert api.get("leads/$count").text == before
+
+
+def test_paths_outside_the_api_get_the_dataverse_404_body(api, sandbox):
+    r = api.get(sandbox.url + "/api/data/v8.0/accounts")
+    err = _error(r, 404)
+    assert err["code"] == "0x8006088a"
+
+
+def test_older_v9_paths_are_served(api, sandbox):
+    r = api.get(sandbox.url + "/api/data/v9.1/WhoAmI")
+    assert r.status_code == 200
+    assert r.json()["UserId"] == sandbox.org.user_id

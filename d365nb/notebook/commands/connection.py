@@ -94,8 +94,12 @@ def cmd_connect(magic: Any, options: Namespace, cell: str | None) -> None:
     if options.verify:
         kwargs["verify"] = interpolate(options.verify, magic.namespace)
     if target.lower() == "sandbox":
+        if options.data:
+            kwargs["sandbox_options"] = {"data": options.data}
         conn = d365nb.connect("sandbox", alias=options.alias, **kwargs)
     else:
+        if options.data:
+            raise UsageError("%d365 connect: --data applies to the sandbox only")
         parsed = urlparse(target)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise UsageError(

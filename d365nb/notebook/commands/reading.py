@@ -27,8 +27,8 @@ def cmd_list(magic: Any, options: Namespace, cell: str | None) -> Any:
         raise UsageError("%d365 list: --pages must be 1 or more (or use --all)")
     if options.top is not None and options.top < 0:
         raise UsageError("%d365 list: --top must be 0 or more")
-    if options.all:
-        max_pages = None
+    if options.all or (options.top is not None and options.pages is None):
+        max_pages = None  # --top N means N rows, however many pages that takes
     else:
         max_pages = options.pages or (magic.max_pages if magic.max_pages > 0 else None)
     started = time.perf_counter()

@@ -14,7 +14,7 @@ import ipywidgets as widgets
 
 from d365nb.notebook.forms import columns as cols
 from d365nb.notebook.forms.base import Form, current_connection
-from d365nb.notebook.forms.fields import BLANK
+from d365nb.notebook.forms.fields import BLANK, LABEL_WIDTH
 from d365nb.notebook.forms.record import CreateForm
 from d365nb.notebook.forms.render import escape
 
@@ -255,8 +255,11 @@ class ActionForm(CreateForm):
                 field.column
             ) == cols.LOOKUP and self.trigger_meta.logical_name in cols.targets(field.column):
                 box = widgets.Checkbox(
-                    description=f"the trigger {self.trigger_meta.logical_name}", indent=False
+                    description=f"the trigger {self.trigger_meta.logical_name}",
+                    indent=False,
+                    layout=widgets.Layout(margin=f"0 0 0 {LABEL_WIDTH}"),
                 )
+                box.add_class("d365nb-use-trigger")
                 self.use_trigger[field.name] = box
                 field.widget.children = (*field.widget.children, box)
         self.step_name = widgets.Text(

@@ -30,9 +30,17 @@ Contract (used by `app.py`, `metadata.py` and others)::
 
 `params` are the raw (URL-decoded) query parameters: `$select`, `$filter`, `$orderby`, `$top`,
 `$count`, `$expand`, and aliases `@p1`.... `table_name` may be the logical name or the entity-set
-name. `$skip`, `$search`, `$apply` and other unknown `$` options raise ODataError; `$skiptoken`
-and `$deltatoken` keys are ignored (pass the skiptoken through `skiptoken=`). The caller holds
-the store's lock around `execute`/`count` if the connection is shared between threads.
+name. `$skip`, `$search`, `$format`, `$apply` and other unknown `$` options raise ODataError;
+`$skiptoken` and `$deltatoken` keys are ignored (pass the skiptoken through `skiptoken=`). The
+caller holds the store's lock around `execute`/`count` if the connection is shared between
+threads.
+
+Modules: `parser` (Lark LALR grammar -> `nodes`, cached per text), `sql` (binds names against the
+schema, type-checks, emits parameterised SQL), `functions` (query-function date ranges),
+`navigation` (navigation properties from the schema's lookups), `options` ($select, $expand,
+$top, $count), `ordering` ($orderby keys - lookups sort by the related primary name - and the
+keyset condition), `paging` (the signed skiptoken), `execute` (runs it all, one query per
+$expand level).
 
 "Now" for the date query functions comes from `now=` or from `odata.set_clock(callable)`.
 """

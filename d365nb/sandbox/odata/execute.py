@@ -89,13 +89,11 @@ def storage_columns(table: Table) -> list[str]:
     return names
 
 
-def _fetch_columns(
-    table: Table, select: list[str] | None, extra: list[str], *, etag: bool = True
-) -> list[str]:
+def _fetch_columns(table: Table, select: list[str] | None, extra: list[str]) -> list[str]:
     if select is None:
         return storage_columns(table)
     wanted = [table.primary_id]
-    if etag and "versionnumber" in table.columns:
+    if "versionnumber" in table.columns:  # for @odata.etag, on expanded records too
         wanted.append("versionnumber")
     for name in [*select, *extra]:
         if name not in wanted:
@@ -350,9 +348,7 @@ def _expand_single(conn, schema, rows, plan: ExpandPlan, user_id, now) -> None:
         select = plan.select
         if select is not None and len(plan.targets) > 1:
             select = [c for c in select if c in target.columns]
-        # Expanded lookups come without @odata.etag when columns are selected (as Dataverse's
-        # own examples show); without versionnumber the serializer leaves it out.
-        columns = _fetch_columns(target, select, _expand_keys(target, plan.expand), etag=False)
+        columns = _fetch_columns(target, select, _expand_keys(target, plan.expand))
         marks = ", ".join("?" * len(ids))
         sql = (
             f"SELECT {', '.join(f't0.{quote(c)}' for c in columns)} FROM "

@@ -100,6 +100,10 @@ class Table:
     change_tracking: bool = True
     is_activity: bool = False
     description: str = ""
+    # Published duplicate detection rules: each a set of columns whose equal values make two
+    # records duplicates (checked only when a request sends MSCRM.SuppressDuplicateDetection:
+    # false, as in Dataverse).
+    duplicate_rules: tuple[tuple[str, ...], ...] = ()
 
     def column(self, name: str) -> Column | None:
         return self.columns.get(name)

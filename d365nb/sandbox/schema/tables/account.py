@@ -28,6 +28,7 @@ TABLE = Table(
     display="Account",
     display_collection="Accounts",
     object_type_code=1,
+    duplicate_rules=(("name",), ("emailaddress1",)),
     description="Business that represents a customer or potential customer.",
     columns=columns(
         primary_key("accountid", "Account"),

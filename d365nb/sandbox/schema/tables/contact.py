@@ -29,6 +29,7 @@ TABLE = Table(
     display="Contact",
     display_collection="Contacts",
     object_type_code=2,
+    duplicate_rules=(("emailaddress1",),),
     description="Person with whom a business unit has a relationship, such as customer, supplier, and colleague.",
     columns=columns(
         primary_key("contactid", "Contact"),

@@ -39,6 +39,7 @@ TABLE = Table(
     display="Lead",
     display_collection="Leads",
     object_type_code=4,
+    duplicate_rules=(("emailaddress1",),),
     description="Prospect or potential sales opportunity.",
     columns=columns(
         primary_key("leadid", "Lead"),
