@@ -269,6 +269,47 @@ class Flow:
             ],
         }
 
+    @classmethod
+    def load(cls, name: str, conn: Any = None, history: History | str | Path | None = None) -> Flow:
+        """Rebuild a flow from its stored definition (e.g. to run it headless, beside the same
+        checkpoint and run history). Steps defined as Python callables cannot be restored."""
+        store = history if isinstance(history, History) else history_for(history)
+        data = store.flow_definition(name)
+        if not data or not data.get("trigger"):
+            raise FlowError(f"no stored flow {name!r} with a trigger in {store.path}")
+        flow = cls(
+            name,
+            conn,
+            concurrency=data.get("concurrency", 1),
+            self_trigger=data.get("self_trigger", False),
+            history=store,
+        )
+        t = data["trigger"]
+        flow._set_trigger(
+            t["kind"],
+            t["table"],
+            t["every"],
+            t.get("filter"),
+            t.get("select"),
+            t.get("columns"),
+            t.get("since"),
+            t.get("mode", "auto"),
+        )
+        for step in data.get("steps", []):
+            if step["kind"] == "callable":
+                raise FlowError(
+                    f"step {step['name']!r} of flow {name!r} is a Python callable; "
+                    "define it again in code"
+                )
+            flow.step(
+                step["name"],
+                step["source"],
+                when=step.get("when"),
+                retry=step.get("retry"),
+                timeout=step.get("timeout"),
+            )
+        return flow
+
     def _save(self) -> None:
         self.history.save_flow(self.name, self.definition())
 

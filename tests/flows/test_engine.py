@@ -315,3 +315,29 @@ def test_the_live_status_view_is_updated_by_the_engine(conn, history):
     flow.poll_now()
     wait_for(lambda: ">Succeeded</span> 1 " in view.widget.value, what="the view to count the run")
     assert "application/vnd.jupyter.widget-view+json" in view._repr_mimebundle_()
+
+
+def test_a_stored_flow_can_be_loaded_and_resumes_its_history(conn, history):
+    flow = Flow("stored", conn, history=history, concurrency=2).on_created("leads", every="1s")
+    flow.step(
+        "a",
+        "trigger['subject'].upper()",
+        when="trigger['subject']",
+        retry="fixed:1s:2",
+        timeout="5s",
+    )
+    flow.step("b", 'create tasks subject="{trigger[subject]}"')
+    flow.start()
+    wait_for(lambda: flow.state == "Running")
+    flow.stop()
+    conn.insert("leads", {"subject": "while stopped"})
+    loaded = Flow.load("stored", conn, history=history)
+    assert loaded is not flow and loaded.concurrency == 2
+    assert [(s.name, s.kind, s.retry.type, s.timeout) for s in loaded.steps] == [
+        ("a", "python", "fixed", 5.0),
+        ("b", "declarative", "exponential", None),
+    ]
+    loaded.start()
+    wait_for(lambda: finished(loaded, 1))
+    run = loaded.run(loaded.runs().run_id.iloc[0])
+    assert run.step("a")["outputs"] == "WHILE STOPPED"

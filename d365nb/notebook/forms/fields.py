@@ -16,6 +16,7 @@ import ipywidgets as widgets
 from d365nb.notebook.forms import columns as cols
 from d365nb.notebook.forms.picker import LookupPicker
 from d365nb.notebook.forms.render import ERROR_STYLE, escape
+from d365nb.notebook.forms.shared import make
 
 LABEL_WIDTH = "190px"
 INPUT_WIDTH = "320px"
@@ -46,12 +47,16 @@ class Field:
             if self.required
             else ""
         )
-        self.label = widgets.HTML(
-            f"<b title='{escape(self.name)}'>{escape(cols.label(column))}</b>{mark}",
-            layout=widgets.Layout(width=LABEL_WIDTH),
+        self.label = make(
+            widgets.HTML,
+            {"width": LABEL_WIDTH},
+            value=f"<b title='{escape(self.name)}'>{escape(cols.label(column))}</b>{mark}",
         )
-        self.error = widgets.HTML(layout=widgets.Layout(margin="0 0 0 " + LABEL_WIDTH))
-        self.widget = widgets.VBox([widgets.HBox([self.label, self.input]), self.error])
+        self.error = make(widgets.HTML, {"margin": "0 0 0 " + LABEL_WIDTH})
+        self.widget = make(
+            widgets.VBox,
+            children=[make(widgets.HBox, children=[self.label, self.input]), self.error],
+        )
         self.widget.add_class("d365nb-field")
         self.widget.add_class(f"d365nb-field-{self.name}")
 
@@ -128,7 +133,7 @@ class TextField(Field):
         self.max_length = getattr(self.column, "max_length", None)
         cls = widgets.Textarea if cols.kind(self.column) == cols.MEMO else widgets.Text
         hint = f"up to {self.max_length} characters" if self.max_length else ""
-        box = cls(placeholder=hint, layout=widgets.Layout(width=INPUT_WIDTH))
+        box = make(cls, {"width": INPUT_WIDTH}, placeholder=hint)
         self._revalidate_on_change(box)
         return box
 
@@ -152,7 +157,7 @@ class NumberField(Field):
         self.whole = cols.kind(self.column) == cols.WHOLE
         self.min_value = getattr(self.column, "min_value", None)
         self.max_value = getattr(self.column, "max_value", None)
-        box = widgets.Text(placeholder=self._range_hint(), layout=widgets.Layout(width="200px"))
+        box = make(widgets.Text, {"width": "200px"}, placeholder=self._range_hint())
         self._revalidate_on_change(box)
         return box
 
@@ -201,13 +206,13 @@ class DateField(Field):
     picking a date fills the box."""
 
     def _build(self) -> widgets.Widget:
-        self.text = widgets.Text(placeholder="mm/dd/yyyy", layout=widgets.Layout(width="140px"))
-        self.picker = widgets.DatePicker(layout=widgets.Layout(width="170px"))
+        self.text = make(widgets.Text, {"width": "140px"}, placeholder="mm/dd/yyyy")
+        self.picker = make(widgets.DatePicker, {"width": "170px"})
         self._syncing = False
         self.picker.observe(self._picked, "value")
         self.text.observe(self._typed, "value")
         self._revalidate_on_change(self.text)
-        return widgets.HBox([self.text, self.picker])
+        return make(widgets.HBox, children=[self.text, self.picker])
 
     def _picked(self, change: dict) -> None:
         if not self._syncing and change["new"] is not None:
@@ -252,7 +257,7 @@ class BooleanField(Field):
 
     def _build(self) -> widgets.Widget:
         labels = cols.options(self.column)
-        box = widgets.Checkbox(value=False, description=labels.get(1, ""), indent=False)
+        box = make(widgets.Checkbox, value=False, description=labels.get(1, ""), indent=False)
         self.touched = False
         box.observe(lambda _c: setattr(self, "touched", True), "value")
         return box
@@ -275,7 +280,7 @@ class ChoiceField(Field):
     def _build(self) -> widgets.Widget:
         self.choices = cols.options(self.column)
         entries = [("", None)] + [(label, value) for value, label in self.choices.items()]
-        return widgets.Dropdown(options=entries, value=None, layout=widgets.Layout(width="240px"))
+        return make(widgets.Dropdown, {"width": "240px"}, options=entries, value=None)
 
     def raw(self) -> Any:
         return BLANK if self.input.value is None else self.input.value

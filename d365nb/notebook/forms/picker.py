@@ -16,6 +16,7 @@ import ipywidgets as widgets
 
 from d365nb.client.query import is_guid
 from d365nb.notebook.forms.render import error_line, escape
+from d365nb.notebook.forms.shared import layout, make
 
 SEARCH_TOP = 10
 SEARCH_DELAY = 0.25  # seconds of quiet typing before a search is sent
@@ -132,37 +133,37 @@ class LookupPicker:
         self.target = widgets.Dropdown(
             options=[(m.display_name or t, t) for t, m in self._metas.items()],
             description="Type",
-            layout=widgets.Layout(width="200px", display="" if len(targets) > 1 else "none"),
+            layout=layout(width="200px", display="" if len(targets) > 1 else "none"),
             style={"description_width": "40px"},
         )
-        self.mode = widgets.Dropdown(
+        self.mode = make(
+            widgets.Dropdown,
+            {"width": "110px"},
             options=[("starts with", "startswith"), ("contains", "contains")],
-            layout=widgets.Layout(width="110px"),
         )
-        self.query = widgets.Text(
-            placeholder="search by name…",
-            continuous_update=True,
-            layout=widgets.Layout(width="220px"),
+        self.query = make(
+            widgets.Text, {"width": "220px"}, placeholder="search by name…", continuous_update=True
         )
         self.query.add_class("d365nb-search")
         self.results = widgets.Select(options=[], rows=5, layout=widgets.Layout(width="440px"))
         self.results.add_class("d365nb-results")
         self.results.layout.display = "none"  # shown once a search has results
-        self.chosen = widgets.HTML()
-        self.status = widgets.HTML()
+        self.chosen = make(widgets.HTML)
+        self.status = make(widgets.HTML)
         self._value: tuple[str, str] | None = None
         self._debounced = Debouncer(self._search, delay)
         self.query.observe(lambda change: self._debounced(change["new"]), "value")
         self.mode.observe(lambda change: self._debounced(self.query.value), "value")
         self.target.observe(self._on_target, "value")
         self.results.observe(self._on_result, "value")
-        self.widget = widgets.VBox(
-            [
-                widgets.HBox([self.target, self.mode, self.query]),
+        self.widget = make(
+            widgets.VBox,
+            children=[
+                make(widgets.HBox, children=[self.target, self.mode, self.query]),
                 self.results,
                 self.chosen,
                 self.status,
-            ]
+            ],
         )
         self.widget.add_class("d365nb-picker")
         if name:
