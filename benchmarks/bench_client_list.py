@@ -55,15 +55,22 @@ def lead(rng: random.Random, i: int) -> dict:
         "leadsourcecode": rng.randint(1, 10),
         "leadqualitycode": rng.randint(1, 3),
         "donotemail": rng.random() < 0.2,
-        "estimatedclosedate": (datetime(2026, 1, 1, tzinfo=UTC)
-                               + timedelta(days=rng.randint(0, 365))).date().isoformat(),
+        "estimatedclosedate": (
+            datetime(2026, 1, 1, tzinfo=UTC) + timedelta(days=rng.randint(0, 365))
+        )
+        .date()
+        .isoformat(),
     }
 
 
 def baseline(handle) -> pd.DataFrame:
-    headers = {"Authorization": f"Bearer {handle.token}", "Accept": "application/json",
-               "OData-MaxVersion": "4.0", "OData-Version": "4.0",
-               "Prefer": "odata.maxpagesize=5000"}
+    headers = {
+        "Authorization": f"Bearer {handle.token}",
+        "Accept": "application/json",
+        "OData-MaxVersion": "4.0",
+        "OData-Version": "4.0",
+        "Prefer": "odata.maxpagesize=5000",
+    }
     records: list[dict] = []
     with httpx.Client(verify=handle.ca, headers=headers, timeout=120) as client:
         url: str | None = handle.api + "leads"
@@ -109,8 +116,10 @@ def main() -> None:
         started = time.perf_counter()
         result = conn.create_many("leads", [lead(rng, i) for i in range(args.rows)])
         assert result.ok, result
-        print(f"setup: {args.rows:,} leads created in {time.perf_counter() - started:.1f} s "
-              f"({result.requests} requests)")
+        print(
+            f"setup: {args.rows:,} leads created in {time.perf_counter() - started:.1f} s "
+            f"({result.requests} requests)"
+        )
 
         runs: dict[str, Callable[[], pd.DataFrame]] = {
             "baseline (httpx + json + DataFrame)": lambda: baseline(handle),
@@ -118,9 +127,9 @@ def main() -> None:
         }
         if not args.no_microsoft:
             ms = microsoft_client(handle)
-            runs["Microsoft PowerPlatform-Dataverse-Client"] = (
-                lambda: ms.dataframe.get("lead", page_size=5000).set_index("leadid")
-            )
+            runs["Microsoft PowerPlatform-Dataverse-Client"] = lambda: ms.dataframe.get(
+                "lead", page_size=5000
+            ).set_index("leadid")
             warnings.filterwarnings("ignore", category=DeprecationWarning)
         for fn in runs.values():
             fn()  # warm-up: connections, metadata caches, imports
@@ -137,8 +146,10 @@ def main() -> None:
         base = results["baseline (httpx + json + DataFrame)"][0]
         print(f"\n{'run':45} {'rows':>7} {'cols':>5} {'best s':>8} {'x base':>7} {'peak MiB':>9}")
         for name, (seconds, peak, frame) in results.items():
-            print(f"{name:45} {len(frame):7,} {frame.shape[1]:5} {seconds:8.3f} "
-                  f"{seconds / base:7.2f} {peak:9.1f}")
+            print(
+                f"{name:45} {len(frame):7,} {frame.shape[1]:5} {seconds:8.3f} "
+                f"{seconds / base:7.2f} {peak:9.1f}"
+            )
         ours = results["d365nb Dataverse.list"][0]
         print(f"\nd365nb / baseline = {ours / base:.2f} (target <= 1.25)")
         if "Microsoft PowerPlatform-Dataverse-Client" in results:

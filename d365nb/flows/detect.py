@@ -4,11 +4,12 @@ Two strategies, chosen per trigger:
 
 * **watermark** (created/updated): a keyset query ordered by ``versionnumber`` - Dataverse's
   row version, one counter for the whole organisation, bumped by every write - so no two rows
-  tie and a record written between polls can never slip behind the watermark (``createdon`` /
-  ``modifiedon`` only have whole seconds). ``created`` additionally keeps ``createdon`` at or
-  after the flow's start. Tables without ``versionnumber`` fall back to ``(createdon|modifiedon,
-  id)`` keysets, ties broken by id. An idle poll is exactly one request (``$top`` = page size,
-  no rows).
+  tie and a record written between polls can never slip behind the watermark. (A ``createdon``
+  watermark with ties broken by id cannot promise that: timestamps have whole seconds, so a
+  record created later in the same second with a smaller id would be missed.) ``created`` also
+  keeps ``createdon`` at or after the flow's start and tells creations from updates with it.
+  A table without ``versionnumber`` is watched with change tracking. An idle poll is exactly
+  one request (``$top`` = page size, no rows).
 * **changes** (deleted, or any trigger with ``mode="changes"``): Dataverse change tracking, the
   delta token is the checkpoint.
 
@@ -61,13 +62,20 @@ class Detector:
     # -- definition checks ----------------------------------------------------------------
     def _choose_strategy(self) -> str:
         t = self.trigger
-        if t.kind == "deleted" or t.mode == "changes":
+        has_version = "versionnumber" in self.meta.columns
+        if t.kind == "deleted" or t.mode == "changes" or (t.mode == "auto" and not has_version):
             if not self.meta.change_tracking:
                 raise FlowError(
                     f"table {self.table} has no change tracking, so a {t.kind} trigger cannot see "
-                    "it; enable change tracking on the table or use a created/updated trigger"
+                    + ("its deletions" if t.kind == "deleted" else "its changes")
+                    + "; enable change tracking on the table"
+                    + (" or use a created/updated trigger" if t.kind == "deleted" else "")
                 )
             return "changes"
+        if not has_version:
+            raise FlowError(
+                f"table {self.table} has no versionnumber column to watch; use mode=changes"
+            )
         return "watermark"
 
     def _check(self) -> None:
@@ -84,10 +92,10 @@ class Detector:
             )
 
     def _order_columns(self) -> list[str]:
-        if "versionnumber" in self.meta.columns:
-            return ["versionnumber"]
-        stamp = "createdon" if self.trigger.kind == "created" else "modifiedon"
-        return [stamp, self.id]
+        # versionnumber: one organisation-wide counter, so the keyset has no ties (timestamps
+        # have whole seconds, and a (createdon, id) keyset can miss a record written later in
+        # the same second with a smaller id).
+        return ["versionnumber"]
 
     def _select(self) -> list[str] | None:
         if not self.trigger.select:
@@ -196,13 +204,7 @@ class Detector:
         parts = []
         position = cp.get("position")
         if position is not None:
-            if len(self.order) == 1:
-                parts.append(f"{self.order[0]} gt {literal(position[0])}")
-            else:
-                (a, b), (va, vb) = self.order, position
-                parts.append(
-                    f"({a} gt {literal(va)} or ({a} eq {literal(va)} and {b} gt {literal(vb)}))"
-                )
+            parts.append(f"versionnumber gt {literal(position[0])}")
         stamp = "createdon" if self.trigger.kind == "created" else "modifiedon"
         if cp.get("floor"):
             parts.append(f"{stamp} ge {cp['floor']}")

@@ -177,7 +177,14 @@ def test_create_task_form_in_jupyterlab(lab, sandbox_handle):
             form.locator(".d365nb-field-scheduledend input[placeholder='mm/dd/yyyy']").fill(
                 "12/24/2026"
             )
-            form.locator(".d365nb-field-percentcomplete input").fill("40")
+            percent = form.locator(".d365nb-field-percentcomplete")
+            percent.locator("input").fill("150")  # flagged inline as typed, before any submit
+            percent.locator(".d365nb-error", has_text="above the maximum 100").wait_for(
+                timeout=30_000
+            )
+            percent.screenshot(path=str(ARTIFACTS / "forms-2a-inline-error.png"))
+            percent.locator("input").fill("40")
+            percent.locator(".d365nb-error").wait_for(state="detached", timeout=30_000)
             picker = form.locator(".d365nb-picker-regardingobjectid")
             picker.locator("select").first.select_option(label="Account")
             picker.locator(".d365nb-search input").fill(account_name[:-2])

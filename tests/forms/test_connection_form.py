@@ -80,3 +80,16 @@ def test_token_method_needs_a_token_and_hides_it():
     assert type(form.token).__name__ == "Password"
     form.connect_button.click()
     assert "enter an access token" in form.status.value
+
+
+def test_a_typed_token_is_cleared_from_the_form_once_used(sandbox_handle, restore_current):
+    form = ConnectionForm(alias="forms_token")
+    form.url.value = sandbox_handle.url
+    form.method.value = "token"
+    form.token.value = sandbox_handle.token
+    form.connect_button.click()
+    assert form.token.value == ""  # not left in widget state a saved notebook could keep
+    conn = form.wait(60)
+    assert conn is not None, form.status.value
+    assert sandbox_handle.token not in form.status.value + form.fallback_html() + repr(form)
+    conn.close()

@@ -207,3 +207,24 @@ def test_top_or_orderby_beside_a_nested_expand_is_refused_as_dataverse_does(db):
         )
     with pytest.raises(odata.ODataError, match=message):
         run(db, "account", {"$expand": "primarycontactid($top=1)"})
+
+
+def test_an_expanded_collection_stops_at_5000_rows_per_parent():
+    store = Store(schema.load(), None)
+    try:
+        store.insert_many("account", [{"accountid": CONTOSO, "name": "Contoso"}])
+        store.insert_many(
+            "task",
+            [
+                {
+                    "subject": f"t{i}",
+                    "regardingobjectid": CONTOSO,
+                    "regardingobjectid__type": "account",
+                }
+                for i in range(5001)
+            ],
+        )
+        result = run(store, "account", {"$expand": "Account_Tasks($select=subject)"})
+        assert len(odata.expanded(result.rows[0], "Account_Tasks")) == 5000
+    finally:
+        store.close()

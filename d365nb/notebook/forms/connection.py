@@ -131,6 +131,9 @@ class ConnectionForm(Form):
         except ValueError as err:
             self.show_error(err)
             return
+        finally:
+            # The auth object holds them now; an empty box cannot leak into saved widget state.
+            self.secret.value = self.token.value = ""
         self.set_status(f"connecting to {url}…")
         self._start(lambda: _connect(url, auth=auth, **self._alias()))
 

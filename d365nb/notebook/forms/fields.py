@@ -247,10 +247,6 @@ class DateField(Field):
             return parsed.isoformat().replace("+00:00", "Z")
         return parsed.isoformat()  # YYYY-MM-DD; the client widens it for date-time columns
 
-    def value(self) -> Any:
-        raw = self.raw()
-        return BLANK if raw is BLANK else self.convert(raw)
-
 
 class BooleanField(Field):
     """A checkbox labelled with the column's Yes label; never blank."""

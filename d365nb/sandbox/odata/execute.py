@@ -391,17 +391,15 @@ def _expand_collection(conn, schema, table: Table, rows, plan: ExpandPlan, user_
     col_sql = _select_list(columns, [])
     order_sql = order_by_sql(order)
     base = f"FROM {quote(child.logical_name)} t0 WHERE {' AND '.join(conditions)}"
-    if plan.top is not None:
-        # $top applies per parent row: number each parent's children and keep the first n.
-        inner = (
-            f"SELECT {col_sql}, row_number() OVER (PARTITION BY t0.{quote(fk)} ORDER BY "
-            f"{order_sql}) AS _rn {base}"
-        )
-        outer_cols = ", ".join(quote(c) for c in columns)
-        sql = f"SELECT {outer_cols} FROM ({inner}) WHERE _rn <= ? ORDER BY {quote(fk)}, _rn"
-        params.append(plan.top)
-    else:
-        sql = f"SELECT {col_sql} {base} ORDER BY t0.{quote(fk)}, {order_sql}"
+    # $top applies per parent row, and without it Dataverse still stops at 5000 related rows
+    # per parent: number each parent's children and keep the first n.
+    inner = (
+        f"SELECT {col_sql}, row_number() OVER (PARTITION BY t0.{quote(fk)} ORDER BY "
+        f"{order_sql}) AS _rn {base}"
+    )
+    outer_cols = ", ".join(quote(c) for c in columns)
+    sql = f"SELECT {outer_cols} FROM ({inner}) WHERE _rn <= ? ORDER BY {quote(fk)}, _rn"
+    params.append(MAX_PAGE_SIZE if plan.top is None else min(plan.top, MAX_PAGE_SIZE))
     fetched = _rows(conn, sql, params, columns)
     if plan.expand and fetched:
         _expand(conn, schema, child, fetched, plan.expand, user_id, now)
