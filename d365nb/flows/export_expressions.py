@@ -11,6 +11,7 @@ conversion - is refused with the reason, never guessed.
 from __future__ import annotations
 
 import string
+from _string import formatter_field_name_split
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -69,7 +70,7 @@ def parse_template(template: str, steps: StepResolver) -> list[Part]:
 def _field_expression(field_name: str, steps: StepResolver) -> str:
     if not field_name:
         raise NotExpressible("{} (a positional field) has no value in a Logic App")
-    root, rest = field_name._formatter_field_name_split()  # type: ignore[attr-defined]
+    root, rest = formatter_field_name_split(field_name)  # str.format's own field parser
     keys = [str(key) for _, key in rest]
     if root == "trigger":
         if not keys:

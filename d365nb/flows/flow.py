@@ -313,6 +313,14 @@ class Flow:
     def _save(self) -> None:
         self.history.save_flow(self.name, self.definition())
 
+    def to_logic_app(
+        self, legacy: bool = False, arm: bool = False, org: str | None = None
+    ) -> dict[str, Any]:
+        """The flow as an Azure Logic Apps workflow definition (`d365nb.flows.export`)."""
+        from d365nb.flows.export import to_logic_app
+
+        return to_logic_app(self, legacy=legacy, arm=arm, org=org)
+
     # -- control --------------------------------------------------------------------------
     def _engine(self) -> Any:
         from d365nb.flows.engine import get_engine

@@ -208,7 +208,12 @@ def _flow_parser() -> _Parser:
 def flow(magic: Any, line: str) -> Any:
     """``%d365 flow start|stop|pause|resume|status|steps|runs|run <id>|resubmit <id>|test
     [--record <id>]|list|delete|output|poll <flow>``."""
-    args = _flow_parser().parse_args(_split(line))
+    words = _split(line)
+    if words[:1] == ["export"]:  # its own options (--to, -o file, --arm, --legacy, --org)
+        from d365nb.flows.export_command import export_command
+
+        return export_command([_interpolate(magic, w) or w for w in words[1:]])
+    args = _flow_parser().parse_args(words)
     args.target = _interpolate(magic, args.target)  # `flow run {run_id}`
     verb = args.verb
     if verb in _NEEDS_NAME and not args.target:

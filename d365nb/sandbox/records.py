@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from . import errors
 from .org import Org
+from .relations import Collection
 from .responses import (
     MAX_PAGE,
     Prefer,
@@ -35,7 +36,7 @@ from .responses import (
 )
 from .schema.model import LOOKUP_TYPES, Table
 from .serialize import Annotations, RecordWriter, context_url, output_name
-from .service import Collection, parse_etag
+from .values import parse_etag
 
 # `name` or `name(key)` for one path segment.
 _SEGMENT_RE = re.compile(r"^([^()]+)(?:\((.*)\))?$")

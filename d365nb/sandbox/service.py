@@ -3,113 +3,27 @@
 `Service` validates a JSON body completely (property names, types, lengths, ranges, option
 values, `@odata.bind` targets, required columns, state/status pairs) before anything is written,
 then writes through the `Store` inside one transaction: a refused request changes nothing.
-Routes (`app`), `$batch` and the bulk actions all write through here.
+Routes (`records`), `$batch` and the bulk actions all write through here. Value checks live in
+`values`, navigation properties in `relations`.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
-from datetime import UTC, date, datetime
 from typing import Any, NamedTuple
 from urllib.parse import unquote, urlsplit
 
 from . import errors
-from .schema.model import CHOICE_TYPES, LOOKUP_TYPES, Column, Relationship, Table
-from .store import Store, format_datetime
+from .relations import Collection, Navigation, collections, navigations
+from .schema.model import LOOKUP_TYPES, Column, Table
+from .store import Store
+from .values import convert, is_guid, parse_etag, payload_error
 
-GUID_RE = re.compile(
-    r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-)
+__all__ = ["Changes", "Collection", "Navigation", "Service", "is_guid", "parse_etag"]
+
 # `/accounts(<guid>)`, `accounts(<guid>)` or an absolute URL ending so.
 _BIND_RE = re.compile(r"(?:^|/)([A-Za-z_][A-Za-z0-9_]*)\(([^()]*)\)/?$")
-_EDM = {
-    "String": "Edm.String",
-    "Memo": "Edm.String",
-    "Integer": "Edm.Int32",
-    "BigInt": "Edm.Int64",
-    "Picklist": "Edm.Int32",
-    "State": "Edm.Int32",
-    "Status": "Edm.Int32",
-    "Decimal": "Edm.Decimal",
-    "Money": "Edm.Decimal",
-    "Double": "Edm.Double",
-    "Boolean": "Edm.Boolean",
-    "DateTime": "Edm.DateTimeOffset",
-    "Uniqueidentifier": "Edm.Guid",
-}
-_MIN_DATE = "1753-01-01"
-_UNSET = object()
-
-
-def edm_type(column: Column) -> str:
-    if column.type == "DateTime" and column.date_behavior == "DateOnly":
-        return "Edm.Date"
-    return _EDM.get(column.type, "Edm.Guid")
-
-
-def is_guid(text: Any) -> bool:
-    return isinstance(text, str) and GUID_RE.match(text) is not None
-
-
-def parse_etag(value: str) -> int | None:
-    """`W/"123"` (or `"123"`) -> 123; None when it is not a version etag."""
-    v = value.strip()
-    if v.startswith("W/"):
-        v = v[2:]
-    v = v.strip('"')
-    return int(v) if v.isdigit() else None
-
-
-class Navigation:
-    """A single-valued navigation property and the lookup column + relationships behind it."""
-
-    def __init__(self, name: str, column: Column, relationships: list[Relationship]):
-        self.name = name
-        self.column = column
-        self.relationships = relationships
-
-    def target_for(self, table: str) -> Relationship | None:
-        for rel in self.relationships:
-            if rel.target == table:
-                return rel
-        return None
-
-
-def navigations(table: Table) -> dict[str, Navigation]:
-    """Single-valued navigation properties of a table, by name (`regardingobjectid_lead_task`;
-    `ownerid` covers both owner targets, as in Dataverse)."""
-    navs: dict[str, Navigation] = {}
-    for col in table.columns.values():
-        for rel in col.relationships:
-            nav = navs.get(rel.navigation)
-            if nav is None:
-                navs[rel.navigation] = Navigation(rel.navigation, col, [rel])
-            else:
-                nav.relationships.append(rel)
-    return navs
-
-
-class Collection:
-    """A collection-valued navigation property (`Account_Tasks`): the child table and the lookup
-    column on it that points back at the parent."""
-
-    def __init__(self, name: str, parent: Table, child: Table, column: Column) -> None:
-        self.name = name
-        self.parent = parent
-        self.child = child
-        self.column = column
-
-
-def collections(schema: dict[str, Table], table: Table) -> dict[str, Collection]:
-    """One-to-many navigation properties of `table`, by relationship schema name."""
-    out: dict[str, Collection] = {}
-    for child in schema.values():
-        for col in child.columns.values():
-            for rel in col.relationships:
-                if rel.target == table.logical_name:
-                    out[rel.schema_name] = Collection(rel.schema_name, table, child, col)
-    return out
 
 
 class Changes(NamedTuple):
@@ -163,7 +77,7 @@ class Service:
     def parse_reference(self, value: Any, table: Table, prop: str) -> tuple[Table, str]:
         """`/accounts(<guid>)` (leading slash optional, absolute URLs accepted) -> (table, id)."""
         if not isinstance(value, str):
-            raise self._payload_error(
+            raise payload_error(
                 table,
                 f"Cannot convert the value of '{prop}' to an entity reference: expected "
                 "a string like '/accounts(00000000-0000-0000-0000-000000000000)'.",
@@ -179,113 +93,11 @@ class Service:
             raise errors.ResourceNotFound(match.group(1))
         key = match.group(2).strip("{}")
         if not is_guid(key):
-            raise self._payload_error(
+            raise payload_error(
                 table,
                 f"Cannot convert the literal '{match.group(2)}' to the expected type 'Edm.Guid'.",
             )
         return target, key.lower()
-
-    def _payload_error(self, table: Table, inner: str) -> errors.BadRequest:
-        return errors.BadRequest(
-            f"Error identified in Payload provided by the user for Entity :'{table.entity_set}'"
-            f"  ---->  InnerException : Microsoft.OData.ODataException: {inner}"
-        )
-
-    # -- values -------------------------------------------------------------------------------
-
-    def convert(self, table: Table, column: Column, value: Any) -> Any:
-        """A JSON value -> storage form, checked against the column's type and limits."""
-        if value is None:
-            return None
-        t = column.type
-
-        def wrong() -> errors.DataverseError:
-            shown = str(value).lower() if isinstance(value, bool) else value
-            return self._payload_error(
-                table,
-                f"Cannot convert the literal '{shown}' to the expected type '{edm_type(column)}'.",
-            )
-
-        if t in ("String", "Memo"):
-            if not isinstance(value, str):
-                raise wrong()
-            if column.max_length is not None and len(value) > column.max_length:
-                raise errors.ValidationFailed(
-                    f"A validation error occurred.  The length of the '{column.name}' attribute "
-                    f"of the '{table.logical_name}' entity exceeded the maximum allowed length "
-                    f"of '{column.max_length}'."
-                )
-            return value
-        if t in ("Integer", "BigInt") or t in CHOICE_TYPES:
-            if isinstance(value, bool) or not isinstance(value, int):
-                if isinstance(value, float) and value.is_integer():
-                    value = int(value)
-                else:
-                    raise wrong()
-            if t in CHOICE_TYPES:
-                if value not in {o.value for o in column.options}:
-                    raise errors.ValidationFailed(
-                        f"A validation error occurred.  The value {value} of '{column.name}' on "
-                        f"record of type '{table.logical_name}' is outside the valid range."
-                    )
-            else:
-                self._check_range(table, column, value)
-            return value
-        if t in ("Decimal", "Money", "Double"):
-            if isinstance(value, bool):
-                raise wrong()
-            if isinstance(value, str):
-                try:
-                    value = float(value)
-                except ValueError:
-                    raise wrong() from None
-            if not isinstance(value, int | float):
-                raise wrong()
-            self._check_range(table, column, value)
-            return float(value)
-        if t == "Boolean":
-            if not isinstance(value, bool):
-                raise wrong()
-            return int(value)
-        if t == "DateTime":
-            if not isinstance(value, str):
-                raise wrong()
-            return self._convert_datetime(table, column, value, wrong)
-        if t == "Uniqueidentifier":
-            if not is_guid(value):
-                raise wrong()
-            return value.lower()
-        raise wrong()
-
-    def _check_range(self, table: Table, column: Column, value: float) -> None:
-        lo, hi = column.min_value, column.max_value
-        if (lo is not None and value < lo) or (hi is not None and value > hi):
-            lo_s = f"{lo:g}" if lo is not None else ""
-            hi_s = f"{hi:g}" if hi is not None else ""
-            raise errors.ValidationFailed(
-                f"A validation error occurred.  The value {value} of '{column.name}' on record "
-                f"of type '{table.logical_name}' is outside the valid range "
-                f"({lo_s} to {hi_s})."
-            )
-
-    def _convert_datetime(self, table: Table, column: Column, value: str, wrong) -> str:
-        date_only = column.date_behavior == "DateOnly"
-        try:
-            if date_only and len(value) == 10:
-                stored = date.fromisoformat(value).isoformat()
-            else:
-                moment = datetime.fromisoformat(value.replace("z", "Z"))
-                if moment.tzinfo is None:  # no offset: stored as UTC (dataverse-wire.md §6)
-                    moment = moment.replace(tzinfo=UTC)
-                stored = moment.date().isoformat() if date_only else format_datetime(moment)
-        except ValueError:
-            raise wrong() from None
-        if stored < _MIN_DATE:
-            raise errors.ValidationFailed(
-                f"A validation error occurred.  The value of '{column.name}' on record of type "
-                f"'{table.logical_name}' is before the minimum allowed date 1/1/1753."
-            )
-        return stored
 
     # -- bodies -------------------------------------------------------------------------------
 
@@ -312,7 +124,7 @@ class Service:
                     links.extend(self._collection_binds(table, collection, value))
                     continue
                 if nav is None:
-                    raise self._payload_error(
+                    raise payload_error(
                         table,
                         f"An undeclared property '{nav_name}' which only has property "
                         "annotations in the payload but no property value was found in the "
@@ -373,7 +185,7 @@ class Service:
                     f'"/{self.schema[col.relationships[0].target].entity_set}(<id>)".'
                 )
             if col.name == table.primary_id:
-                key_value = self.convert(table, col, value)
+                key_value = convert(table, col, value)
                 if creating:
                     changes[col.name] = key_value
                 continue  # the key of an existing record never changes
@@ -381,7 +193,7 @@ class Service:
                 continue  # computed/system columns sent back by a client are ignored
             if value is None and col.required == "SystemRequired":
                 raise self._required(table, col)
-            changes[col.name] = self.convert(table, col, value)
+            changes[col.name] = convert(table, col, value)
         return Changes(changes, bound, links, deep_single, deep_children)
 
     def _deep_single(
@@ -417,7 +229,7 @@ class Service:
                 f"new record (deep insert); use '{collection.name}@odata.bind' to link records."
             )
         if not all(isinstance(item, dict) for item in value):
-            raise self._payload_error(
+            raise payload_error(
                 table, f"'{collection.name}' must be an array of records (JSON objects)."
             )
         return collection, value
@@ -426,7 +238,7 @@ class Service:
         self, table: Table, collection: Collection, value: Any
     ) -> list[tuple[Collection, str]]:
         if not isinstance(value, list):
-            raise self._payload_error(
+            raise payload_error(
                 table,
                 f"'{collection.name}@odata.bind' expects an array of references like "
                 f'["/{collection.child.entity_set}(<id>)"].',

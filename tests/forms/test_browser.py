@@ -1,7 +1,8 @@
-"""Real browser: JupyterLab in headless Chromium runs notebooks/forms.ipynb; the test fills the
-create-task form (a lookup picked by search included), submits, and finds the task in the sandbox.
+"""Real browser: JupyterLab 4 and Notebook 7 in headless Chromium run notebooks/forms.ipynb; the
+test fills the create-task form (a lookup picked by search included), submits, and finds the task
+in the sandbox.
 
-Screenshots land in test-artifacts/forms-*.png.
+Screenshots land in test-artifacts/{lab,notebook7}-forms-*.png.
 """
 
 from __future__ import annotations
@@ -60,11 +61,19 @@ def wait_until(condition, timeout: float, what: str):
         time.sleep(0.2)
 
 
-@pytest.fixture
-def lab(tmp_path, sandbox_handle):
-    """JupyterLab on a free loopback port, serving a temp dir holding a copy of the notebook, with
-    the kernel pointed at the test's sandbox through environment variables."""
-    pytest.importorskip("jupyterlab")
+FRONTENDS = {  # app module, notebook URL path, app-specific options
+    "lab": ("jupyterlab", "/lab/tree/forms.ipynb", ["--LabApp.news_url=",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]),
+    "notebook7": ("notebook", "/notebooks/forms.ipynb", []),
+}  # fmt: skip
+
+
+@pytest.fixture(params=sorted(FRONTENDS))
+def lab(request, tmp_path, sandbox_handle):
+    """JupyterLab 4 (or Notebook 7) on a free loopback port, serving a temp dir holding a copy of
+    the notebook, with the kernel pointed at the test's sandbox through environment variables."""
+    module, path, options = FRONTENDS[request.param]
+    pytest.importorskip(module, reason=f"{module} is not installed (the `lab` extra)")
     work = tmp_path / "work"
     work.mkdir()
     shutil.copy(ROOT / "notebooks" / "forms.ipynb", work / "forms.ipynb")
@@ -91,10 +100,9 @@ def lab(tmp_path, sandbox_handle):
     log = open(tmp_path / "lab.log", "wb")  # noqa: SIM115 - the server writes to it until teardown
     process = subprocess.Popen(
         [
-            sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
+            sys.executable, "-m", module, "--no-browser", "--allow-root",
             f"--ServerApp.port={port}", "--ServerApp.port_retries=0", "--ServerApp.ip=127.0.0.1",
-            f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={work}",
-            "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={work}", *options,
         ],
         cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
@@ -103,7 +111,7 @@ def lab(tmp_path, sandbox_handle):
     def ready() -> bool:
         if process.poll() is not None:
             raise AssertionError(
-                f"jupyter lab exited: {(tmp_path / 'lab.log').read_text()[-2000:]}"
+                f"jupyter {module} exited: {(tmp_path / 'lab.log').read_text()[-2000:]}"
             )
         try:
             return (
@@ -113,8 +121,8 @@ def lab(tmp_path, sandbox_handle):
         except httpx.HTTPError:
             return False
 
-    wait_until(ready, 90, "JupyterLab to start")
-    yield base, token, work
+    wait_until(ready, 90, f"{module} to start")
+    yield request.param, f"{base}{path}?token={token}", work
     process.terminate()
     try:
         process.wait(20)
@@ -123,12 +131,13 @@ def lab(tmp_path, sandbox_handle):
     log.close()
 
 
-IDLE = "#jp-main-dock-panel .jp-Notebook-ExecutionIndicator[data-status='idle']"
+IDLE = ".jp-Notebook-ExecutionIndicator[data-status='idle']"
 
 
 def wait_idle(page, timeout: float = 90_000) -> None:
     page.wait_for_selector(IDLE, state="attached", timeout=timeout)
-    page.get_by_text("| Idle").first.wait_for(timeout=timeout)  # the status bar's kernel status
+    if page.locator(".jp-StatusBar-Widget").count():  # JupyterLab's status bar: kernel status
+        page.get_by_text("| Idle").first.wait_for(timeout=timeout)
 
 
 def run_all(page) -> None:
@@ -151,9 +160,9 @@ def run_all(page) -> None:
     raise AssertionError("Run All never started the notebook")
 
 
-def test_create_task_form_in_jupyterlab(lab, sandbox_handle):
+def test_create_task_form_in_the_browser(lab, sandbox_handle):
     playwright_api = pytest.importorskip("playwright.sync_api")
-    base, token, _work = lab
+    app, url, _work = lab
     reader = SandboxReader(sandbox_handle)
     account_name = unique("Browser Account")
     account_id = reader.create("accounts", {"name": account_name})
@@ -164,14 +173,14 @@ def test_create_task_form_in_jupyterlab(lab, sandbox_handle):
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1100})
         try:
-            page.goto(f"{base}/lab/tree/forms.ipynb?token={token}", timeout=90_000)
+            page.goto(url, timeout=90_000)
             page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
             run_all(page)
             form = page.locator(".d365nb-form-create")
             form.wait_for(timeout=90_000)
             wait_idle(page)
             form.scroll_into_view_if_needed()
-            page.screenshot(path=str(ARTIFACTS / "forms-1-run-all.png"))
+            page.screenshot(path=str(ARTIFACTS / f"{app}-forms-1-run-all.png"))
 
             form.locator(".d365nb-field-subject input").fill(subject)
             form.locator(".d365nb-field-scheduledend input[placeholder='mm/dd/yyyy']").fill(
@@ -182,7 +191,7 @@ def test_create_task_form_in_jupyterlab(lab, sandbox_handle):
             percent.locator(".d365nb-error", has_text="above the maximum 100").wait_for(
                 timeout=30_000
             )
-            percent.screenshot(path=str(ARTIFACTS / "forms-2a-inline-error.png"))
+            percent.screenshot(path=str(ARTIFACTS / f"{app}-forms-2a-inline-error.png"))
             percent.locator("input").fill("40")
             percent.locator(".d365nb-error").wait_for(state="detached", timeout=30_000)
             picker = form.locator(".d365nb-picker-regardingobjectid")
@@ -194,24 +203,24 @@ def test_create_task_form_in_jupyterlab(lab, sandbox_handle):
                 value=option.get_attribute("value")
             )
             form.locator(".d365nb-chosen").wait_for(timeout=30_000)
-            form.screenshot(path=str(ARTIFACTS / "forms-2-filled.png"))
+            form.screenshot(path=str(ARTIFACTS / f"{app}-forms-2-filled.png"))
 
             form.locator("button.d365nb-submit").click()
             form.locator(".d365nb-status .d365nb-ok").wait_for(timeout=30_000)
-            form.screenshot(path=str(ARTIFACTS / "forms-3-created.png"))
+            form.screenshot(path=str(ARTIFACTS / f"{app}-forms-3-created.png"))
 
             listing = page.locator(".d365nb-form-list")
             listing.locator("button.d365nb-submit").click()
             listing.locator(".d365nb-status .d365nb-ok").wait_for(timeout=30_000)
-            listing.screenshot(path=str(ARTIFACTS / "forms-4-list.png"))
+            listing.screenshot(path=str(ARTIFACTS / f"{app}-forms-4-list.png"))
             flow_view = page.locator(".d365nb-form-flow")
             flow_view.locator("svg.d365nb-flow-diagram").wait_for(timeout=30_000)
-            flow_view.screenshot(path=str(ARTIFACTS / "forms-5-flow-view.png"))
+            flow_view.screenshot(path=str(ARTIFACTS / f"{app}-forms-5-flow-view.png"))
             page.locator(".d365nb-form-action").screenshot(
-                path=str(ARTIFACTS / "forms-6-action.png")
+                path=str(ARTIFACTS / f"{app}-forms-6-action.png")
             )
         except Exception:
-            page.screenshot(path=str(ARTIFACTS / "forms-failure.png"))
+            page.screenshot(path=str(ARTIFACTS / f"{app}-forms-failure.png"))
             raise
         finally:
             browser.close()

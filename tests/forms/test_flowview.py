@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from forms_support import unique
+from forms_support import unique, wait_until
 
 from d365nb.flows import Flow
 from d365nb.notebook.forms import ActionForm, FlowView
@@ -90,3 +90,20 @@ def test_action_form_still_validates_fields_without_dynamic_content(flow, conn):
     assert form.submit() is None
     assert "above the maximum" in form.fields["percentcomplete"].error.value
     assert flow.steps == []
+
+
+def test_live_view_redraws_by_itself_when_a_run_finishes(flow, reader):
+    lead_id = reader.create("leads", {"subject": unique("Live"), "lastname": "Live"})
+    flow.step("make_task", 'create tasks subject="Live: {trigger[lastname]}"')
+    view = FlowView(flow, refresh_every=0.05)
+    view.live.value = True
+    try:
+        flow.test(record_id=lead_id)
+        wait_until(
+            lambda: view.step_statuses.get("make_task") == "Succeeded",
+            10,
+            "the live view to redraw",
+        )
+        assert "Succeeded" in view.history.value
+    finally:
+        view.live.value = False

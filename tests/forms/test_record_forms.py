@@ -197,3 +197,25 @@ def test_update_form_shows_the_current_lookup_and_can_repoint_it(conn, reader):
     assert form.submit()
     assert "regardingobjectid" in form.status.value
     assert reader.get("tasks", task_id)["_regardingobjectid_value"] == second
+
+
+def test_set_fills_fields_like_typing_including_lookups_by_type_and_id(conn, reader):
+    account_id = reader.create("accounts", {"name": unique("Set")})
+    form = CreateForm("tasks", conn)
+    form.set(
+        subject="Set by code",
+        prioritycode="Low",
+        scheduledend="01/02/2027",
+        regardingobjectid=("account", account_id),
+    )
+    record = reader.get("tasks", form.submit())
+    assert (record["subject"], record["prioritycode"], record["_regardingobjectid_value"]) == (
+        "Set by code",
+        0,
+        account_id,
+    )
+    assert record["scheduledend"].startswith("2027-01-02")
+    with pytest.raises(
+        ValueError, match=r"'colour' is not a field of this form \(fields: subject, "
+    ):
+        form.set(colour="red")

@@ -61,6 +61,18 @@ def _run_detail(flow: Any, run_id: str) -> dict[str, Any] | None:
     return None
 
 
+def _trigger_status(flow: Any, latest_run: dict[str, Any] | None) -> str | None:
+    """The latest trigger check's status (Succeeded / Skipped / Failed); a flow only tested by
+    hand has no checks, but a run means its trigger record was found."""
+    history = getattr(flow, "history", None)
+    checks = (
+        history.checks(flow.name, 1) if history is not None and hasattr(history, "checks") else []
+    )
+    if checks:
+        return checks[0].get("status")
+    return "Succeeded" if latest_run else None
+
+
 def _box(y: int, title: str, subtitle: str, status: str | None, css: str) -> str:
     fill, stroke = STATUS_COLOURS.get(status, STATUS_COLOURS[None])
     label = f"{subtitle} · {status}" if status else subtitle
@@ -180,7 +192,7 @@ class FlowView(Form):
             self.show_error(err)
             return
         self.step_statuses = statuses
-        self.diagram.value = diagram_svg(self.flow, statuses, "Succeeded" if latest else None)
+        self.diagram.value = diagram_svg(self.flow, statuses, _trigger_status(self.flow, latest))
         self.history.value = "<b>Run history</b>" + history_table(runs)
         if latest:
             self.status.value = f"latest run <code>{escape(str(latest['run_id'])[:8])}</code>: {escape(latest.get('status'))}"

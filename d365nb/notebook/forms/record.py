@@ -40,7 +40,7 @@ class FieldsForm(Form):
         Lookups take ``(target, id)``; choices a value or a label."""
         for name, value in values.items():
             if name not in self.fields:
-                raise KeyError(
+                raise ValueError(
                     f"{name!r} is not a field of this form (fields: {', '.join(self.fields)})"
                 )
             field = self.fields[name]

@@ -36,7 +36,8 @@ caller holds the store's lock around `execute`/`count` if the connection is shar
 threads.
 
 Modules: `parser` (Lark LALR grammar -> `nodes`, cached per text), `sql` (binds names against the
-schema, type-checks, emits parameterised SQL), `functions` (query-function date ranges),
+schema, type-checks, emits parameterised SQL), `functions` (what each query function means:
+date ranges, bounds, value lists) and `function_sql` (their arguments checked, SQL written),
 `navigation` (navigation properties from the schema's lookups), `options` ($select, $expand,
 $top, $count), `ordering` ($orderby keys - lookups sort by the related primary name - and the
 keyset condition), `paging` (the signed skiptoken), `execute` (runs it all, one query per

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..schema.model import LOOKUP_TYPES, Table
@@ -76,7 +76,6 @@ class Query:
     where_params: list[Any]
     page: int
     scope: str
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def storage_columns(table: Table) -> list[str]:

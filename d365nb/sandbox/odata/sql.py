@@ -10,7 +10,7 @@ values only ever appear as `?` parameters. Nothing is evaluated row by row in Py
 * `Account_Tasks/any(t:...)`     -> `EXISTS (SELECT 1 FROM "task" l1 WHERE l1.fk = t0.pk AND ...)`
 * `contains(name,'a%b')`        -> `LIKE` (or `GLOB` on lower() when `[...]` classes are used,
                                    since SQLite's LIKE has no character classes)
-* query functions               -> ranges / IN lists built by `functions`
+* query functions               -> ranges / IN lists (`functions`, `function_sql`)
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..schema.model import LOOKUP_TYPES, Column, Table
-from . import functions
 from .errors import ODataError
 from .navigation import Navigations, navigations
 from .nodes import (
@@ -184,6 +183,15 @@ class FilterCompiler:
         raise ODataError(
             "The $filter expression must evaluate to a single boolean value.", node.pos
         )
+
+    def column_operand(self, name: str, pos: int) -> Operand:
+        """A query function's PropertyName: an attribute of the query's own table by logical
+        name (lookups included, as in FetchXML), or a property path."""
+        scope = self._scopes[0]
+        column = scope.table.columns.get(name)
+        if column is not None and column.is_lookup:
+            return Operand(f"{scope.alias}.{quote(column.name)}", "guid", "Edm.Guid", column)
+        return self._property(Property(pos, tuple(name.split("/"))))
 
     def _new_alias(self, prefix: str) -> str:
         self._counter += 1
@@ -416,135 +424,9 @@ class FilterCompiler:
         return f"({target.sql} LIKE ?)"
 
     def _query_function(self, node: QueryFunction) -> str:
-        qualified = node.name
-        short = (
-            qualified[len(functions.PREFIX) :] if qualified.startswith(functions.PREFIX) else None
-        )
-        shape = functions.arity(short) if short else None
-        if shape is None:
-            raise ODataError(
-                f"An unknown function with name '{qualified}' was found. This may also be a "
-                "function import or a key lookup on a navigation property, which is not allowed.",
-                node.pos,
-            )
-        args = dict(node.args)
-        prop = args.pop("PropertyName", None)
-        if not isinstance(prop, Literal) or prop.kind != "string":
-            raise ODataError(
-                f"The function '{qualified}' needs PropertyName='<column>' (position {node.pos} "
-                f"in '{self.text}').",
-                node.pos,
-            )
-        # PropertyName is an attribute's logical name (lookups included, as in FetchXML).
-        column = self._scopes[0].table.columns.get(prop.value)
-        if column is not None and column.is_lookup:
-            sql = f"{self._scopes[0].alias}.{quote(column.name)}"
-            target = Operand(sql, "guid", "Edm.Guid", column)
-        else:
-            target = self._property(Property(prop.pos, tuple(prop.value.split("/"))))
-        column = target.column
-        unit = functions.unit_of(short)
-        if unit in functions.SUB_DAY_UNITS and target.kind == "date":
-            raise ODataError(
-                f"The operator '{short}' is not valid for the date-only column '{column.name}'.",
-                node.pos,
-            )
-        value = values = None
-        if shape in ("date", "x"):
-            raw = args.pop("PropertyValue", None)
-            if raw is None:
-                raise ODataError(
-                    f"The function '{qualified}' needs a PropertyValue (position {node.pos} in "
-                    f"'{self.text}').",
-                    node.pos,
-                )
-            value = _date_arg(raw, qualified) if shape == "date" else _int_arg(raw, qualified)
-        elif shape in ("pair", "list"):
-            raw = args.pop("PropertyValues", None)
-            if raw is None and shape == "pair" and "PropertyValue1" in args:
-                raw = Literal(
-                    node.pos,
-                    "array",
-                    [
-                        args.pop("PropertyValue1").value,
-                        args.pop("PropertyValue2", Literal(0, "null", None)).value,
-                    ],
-                )
-            if raw is None or raw.kind != "array":
-                raise ODataError(
-                    f"The function '{qualified}' needs PropertyValues=[...] (position {node.pos} "
-                    f"in '{self.text}').",
-                    node.pos,
-                )
-            values = [_typed(v, target, qualified) for v in raw.value]
-            if shape == "pair" and len(values) != 2:
-                raise ODataError(
-                    f"The function '{qualified}' needs exactly two PropertyValues.", node.pos
-                )
-            if shape == "list" and not values:
-                raise ODataError(f"The function '{qualified}' needs at least one value.", node.pos)
-        if args:
-            extra = next(iter(args))
-            raise ODataError(
-                f"The function '{qualified}' has no parameter named '{extra}'.", node.pos
-            )
-        if (
-            shape in ("none", "date", "x")
-            and short not in ("EqualUserId", "NotEqualUserId")
-            and target.kind not in ("datetime", "date")
-        ):
-            raise ODataError(
-                f"The function '{qualified}' needs a date and time column, not '{prop.value}'.",
-                node.pos,
-            )
-        cond = functions.condition(short, self.now, value, values)
-        return self._condition(target, cond, qualified, node.pos)
+        from .function_sql import compile_query_function  # (it builds on this module)
 
-    def _condition(self, target: Operand, cond, qualified: str, pos: int) -> str:
-        sql = target.sql
-        if isinstance(cond, functions.TimeRange):
-            parts = []
-            if cond.lower is not None:
-                self.params.append(_bound(cond.lower, target.kind, upper=False))
-                parts.append(f"{sql} >= ?")
-            if cond.upper is not None:
-                inclusive = cond.upper_inclusive
-                bound = cond.upper
-                if target.kind == "date" and not inclusive:
-                    # exclusive midnight bound on a date-only column: compare dates
-                    self.params.append(bound.date().isoformat())
-                    parts.append(f"{sql} < ?")
-                else:
-                    self.params.append(_bound(bound, target.kind, upper=True))
-                    parts.append(f"{sql} {'<=' if inclusive or target.kind == 'date' else '<'} ?")
-            return "(" + " AND ".join(parts) + ")"
-        if isinstance(cond, functions.CurrentUser):
-            if target.kind != "guid":
-                raise ODataError(f"The function '{qualified}' needs a lookup column.", pos)
-            self.params.append((self.user_id or "").lower())
-            return f"({sql} {'<>' if cond.negate else '='} ?)"
-        collate = " COLLATE NOCASE" if target.kind == "text" else ""
-        if isinstance(cond, functions.Between):
-            low, high = cond.low, cond.high
-            if (
-                target.kind == "datetime"
-                and isinstance(high, dt.date)
-                and not isinstance(high, dt.datetime)
-            ):
-                high_sql, high_value = (
-                    "<",
-                    storage_datetime(
-                        dt.datetime.combine(high, dt.time(), tzinfo=dt.UTC) + functions.DAY
-                    ),
-                )
-            else:
-                high_sql, high_value = "<=", _storage(high, target.kind)
-            self.params.extend([_storage(low, target.kind), high_value])
-            inside = f"{sql} >= ?{collate} AND {sql} {high_sql} ?{collate}"
-            return f"(NOT ({inside}))" if cond.negate else f"({inside})"
-        marks = ", ".join("?" * len(cond.values))
-        self.params.extend(_storage(v, target.kind) for v in cond.values)
-        return f"({sql} {'NOT IN' if cond.negate else 'IN'} ({marks}){collate})"
+        return compile_query_function(self, node)
 
     # -- lambdas ------------------------------------------------------------------------------
 
@@ -635,70 +517,3 @@ def _like_to_glob(pattern: str) -> str:
             out.append(c.lower())
         i += 1
     return "".join(out)
-
-
-def _bound(moment: dt.datetime, kind: str, *, upper: bool) -> str:
-    if kind == "date":
-        return moment.date().isoformat()
-    return storage_datetime(moment)
-
-
-def _date_arg(raw: Literal, qualified: str) -> dt.date:
-    if raw.kind == "date":
-        return raw.value
-    if raw.kind == "datetime":
-        return raw.value.date()
-    if raw.kind == "string":
-        try:
-            return dt.date.fromisoformat(raw.value[:10])
-        except ValueError:
-            pass
-    raise ODataError(
-        f"The PropertyValue of '{qualified}' must be a date such as '2026-01-31'.", raw.pos
-    )
-
-
-def _int_arg(raw: Literal, qualified: str) -> int:
-    if raw.kind == "int":
-        return raw.value
-    if raw.kind == "string" and raw.value.strip().lstrip("-").isdigit():
-        return int(raw.value)
-    raise ODataError(f"The PropertyValue of '{qualified}' must be a whole number.", raw.pos)
-
-
-def _typed(value: Any, target: Operand, qualified: str) -> Any:
-    """A PropertyValues item (JSON string or number) typed for the target column."""
-    kind = target.kind
-    try:
-        if kind == "text":
-            return str(value)
-        if kind == "number":
-            text = str(value)
-            return int(text) if re.fullmatch(r"-?\d+", text) else float(text)
-        if kind == "bool":
-            return {"true": 1, "false": 0, "1": 1, "0": 0}[str(value).lower()]
-        if kind == "guid":
-            return str(value).lower()
-        if kind in ("datetime", "date"):
-            text = str(value)
-            if len(text) == 10:
-                return dt.date.fromisoformat(text)
-            moment = dt.datetime.fromisoformat(text)
-            return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
-    except (ValueError, KeyError):
-        pass
-    raise ODataError(
-        f"The value '{value}' given to '{qualified}' is not valid for the column "
-        f"'{target.column.name if target.column else '?'}' ({target.edm})."
-    )
-
-
-def _storage(value: Any, kind: str) -> Any:
-    if kind == "datetime":
-        if isinstance(value, dt.datetime):
-            return storage_datetime(value)
-        if isinstance(value, dt.date):
-            return value.isoformat() + "T00:00:00Z"
-    if kind == "date" and isinstance(value, dt.date):
-        return (value.date() if isinstance(value, dt.datetime) else value).isoformat()
-    return value

@@ -1,0 +1,185 @@
+"""``d365nb flow run <notebook.ipynb> [--flow NAME] [--org URL | --sandbox]`` and
+``d365nb flow runs [--dir D] [--flow NAME] [--limit N]``.
+
+``flow run`` polls the notebook's flows until SIGINT/SIGTERM (then exits 0), printing one line
+per finished run. ``--org`` signs in like ``d365nb.connect(url)`` (a bearer token in the
+``D365NB_TOKEN`` environment variable, else ``AZURE_TENANT_ID``/``AZURE_CLIENT_ID``/
+``AZURE_CLIENT_SECRET``, else device code); ``--sandbox`` starts an embedded sandbox with demo
+data. Errors a user can fix are one line on stderr with exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sqlite3
+import sys
+import threading
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from d365nb.flows.model import FlowError
+
+TOKEN_ENV = "D365NB_TOKEN"
+
+
+def register(subparsers: Any) -> None:
+    """Add ``flow run`` and ``flow runs`` to the ``d365nb`` parser."""
+    p = subparsers.add_parser(
+        "flow",
+        help="run a notebook's flows headless; show their run history",
+        description="Run notebook flows without Jupyter, or print their run history.",
+    )
+    sub = p.add_subparsers(dest="flow_command", required=True)
+    run = sub.add_parser(
+        "run",
+        help="run a notebook's flows until SIGINT/SIGTERM",
+        description="Run the flows defined by a notebook's %%d365 trigger / action cells, "
+        "with the notebook's own checkpoints and run history (.d365nb/flows.sqlite beside it).",
+    )
+    run.add_argument("notebook", help="the .ipynb file")
+    run.add_argument("--flow", help="run only this flow (default: every flow in the notebook)")
+    where = run.add_mutually_exclusive_group(required=True)
+    where.add_argument("--org", metavar="URL", help="organisation, e.g. https://contoso.crm.dynamics.com")
+    where.add_argument("--sandbox", action="store_true", help="an embedded sandbox with demo data")
+    run.set_defaults(func=cmd_run)
+    runs = sub.add_parser(
+        "runs",
+        help="print flow run history",
+        description="Print the run history kept in <dir>/.d365nb/flows.sqlite.",
+    )
+    runs.add_argument("--dir", default=".", help="the notebook's folder (default: here)")
+    runs.add_argument("--flow", help="only this flow")
+    runs.add_argument("--limit", type=int, default=20, help="runs per flow, newest first (20)")
+    runs.set_defaults(func=cmd_runs)
+
+
+def _fail(command: str, message: str, code: int = 2) -> int:
+    print(f"d365nb flow {command}: {' '.join(str(message).split())}", file=sys.stderr)
+    return code
+
+
+def connect(org: str | None, sandbox: bool) -> Any:
+    """The connection ``flow run`` works on (the token never reaches output)."""
+    import d365nb
+
+    if sandbox:
+        return d365nb.connect("sandbox", alias="sandbox")
+    token = os.environ.get(TOKEN_ENV) or None
+    return d365nb.connect(org, token=token) if token else d365nb.connect(org)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """``d365nb flow run``: load, start, log runs until a signal, stop cleanly."""
+    from d365nb.client.errors import D365Error
+    from d365nb.flows import headless
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    out = sys.stdout
+    try:
+        cells = headless.read_notebook(args.notebook)
+        if not cells.triggers:
+            raise FlowError(f"{cells.path.name} defines no flows: it has no %d365 trigger cell")
+        conn = connect(args.org, args.sandbox)
+    except (FlowError, D365Error, ValueError) as err:
+        return _fail("run", str(err))
+    try:
+        flows = headless.load_flows(cells, conn, only=args.flow)
+        where = "an embedded sandbox (demo data)" if args.sandbox else conn.url
+        print(f"{cells.path.name}: {len(flows)} flow(s) on {where}", file=out)
+        if args.sandbox:
+            for flow in flows:
+                if headless.forget_sandbox_state(flow):
+                    print(f"flow {flow.name}: runs queued for an earlier sandbox cancelled", file=out)
+        headless.run_flows(flows, stop, out=out)
+    except (FlowError, D365Error, ValueError) as err:
+        return _fail("run", str(err))
+    finally:
+        _shutdown(conn)
+    return 0
+
+
+def _shutdown(conn: Any) -> None:
+    from d365nb.flows import engine
+
+    if engine._engine is not None:
+        engine._engine.shutdown()
+    conn.close()
+
+
+# -- flow runs --------------------------------------------------------------------------------
+_COLUMNS = ("flow", "run", "status", "change", "record", "started", "seconds", "error")
+
+
+def _seconds(started: str | None, ended: str | None) -> str:
+    if not started or not ended:
+        return ""
+    try:
+        a = datetime.fromisoformat(started.replace("Z", "+00:00"))
+        b = datetime.fromisoformat(ended.replace("Z", "+00:00"))
+    except ValueError:
+        return ""
+    return f"{(b - a).total_seconds():.2f}"
+
+
+def history_rows(folder: str | Path, flow: str | None = None, limit: int = 20) -> list[dict[str, str]]:
+    """Run history rows (newest first per flow) from ``<folder>/.d365nb/flows.sqlite``."""
+    path = Path(folder) / ".d365nb" / "flows.sqlite"
+    if not path.is_file():
+        raise FlowError(f"no flow history in {Path(folder).resolve()} (no .d365nb/flows.sqlite)")
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    db.row_factory = sqlite3.Row
+    try:
+        names = [r[0] for r in db.execute("SELECT DISTINCT flow FROM runs ORDER BY flow")]
+        if flow is not None:
+            if flow not in names:
+                known = ", ".join(names) or "none"
+                raise FlowError(f"no runs of flow {flow!r} in {path} (flows with runs: {known})")
+            names = [flow]
+        rows = []
+        for name in names:
+            for r in db.execute(
+                "SELECT run_id, status, change, record_id, started, ended, error FROM runs "
+                "WHERE flow=? ORDER BY seq DESC LIMIT ?",
+                (name, max(1, limit)),
+            ):
+                rows.append(
+                    {
+                        "flow": name,
+                        "run": r["run_id"],
+                        "status": r["status"],
+                        "change": r["change"] or "",
+                        "record": r["record_id"] or "",
+                        "started": (r["started"] or "")[:19].replace("T", " "),
+                        "seconds": _seconds(r["started"], r["ended"]),
+                        "error": " ".join((r["error"] or "").split())[:80],
+                    }
+                )
+        return rows
+    finally:
+        db.close()
+
+
+def format_rows(rows: list[dict[str, str]]) -> str:
+    """A plain text table (no pandas: the command should answer at once)."""
+    widths = {c: max([len(c), *(len(r[c]) for r in rows)]) for c in _COLUMNS}
+    lines = ["  ".join(c.ljust(widths[c]) for c in _COLUMNS).rstrip()]
+    lines += ["  ".join(r[c].ljust(widths[c]) for c in _COLUMNS).rstrip() for r in rows]
+    return "\n".join(lines)
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    """``d365nb flow runs``: print the run history table."""
+    try:
+        rows = history_rows(args.dir, args.flow, args.limit)
+    except (FlowError, sqlite3.Error) as err:
+        return _fail("runs", str(err))
+    if not rows:
+        print("no runs yet")
+        return 0
+    print(format_rows(rows))
+    return 0

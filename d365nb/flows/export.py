@@ -1,0 +1,567 @@
+"""A notebook flow as an Azure Logic Apps (Consumption) workflow definition.
+
+>>> definition = flow.to_logic_app()                 # Dataverse "When a row is added, ..."
+>>> template = flow.to_logic_app(arm=True)           # ARM template with the API connection
+>>> old = flow.to_logic_app(legacy=True)             # Dynamics 365 polling trigger
+
+Shapes follow what the Logic Apps designer writes (``flows-semantics.md`` §4-§5):
+
+* trigger: the Dataverse connector (``commondataservice``) webhook "When a row is added, modified
+  or deleted" (``callbackregistrations``, message 1/3/2 = created/updated/deleted, scope 4 =
+  organization, ``filteringattributes`` from ``--columns``, ``filterexpression`` from
+  ``--filter``); or, with ``legacy=True``, the ``dynamicscrmonline`` polling trigger
+  (``onnewitems`` / ``onupdateditems`` / ``ondeleteditems``, recurrence from ``--every``,
+  ``splitOn`` so each record is one run, ``$filter``).
+* declarative steps: ``ApiConnection`` actions (create, update, delete, get, list; upsert on
+  the Dataverse connector) with dynamic content from the trigger and earlier steps, chained with
+  ``runAfter`` and given the step's retry policy;
+* Python steps: a ``Compose`` placeholder carrying the source and a TODO, named in a warning -
+  they must be rewritten before the workflow is deployed.
+
+A step that cannot be expressed (a notebook variable in a template, an ``--if`` on a declarative
+step, ...) makes the export fail with one line naming each such step and why.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import warnings
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from d365nb.flows.export_arm import wrap_arm
+from d365nb.flows.export_expressions import (
+    NotExpressible,
+    Part,
+    as_expression,
+    as_value,
+    double_encoded,
+    is_literal,
+    literal_text,
+    parse_template,
+    quote,
+)
+from d365nb.flows.model import FlowError, RetryPolicy, Step
+from d365nb.flows.steps import _typed, parse_declarative
+
+WORKFLOW_SCHEMA = (
+    "https://schema.management.azure.com/providers/Microsoft.Logic/schemas/2016-06-01/"
+    "workflowdefinition.json#"
+)
+DATAVERSE = "commondataservice"
+LEGACY = "dynamicscrmonline"
+API_ROOT = "/api/data/v9.1"  # the version the Dataverse connector's own paths use
+MESSAGES = {"created": 1, "updated": 3, "deleted": 2}  # callbackregistration SdkMessage codes
+SCOPE_ORGANIZATION = 4
+LEGACY_OPERATIONS = {
+    "created": ("onnewitems", "GetOnNewItems", "When_a_record_is_created"),
+    "updated": ("onupdateditems", "GetOnUpdatedItems", "When_a_record_is_updated"),
+    "deleted": ("ondeleteditems", "GetOnDeletedItems", "When_a_record_is_deleted"),
+}
+DATAVERSE_TRIGGER = "When_a_row_is_added,_modified_or_deleted"
+# Logic Apps' default retry, spelled out (its schema has no "default" type).
+DEFAULT_RETRY = {
+    "type": "exponential",
+    "count": 4,
+    "interval": "PT7S",
+    "minimumInterval": "PT5S",
+    "maximumInterval": "PT1H",
+}
+MIN_RETRY_SECONDS = 5  # Consumption refuses retry intervals under PT5S
+PLACEHOLDER_NOTE = (
+    "TODO d365nb: this step is notebook Python with no Logic Apps equivalent. Replace this "
+    "Compose action with one that does the same (e.g. an Azure Function) before deploying."
+)
+_LOOKUP_VALUE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\((.*)\)\s*$", re.DOTALL)
+_US_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
+_LIST_QUERIES = {"filter": "$filter", "orderby": "$orderby", "top": "$top", "select": "$select"}
+
+
+class ExportWarning(UserWarning):
+    """Something the export could not carry over as is (placeholders, clamped retries, ...)."""
+
+
+@dataclass
+class Export:
+    """The exported document (definition or ARM template) and what the user must know."""
+
+    document: dict[str, Any]
+    definition: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+    placeholders: list[str] = field(default_factory=list)
+
+
+def to_logic_app(
+    flow: Any, *, legacy: bool = False, arm: bool = False, org: str | None = None
+) -> dict[str, Any]:
+    """The workflow definition of ``flow`` (an ARM template with ``arm=True``).
+
+    ``org``: the organisation URL the workflow talks to (default: the flow's connection).
+    Placeholders and anything else lost on the way are reported as an `ExportWarning`.
+    """
+    result = export(flow, legacy=legacy, arm=arm, org=org)
+    if result.warnings:
+        warnings.warn(ExportWarning("; ".join(result.warnings)), stacklevel=2)
+    return result.document
+
+
+def export(
+    flow: Any, *, legacy: bool = False, arm: bool = False, org: str | None = None
+) -> Export:
+    """Like `to_logic_app` but returns the warnings instead of emitting them."""
+    builder = _Builder(flow, legacy=legacy, org=org)
+    definition = builder.definition()
+    document = (
+        wrap_arm(
+            definition,
+            name=flow.name,
+            connector=builder.connector,
+            display_name=f"{'Dynamics 365' if legacy else 'Dataverse'} ({builder.org})",
+        )
+        if arm
+        else definition
+    )
+    notes = list(builder.notes)
+    if builder.placeholders:
+        names = ", ".join(builder.placeholders)
+        notes.insert(
+            0,
+            f"{len(builder.placeholders)} step(s) exported as placeholders to rewrite before "
+            f"deploying: {names}",
+        )
+    return Export(document, definition, notes, list(builder.placeholders))
+
+
+def iso_duration(seconds: float) -> str:
+    """ISO 8601 duration, whole seconds rounded up (``90`` -> ``PT90S``, ``3600`` -> ``PT1H``)."""
+    whole = max(1, math.ceil(seconds))
+    if whole % 86400 == 0:
+        return f"P{whole // 86400}D"
+    if whole % 3600 == 0:
+        return f"PT{whole // 3600}H"
+    if whole % 60 == 0:
+        return f"PT{whole // 60}M"
+    return f"PT{whole}S"
+
+
+def recurrence(seconds: float) -> dict[str, Any]:
+    """``--every`` as a Logic Apps recurrence: the largest unit that divides it evenly."""
+    whole = max(1, math.ceil(seconds))
+    for unit, size in (("Day", 86400), ("Hour", 3600), ("Minute", 60)):
+        if whole % size == 0:
+            return {"frequency": unit, "interval": whole // size}
+    return {"frequency": "Second", "interval": whole}
+
+
+def escape_text(text: str) -> str:
+    """A literal string as WDL sees it: a leading ``@`` and any ``@{`` are escaped."""
+    text = text.replace("@{", "@@{")
+    return "@" + text if text.startswith("@") and not text.startswith("@@{") else text
+
+
+@dataclass
+class _Done:
+    """What an earlier action returns, so `{steps[name]}` can be spelled as an expression."""
+
+    verb: str  # create | update | upsert | delete | get | list | python
+    primary_id: str = ""
+    id_expression: str = ""
+
+
+class _Builder:
+    def __init__(self, flow: Any, *, legacy: bool, org: str | None) -> None:
+        self.flow = flow
+        self.legacy = legacy
+        self.connector = LEGACY if legacy else DATAVERSE
+        self.metadata = getattr(getattr(flow, "conn", None), "metadata", None)
+        self.org = self._org(org or getattr(getattr(flow, "conn", None), "url", None))
+        self.notes: list[str] = []
+        self.placeholders: list[str] = []
+        self.problems: list[str] = []
+        self.done: dict[str, _Done] = {}
+
+    # -- organisation ---------------------------------------------------------------------
+    def _org(self, url: str | None) -> str:
+        if not url:
+            raise FlowError("export needs the organisation URL: pass org='https://<org>.crm.dynamics.com'")
+        parts = urlsplit(str(url).strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise FlowError(
+                f"bad organisation URL {url!r}: use one like https://contoso.crm.dynamics.com"
+            )
+        return f"{parts.scheme}://{parts.netloc}"
+
+    @property
+    def dataset(self) -> str:
+        """The legacy connector's dataset: the org host minus ``.dynamics.com``."""
+        host = urlsplit(self.org).hostname or ""
+        return host[: -len(".dynamics.com")] if host.endswith(".dynamics.com") else host
+
+    @property
+    def host(self) -> dict[str, Any]:
+        return {"connection": {"name": f"@parameters('$connections')['{self.connector}']['connectionId']"}}
+
+    # -- the document ---------------------------------------------------------------------
+    def definition(self) -> dict[str, Any]:
+        flow = self.flow
+        if flow.trigger is None:
+            raise FlowError(f"flow {flow.name!r} has no trigger; add one before exporting it")
+        if not flow.steps:
+            raise FlowError(f"flow {flow.name!r} has no steps; add an action before exporting it")
+        host = urlsplit(self.org).hostname or ""
+        if not host.endswith(".dynamics.com"):
+            self.notes.append(
+                f"the organisation is {self.org}, not a Dynamics 365 org; export with "
+                "org='https://<org>.crm.dynamics.com' (--org) for one you can deploy"
+            )
+        trigger_name, trigger = self._trigger()
+        actions: dict[str, Any] = {}
+        previous: str | None = None
+        for step in flow.steps:
+            action = self._action(step)
+            if action is None:
+                continue
+            action["runAfter"] = {previous: ["Succeeded"]} if previous else {}
+            actions[step.name] = action
+            previous = step.name
+        if self.problems:
+            raise FlowError(
+                f"cannot export flow {flow.name!r} to Logic Apps: " + "; ".join(self.problems)
+            )
+        return {
+            "$schema": WORKFLOW_SCHEMA,
+            "contentVersion": "1.0.0.0",
+            "description": f"Exported by d365nb from the notebook flow {flow.name!r}.",
+            "parameters": {"$connections": {"defaultValue": {}, "type": "Object"}},
+            "triggers": {trigger_name: trigger},
+            "actions": actions,
+            "outputs": {},
+        }
+
+    # -- trigger --------------------------------------------------------------------------
+    def _trigger(self) -> tuple[str, dict[str, Any]]:
+        t = self.flow.trigger
+        meta = self._table(t.table, "the trigger")
+        if t.since not in (None, "now"):
+            self.notes.append(
+                f"--since {t.since} is not exported: a Logic App sees changes from when it is enabled"
+            )
+        if t.select:
+            self.notes.append("--select is not exported: the connector's trigger returns every column")
+        runtime = {"concurrency": {"runs": int(getattr(self.flow, "concurrency", 1) or 1)}}
+        if self.legacy:
+            return self._legacy_trigger(t, meta, runtime)
+        body: dict[str, Any] = {
+            "entityname": meta.logical_name if meta else t.table,
+            "message": MESSAGES[t.kind],
+            "scope": SCOPE_ORGANIZATION,
+            "version": 1,
+            "url": "@listCallbackUrl()",
+        }
+        if t.columns:
+            body["filteringattributes"] = ",".join(t.columns)
+        if t.filter:
+            body["filterexpression"] = escape_text(t.filter)
+        trigger = {
+            "type": "ApiConnectionWebhook",
+            "inputs": {
+                "host": self.host,
+                "path": f"{API_ROOT}/callbackregistrations",
+                "headers": {
+                    "organization": self.org,
+                    "Consistency": "Strong",
+                    "catalog": "all",
+                    "category": "all",
+                },
+                "body": body,
+            },
+            "runtimeConfiguration": runtime,
+        }
+        return DATAVERSE_TRIGGER, trigger
+
+    def _legacy_trigger(
+        self, t: Any, meta: Any, runtime: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
+        operation, swagger_id, name = LEGACY_OPERATIONS[t.kind]
+        if t.columns:
+            self.problems.append(
+                "the trigger's --columns: the legacy Dynamics 365 trigger cannot watch columns "
+                "(export without --legacy)"
+            )
+        table = meta.entity_set if meta else t.table
+        inputs: dict[str, Any] = {
+            "host": self.host,
+            "method": "get",
+            "path": f"/datasets/{double_encoded(quote(self.dataset))}/tables/"
+            f"{double_encoded(quote(table))}/{operation}",
+        }
+        if t.filter:
+            inputs["queries"] = {"$filter": escape_text(t.filter)}
+        trigger = {
+            "type": "ApiConnection",
+            "inputs": inputs,
+            "recurrence": recurrence(t.every),
+            "splitOn": "@triggerBody()?['value']",
+            "metadata": {"flowSystemMetadata": {"swaggerOperationId": swagger_id}},
+            "runtimeConfiguration": runtime,
+        }
+        return name, trigger
+
+    # -- actions --------------------------------------------------------------------------
+    def _action(self, step: Step) -> dict[str, Any] | None:
+        if step.kind != "declarative":
+            return self._placeholder(step)
+        problems_before = len(self.problems)
+        if step.when:
+            self.problems.append(
+                f"step {step.name}: its --if is a Python condition; express it as the trigger's "
+                "--filter or move the step into Python"
+            )
+        try:
+            command = parse_declarative(step.name, step.source)
+        except FlowError as err:
+            self.problems.append(str(err))
+            return None
+        meta = self._table(command.table, f"step {step.name}")
+        if meta is None:
+            return None
+        action = self._connector_action(step, command, meta)
+        if action is None or len(self.problems) > problems_before:
+            return None
+        inputs = action["inputs"]
+        inputs["retryPolicy"] = self._retry(step.name, step.retry)
+        if step.timeout:
+            action["limit"] = {"timeout": iso_duration(step.timeout)}
+        return action
+
+    def _connector_action(self, step: Step, command: Any, meta: Any) -> dict[str, Any] | None:
+        verb = command.verb
+        if verb == "upsert" and self.legacy:
+            self.problems.append(
+                f"step {step.name}: the legacy Dynamics 365 connector has no upsert "
+                "(export without --legacy, or use update)"
+            )
+            return None
+        id_expr = None
+        if command.record_id is not None:
+            id_expr = self._expression(step.name, command.record_id)
+            if id_expr is None:
+                return None
+        queries = self._queries(step, command, verb)
+        body = self._body(step.name, meta, command.values) if command.values else None
+        if queries is None or (command.values and body is None):
+            return None
+        method = {"create": "post", "update": "patch", "upsert": "patch", "delete": "delete"}.get(
+            verb, "get"
+        )
+        inputs: dict[str, Any] = {"host": self.host, "method": method}
+        if self.legacy:
+            path = (
+                f"/datasets/{double_encoded(quote(self.dataset))}/tables/"
+                f"{double_encoded(quote(meta.entity_set))}/items"
+            )
+            if id_expr is not None:
+                path += "/" + double_encoded(id_expr)
+            inputs["path"] = path
+        else:
+            path = f"{API_ROOT}/{double_encoded(quote(meta.entity_set))}"
+            if id_expr is not None:
+                path += f"({double_encoded(id_expr)})"
+            inputs["path"] = path
+            headers = {"organization": self.org}
+            if verb in ("create", "update", "upsert"):
+                headers["prefer"] = "return=representation"
+            if verb == "update":
+                headers["If-Match"] = "*"  # update, never create: as the client's update
+            inputs["headers"] = headers
+        if body is not None:
+            inputs["body"] = body
+        if queries:
+            inputs["queries"] = queries
+        self.done[step.name] = _Done(verb, meta.primary_id, id_expr or "")
+        return {"type": "ApiConnection", "inputs": inputs}
+
+    def _queries(self, step: Step, command: Any, verb: str) -> dict[str, Any] | None:
+        queries: dict[str, Any] = {}
+        for option, value in command.options.items():
+            name = _LIST_QUERIES.get(option)
+            if name is None or (verb != "list" and option != "select"):
+                self.problems.append(
+                    f"step {step.name}: option --{option} has no Logic Apps equivalent for {verb}"
+                )
+                return None
+            if option == "top":
+                try:
+                    queries[name] = int(value)
+                except ValueError:
+                    self.problems.append(f"step {step.name}: --top {value!r} is not a number")
+                    return None
+                continue
+            parts = self._parts(step.name, value)
+            if parts is None:
+                return None
+            queries[name] = as_value(parts)
+        return queries
+
+    def _placeholder(self, step: Step) -> dict[str, Any]:
+        kind = "Python function" if step.kind == "callable" else "Python"
+        self.placeholders.append(f"{step.name} ({kind})")
+        inputs: dict[str, Any] = {"TODO": PLACEHOLDER_NOTE, "python": escape_text(step.source)}
+        if step.when:
+            inputs["if"] = escape_text(step.when)
+        self.done[step.name] = _Done("python")
+        return {
+            "type": "Compose",
+            "inputs": inputs,
+            "metadata": {"d365nb": {"placeholder": True, "kind": step.kind}},
+        }
+
+    # -- values ---------------------------------------------------------------------------
+    def _table(self, name: str, where: str) -> Any:
+        if self.metadata is None:
+            self.problems.append(f"{where}: no connection metadata to resolve table {name!r}")
+            return None
+        try:
+            return self.metadata.table(name)
+        except Exception as err:  # UnknownTable and friends: one line each
+            self.problems.append(f"{where}: {' '.join(str(err).split())}")
+            return None
+
+    def _parts(self, step: str, template: str) -> list[Part] | None:
+        try:
+            return parse_template(template, self._step_output)
+        except NotExpressible as err:
+            self.problems.append(f"step {step}: {err}")
+            return None
+
+    def _expression(self, step: str, template: str) -> str | None:
+        parts = self._parts(step, template)
+        return None if parts is None else as_expression(parts)
+
+    def _step_output(self, name: str, keys: list[str]) -> str:
+        done = self.done.get(name)
+        if done is None:
+            raise NotExpressible(f"{{steps[{name}]}} is not an earlier step of this flow")
+        suffix = "".join(f"?[{quote(k)}]" for k in keys)
+        ref = quote(name)
+        if done.verb == "python":
+            return f"outputs({ref})" + suffix
+        if done.verb in ("create", "update", "upsert"):
+            return f"body({ref})" + (suffix or f"?[{quote(done.primary_id)}]")
+        if done.verb == "get":
+            return f"body({ref})" + suffix
+        if done.verb == "list":
+            return f"body({ref})?['value']" + suffix
+        if keys:
+            raise NotExpressible(f"{{steps[{name}]}} (a delete) returns only the record id")
+        return done.id_expression
+
+    def _body(self, step: str, meta: Any, values: dict[str, str]) -> dict[str, Any] | None:
+        body: dict[str, Any] = {}
+        ok = True
+        for key, template in values.items():
+            entries = self._field(step, meta, key, template)
+            if entries is None:
+                ok = False
+                continue
+            body.update(entries)
+        return body if ok else None
+
+    def _field(self, step: str, meta: Any, key: str, template: str) -> dict[str, Any] | None:
+        if "@" in key:  # col@odata.bind written by hand: Web API JSON, Dataverse connector only
+            if self.legacy:
+                self.problems.append(
+                    f"step {step}: {key} is Web API syntax; write the lookup as "
+                    "column=table(id) for the legacy connector"
+                )
+                return None
+            parts = self._parts(step, template)
+            return None if parts is None else {key: as_value(parts)}
+        column = meta.columns.get(key)
+        if column is None:
+            self.problems.append(f"step {step}: table {meta.entity_set} has no column {key!r}")
+            return None
+        if column.is_lookup:
+            return self._lookup(step, meta, column, template)
+        parts = self._parts(step, template)
+        if parts is None:
+            return None
+        if not is_literal(parts):
+            return {key: as_value(parts)}
+        return {key: self._literal(step, column, literal_text(parts))}
+
+    def _literal(self, step: str, column: Any, text: str) -> Any:
+        if column.is_choice and column.options and not re.fullmatch(r"-?\d+", text):
+            for value, label in column.options.items():
+                if label.lower() == text.lower():
+                    return value
+            labels = ", ".join(column.options.values())
+            self.problems.append(f"step {step}: {text!r} is not a choice of {column.name} ({labels})")
+            return None
+        match = _US_DATE.match(text)
+        if column.type == "DateTime" and match:  # the seed's mm/dd/yyyy, as ISO for the API
+            month, day, year = (int(g) for g in match.groups())
+            try:
+                return datetime(year, month, day).strftime("%Y-%m-%d")
+            except ValueError:
+                self.problems.append(f"step {step}: {text!r} is not a date")
+                return None
+        value = _typed(text)
+        return escape_text(value) if isinstance(value, str) else value
+
+    def _lookup(self, step: str, meta: Any, column: Any, template: str) -> dict[str, Any] | None:
+        match = _LOOKUP_VALUE.match(template)
+        if match:
+            target_name, id_template = match.group(1), match.group(2)
+        elif len(column.targets) == 1:
+            target_name, id_template = column.targets[0], template
+        else:
+            self.problems.append(
+                f"step {step}: lookup {column.name} needs a table and an id, e.g. "
+                f"{column.name}=leads({{trigger[leadid]}})"
+            )
+            return None
+        target = self._table(target_name, f"step {step}")
+        if target is None:
+            return None
+        if column.targets and target.logical_name not in column.targets:
+            self.problems.append(
+                f"step {step}: {column.name} cannot point at {target.entity_set} "
+                f"(it takes {', '.join(column.targets)})"
+            )
+            return None
+        id_parts = self._parts(step, id_template.strip())
+        if id_parts is None:
+            return None
+        if self.legacy:  # the old connector's "Regarding" + "Regarding Type" pair
+            return {
+                f"_{column.name}_value": as_value(id_parts),
+                f"_{column.name}_type": target.entity_set,
+            }
+        nav = meta.navigation(column.name, target.logical_name)
+        bound = [Part(text=f"/{target.entity_set}("), *id_parts, Part(text=")")]
+        return {f"{nav}@odata.bind": as_value(bound)}
+
+    def _retry(self, step: str, policy: RetryPolicy) -> dict[str, Any]:
+        if policy == RetryPolicy():
+            return dict(DEFAULT_RETRY)
+        if policy.retries == 0:
+            return {"type": "none"}
+        count = min(max(policy.count, 1), 90)
+        interval = max(policy.interval, MIN_RETRY_SECONDS)
+        if interval != policy.interval or count != policy.count:
+            self.notes.append(
+                f"step {step}: retry adjusted to Logic Apps' bounds (interval >= 5s, 1-90 retries)"
+            )
+        out: dict[str, Any] = {
+            "type": policy.type,
+            "count": count,
+            "interval": iso_duration(interval),
+        }
+        if policy.type == "exponential":
+            out["minimumInterval"] = iso_duration(max(policy.minimum, MIN_RETRY_SECONDS))
+            out["maximumInterval"] = iso_duration(max(policy.maximum, interval))
+        return out

@@ -1,0 +1,234 @@
+"""Run a notebook's flows without Jupyter: ``d365nb flow run notebook.ipynb``.
+
+The notebook is read with nbformat, never executed: its ``%d365 trigger ...`` lines and
+``%%d365 action ...`` cells go through the very commands a kernel would run
+(`d365nb.notebook.flow_commands`), so the flows built here have the same definitions - and
+therefore the same checkpoint signatures - as in the notebook. State and run history live in
+the notebook's ``.d365nb/flows.sqlite``, so a flow moves between notebook and terminal without
+missing or repeating an event: the terminal resumes from the notebook's watermark and runs
+whatever the notebook left queued.
+
+Other code cells are not run (they may create records, plot, ...): a Python step must be
+self-contained, with ``trigger``, ``d365``, ``steps`` and ``run`` in scope as in the notebook.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import sqlite3
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from d365nb.flows.history import FINAL, History
+from d365nb.flows.model import FlowError, utcnow_iso
+
+TRIGGER_PREFIX = "%d365 trigger "
+ACTION_PREFIX = "%%d365 action "
+
+
+@dataclass
+class NotebookFlows:
+    """The flow cells of one notebook, in notebook order."""
+
+    path: Path
+    triggers: list[tuple[str, str]] = field(default_factory=list)  # (flow, line)
+    actions: list[tuple[str, str, str]] = field(default_factory=list)  # (flow, line, body)
+
+    @property
+    def names(self) -> list[str]:
+        return list(dict.fromkeys(name for name, _ in self.triggers))
+
+
+def _flow_name(line: str) -> str:
+    words = line.split(None, 1)
+    return words[0] if words else ""
+
+
+def read_notebook(path: str | Path) -> NotebookFlows:
+    """The trigger lines and action cells of ``path`` (a one-line `FlowError` if unreadable)."""
+    import nbformat
+
+    nb_path = Path(path)
+    if not nb_path.is_file():
+        raise FlowError(f"no notebook at {nb_path}")
+    try:
+        nb = nbformat.read(nb_path, as_version=4)
+    except Exception as err:  # JSON or format errors: one line
+        reason = " ".join(str(err).split())[:200]
+        raise FlowError(f"{nb_path} is not a readable notebook: {reason}") from None
+    found = NotebookFlows(nb_path)
+    for cell in nb.cells:
+        if cell.get("cell_type") != "code":
+            continue
+        source = cell.get("source", "")
+        first, _, body = source.lstrip().partition("\n")
+        if first.startswith(ACTION_PREFIX):  # a cell magic is the whole cell
+            line = first[len(ACTION_PREFIX) :].strip()
+            found.actions.append((_flow_name(line), line, body))
+            continue
+        for text in source.splitlines():
+            text = text.strip()
+            if text.startswith(TRIGGER_PREFIX):
+                line = text[len(TRIGGER_PREFIX) :].strip()
+                found.triggers.append((_flow_name(line), line))
+    return found
+
+
+class HeadlessMagic:
+    """What the flow commands need from ``%d365``: a connection and a namespace."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self.namespace: dict[str, Any] = {"__name__": "__d365nb_headless__"}
+
+    def connection(self, alias: str | None = None) -> Any:
+        # Headless there is one organisation: every --connection alias names it.
+        return self.conn
+
+
+def history_beside(notebook: str | Path) -> History:
+    """The notebook's own flow store: ``<notebook dir>/.d365nb/flows.sqlite``."""
+    return History(Path(notebook).resolve().parent / ".d365nb" / "flows.sqlite")
+
+
+def load_flows(
+    notebook: str | Path | NotebookFlows,
+    conn: Any,
+    *,
+    only: str | None = None,
+    history: History | None = None,
+) -> list[Any]:
+    """Build the notebook's flows (not started) on ``conn``, sharing its history store."""
+    from d365nb.flows.flow import Flow, flows
+    from d365nb.notebook import flow_commands
+
+    cells = notebook if isinstance(notebook, NotebookFlows) else read_notebook(notebook)
+    if not cells.triggers:
+        raise FlowError(f"{cells.path.name} defines no flows: it has no %d365 trigger cell")
+    names = cells.names
+    if only is not None and only not in names:
+        raise FlowError(
+            f"unknown flow {only!r} in {cells.path.name} (it defines: {', '.join(names)})"
+        )
+    wanted = [only] if only else names
+    history = history or history_beside(cells.path)
+    magic = HeadlessMagic(conn)
+    built: dict[str, Any] = {}
+    # The commands print a confirmation per cell; headless, the run log says enough.
+    with contextlib.redirect_stdout(io.StringIO()):
+        for name, line in cells.triggers:
+            if name not in wanted:
+                continue
+            if name not in built:
+                # Registered first so the trigger command adopts it, with this history.
+                built[name] = Flow(name, conn, history=history)
+            flow_commands.trigger(magic, line)
+        for name, line, body in cells.actions:
+            if name in built:
+                flow_commands.action(magic, line, body)
+    return [flows[name] for name in wanted]
+
+
+def forget_sandbox_state(flow: Any) -> int:
+    """A fresh embedded sandbox is a new organisation: the saved watermark and any runs left
+    queued belong to one that is gone. Start from now and close those runs as Cancelled."""
+    history = flow.history
+    history.clear_state(flow.name)
+    stale = history.pending_runs(flow.name)
+    now = utcnow_iso()
+    for row in stale:
+        history.finish_run(
+            row.run_id, "Cancelled", "its embedded sandbox is gone", [], now, now
+        )
+    return len(stale)
+
+
+class RunLog:
+    """Prints each run of the given flows once it has finished, with its steps' output."""
+
+    def __init__(self, history: History, names: list[str], out: TextIO) -> None:
+        self.path = history.path
+        self.names = names
+        self.out = out
+        self.since = utcnow_iso()
+        self.logged: set[str] = set()
+        self._db: sqlite3.Connection | None = None
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            self._db = sqlite3.connect(self.path, timeout=30)
+            self._db.row_factory = sqlite3.Row
+        return self._db
+
+    def emit(self) -> int:
+        """Print runs finished since the last call; returns how many."""
+        marks = ",".join("?" * len(self.names))
+        finals = ",".join("?" * len(FINAL))
+        rows = self._conn().execute(
+            f"SELECT run_id, flow, record_id, change, status, started, ended, error FROM runs "
+            f"WHERE flow IN ({marks}) AND status IN ({finals}) AND ended >= ? ORDER BY ended",
+            (*self.names, *FINAL, self.since),
+        )
+        count = 0
+        for row in rows.fetchall():
+            if row["run_id"] in self.logged:
+                continue
+            self.logged.add(row["run_id"])
+            count += 1
+            self._print(row)
+        return count
+
+    def _print(self, row: sqlite3.Row) -> None:
+        line = (
+            f"{row['ended'][:19]}Z {row['flow']} run {row['run_id']} {row['status']}: "
+            f"{row['change']} record {row['record_id']}"
+        )
+        if row["error"]:
+            line += f" - {row['error']}"
+        print(line, file=self.out)
+        steps = self._conn().execute(
+            "SELECT name, status, log FROM steps WHERE run_id=? ORDER BY position",
+            (row["run_id"],),
+        )
+        for step in steps.fetchall():
+            print(f"  {step['name']}: {step['status']}", file=self.out)
+            for text in (step["log"] or "").splitlines():
+                print(f"    {text}", file=self.out)
+        self.out.flush()
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+
+def run_flows(
+    flows: list[Any],
+    stop: threading.Event,
+    *,
+    out: TextIO,
+    tick: float = 0.2,
+    on_started: Callable[[], None] | None = None,
+) -> None:
+    """Start ``flows``, log their runs until ``stop`` is set, then stop them cleanly."""
+    log = RunLog(flows[0].history, [f.name for f in flows], out)
+    try:
+        for flow in flows:
+            flow.start()
+            print(f"flow {flow.name} running: {flow.trigger.describe()}", file=out)
+        out.flush()
+        if on_started is not None:
+            on_started()
+        while not stop.wait(tick):
+            log.emit()
+    finally:
+        for flow in flows:
+            flow.stop()
+        log.emit()
+        log.close()
+        print("stopped: " + ", ".join(f.name for f in flows), file=out)
+        out.flush()
