@@ -11,6 +11,7 @@ import sys
 _COMMANDS = [
     ("d365nb.sandbox.cli", "register"),
     ("d365nb.flows.cli", "register"),
+    ("d365nb.demo_cli", "register"),
 ]
 
 

@@ -80,7 +80,9 @@ class AuthMiddleware:
             if given
             else "The request has no bearer token: send 'Authorization: Bearer <token>'."
         )
-        body = orjson.dumps({"error": {"code": "0x80072560", "message": message}})
+        # The 401 body is not documented (dataverse-wire.md §1); the shape is Dataverse's, and
+        # the code stays empty as in Microsoft's other examples rather than guess one.
+        body = orjson.dumps({"error": {"code": "", "message": message}})
         # As Dataverse sends it (seen in third-party tenant-discovery code):
         # `Bearer authorization_uri=https://login.microsoftonline.com/<tenant>/oauth2/authorize,
         # resource_id=https://<org>.crm.dynamics.com/`

@@ -162,7 +162,7 @@ class VersionMismatch(DataverseError):
 
 class Unauthorized(DataverseError):
     status = 401
-    code = "0x80072560"
+    code = ""
 
 
 class PayloadTooLarge(DataverseError):
