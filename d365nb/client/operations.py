@@ -161,13 +161,16 @@ class Operations:
         while path:
             response = yield ApiRequest("GET", path, params=params, headers=headers)
             body = orjson.loads(response.content)
+            response = None  # free the raw bytes before the next page arrives
             pages += 1
+            next_link = body.get("@odata.nextLink")
             page = Page(body.get("value", []), body.get("@odata.count"))
+            body = None
             if sink is not None:
                 sink(page)
             else:
                 yield page
-            next_link = body.get("@odata.nextLink")
+            page = None  # one page of dicts alive at a time
             if not next_link or (max_pages is not None and pages >= max_pages):
                 break
             # The nextLink carries every query option already encoded: send it verbatim.

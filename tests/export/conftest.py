@@ -1,0 +1,81 @@
+"""Fixtures for the Logic Apps export tests: a sandbox connection (the exporter reads table
+metadata from it) and the Logic Apps workflow-definition schema, validated with Draft 4."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import jsonschema
+import pytest
+from export_support import SCHEMA_PATH
+
+from d365nb.flows import flows
+from d365nb.flows.export_arm import workflow_definition
+
+
+@pytest.fixture(scope="session")
+def validator() -> jsonschema.Draft4Validator:
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    jsonschema.Draft4Validator.check_schema(schema)
+    return jsonschema.Draft4Validator(schema)
+
+
+@pytest.fixture
+def assert_valid(validator):
+    """Validate a definition (or the one inside an ARM template); fail with the precise error."""
+
+    def check(document: dict[str, Any]) -> dict[str, Any]:
+        definition = workflow_definition(document)
+        errors = list(validator.iter_errors(definition))
+        if errors:
+            best = jsonschema.exceptions.best_match(errors)
+            path = "/".join(map(str, best.absolute_path))
+            raise AssertionError(f"invalid workflow definition at {path}: {best.message}")
+        return definition
+
+    return check
+
+
+@pytest.fixture(scope="module")
+def sandbox_handle():
+    from d365nb import sandbox
+
+    with sandbox.start(data="empty") as handle:
+        yield handle
+
+
+@pytest.fixture(scope="module")
+def d365(sandbox_handle):
+    import d365nb
+
+    conn = d365nb.connect(sandbox_handle.url, token=sandbox_handle.token, alias="export-tests")
+    yield conn
+    conn.close()
+
+
+@pytest.fixture
+def history(tmp_path):
+    from d365nb.flows.history import History
+
+    return History(tmp_path / ".d365nb" / "flows.sqlite")
+
+
+@pytest.fixture
+def new_flow(d365, history):
+    """``new_flow(name)`` -> an unstarted Flow on the sandbox connection."""
+    from d365nb.flows import Flow
+
+    def make(name: str = "lead_to_task") -> Flow:
+        return Flow(name, d365, history=history)
+
+    return make
+
+
+@pytest.fixture(autouse=True)
+def _forget_flows() -> Iterator[None]:
+    yield
+    for flow in list(flows.values()):
+        flow.stop()
+    flows.clear()
