@@ -8,6 +8,7 @@ facades behave identically.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable, Generator, Iterable
 from typing import Any
@@ -357,6 +358,7 @@ class Operations:
     ) -> tuple[list[str], list[dict]]:
         """Coerce every record before any request; ids from the primary key column or new."""
         rows = as_records(records, index_as=meta.primary_id)
+        new_ids = _IdBatch(len(rows))
         ids: list[str] = []
         bodies: list[dict] = []
         for index, row in enumerate(rows):
@@ -370,9 +372,7 @@ class Operations:
                 if raw_id is None and need_id:
                     raise ValidationError(f"missing the primary key {meta.primary_id!r}")
                 body = self._coerce(meta, row, for_update=for_update, missing=missing)
-                record_id = (
-                    normalize_id(raw_id, what=meta.primary_id) if raw_id else str(uuid.uuid4())
-                )
+                record_id = normalize_id(raw_id, what=meta.primary_id) if raw_id else new_ids.next()
             except ValidationError as err:
                 raise type(err)(f"record {index}: {err.message}") from None
             ids.append(record_id)
@@ -554,6 +554,21 @@ class Operations:
         for index in result.errors:
             result.ids[index] = None
         return result
+
+
+class _IdBatch:
+    """Random (version 4) GUIDs for many records from one ``os.urandom`` call."""
+
+    def __init__(self, count: int) -> None:
+        self._bytes = os.urandom(16 * max(count, 1))
+        self._next = 0
+
+    def next(self) -> str:
+        chunk = self._bytes[self._next : self._next + 16]
+        self._next += 16
+        if len(chunk) < 16:
+            return str(uuid.uuid4())
+        return str(uuid.UUID(bytes=chunk, version=4))
 
 
 def _part_error(answer) -> D365Error:

@@ -59,11 +59,17 @@ EXPECTED = {
 }
 
 
+_NEVER_MISSING = frozenset({str, int, bool, dict, list, tuple, uuid.UUID, date, datetime})
+
+
 def is_missing(value: Any) -> bool:
     """True for None and the pandas/numpy missing markers (NaN, NaT, pd.NA)."""
     if value is None:
         return True
-    if isinstance(value, float):
+    kind = type(value)
+    if kind in _NEVER_MISSING:
+        return False  # the common case, without asking pandas
+    if kind is float:
         return math.isnan(value)
     try:
         import pandas as pd
