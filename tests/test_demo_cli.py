@@ -4,8 +4,10 @@ with nothing set up (no org, no token, an empty working folder)."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 from d365nb.cli import main
 from d365nb.demo_cli import LEADS
@@ -13,8 +15,11 @@ from d365nb.demo_cli import LEADS
 
 def run_demo(*args: str, cwd) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "D365NB_"))}
+    # The installed console script, as the README runs it (the module when not installed).
+    script = shutil.which("d365nb", path=str(Path(sys.executable).parent))
+    command = [script] if script else [sys.executable, "-m", "d365nb.cli"]
     return subprocess.run(
-        [sys.executable, "-m", "d365nb.cli", "demo", *args],
+        [*command, "demo", *args],
         cwd=cwd,
         env=env,
         capture_output=True,

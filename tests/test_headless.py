@@ -288,3 +288,39 @@ def test_load_refuses_a_notebook_without_triggers(tmp_path, d365):
     nbformat.write(nb, tmp_path / "orphan.ipynb")
     with pytest.raises(FlowError, match="orphan.ipynb defines no flows"):
         headless.load_flows(tmp_path / "orphan.ipynb", d365)
+
+
+def test_a_flow_built_with_the_python_api_runs_from_the_notebook_store(tmp_path, d365):
+    from d365nb.flows import Flow
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("flow = Flow('api_flow', d365).on_created('leads')")]
+    nbformat.write(nb, tmp_path / "api.ipynb")
+    store = headless.history_beside(tmp_path / "api.ipynb")
+    Flow("api_flow", d365, history=store).on_created("leads", every="2s").step(
+        "get_lead", "get leads {trigger[leadid]}"
+    )
+    flows.clear()
+    [flow] = headless.load_flows(tmp_path / "api.ipynb", d365, only="api_flow")
+    assert flow.trigger.every == 2.0 and [s.name for s in flow.steps] == ["get_lead"]
+    with pytest.raises(FlowError, match="unknown flow 'ghost' in api.ipynb"):
+        headless.load_flows(tmp_path / "api.ipynb", d365, only="ghost")
+
+
+def test_sigterm_does_not_wait_for_a_blocked_step(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell("%d365 trigger nap created leads --every 1s --since beginning"),
+        nbformat.v4.new_code_cell("%%d365 action nap sleep\nimport time\ntime.sleep(120)"),
+    ]
+    nbformat.write(nb, tmp_path / "nap.ipynb")
+    proc = cli("flow", "run", str(tmp_path / "nap.ipynb"), "--sandbox")
+    try:
+        wait_for(lambda: any(s == "Running" for _, s in runs_of(tmp_path, "nap")))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)  # not the step's 120 s
+    assert proc.returncode == 0, err
+    assert "a step was still running; its run stays queued for the next start" in err
+    # The interrupted run is still owed: the next start runs it again.
+    assert any(status in ("Running", "Queued") for _, status in runs_of(tmp_path, "nap"))

@@ -158,6 +158,8 @@ class _MsalAuth:
         self._lock = threading.Lock()
         self._token: str | None = None
         self._expires = 0.0
+        self._app: Any = None
+        self._make_app: Callable[[], Any] = lambda: None
         self.cache = msal.SerializableTokenCache()
         if persist and self.cache_path.exists():
             # An unreadable cache only costs one interactive sign-in.
@@ -201,11 +203,26 @@ class _MsalAuth:
             return self._token
         return None
 
+    @property
+    def app(self) -> Any:
+        """The msal application (built on first use)."""
+        if self._app is None:
+            self._app = self._make_app()
+        return self._app
+
     def token(self, *, force_refresh: bool = False) -> str:
         with self._lock:
             if not force_refresh and (token := self.cached()):
                 return token
-            return self._acquire(force_refresh)
+            try:
+                return self._acquire(force_refresh)
+            except AuthError:
+                raise
+            except Exception as exc:  # network or msal failures: one line, no secrets
+                raise AuthError(
+                    f"sign-in failed: could not complete the request to Entra ID "
+                    f"({type(exc).__name__}); check the network, tenant and client id"
+                ) from None
 
     def _acquire(self, force_refresh: bool) -> str:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -240,10 +257,10 @@ class ClientSecretAuth(_MsalAuth):
         if missing:
             raise ValidationError(f"client secret sign-in needs {', '.join(missing)}")
         self.client_id = client_id
-        self.app = msal.ConfidentialClientApplication(
-            client_id,
-            client_credential=client_secret,
-            **self._app_kwargs(f"{self._authority_host}/{tenant_id}"),
+        authority = f"{self._authority_host}/{tenant_id}"
+        # Built on first use: msal contacts Entra ID when it builds the app.
+        self._make_app = lambda: msal.ConfidentialClientApplication(
+            client_id, client_credential=client_secret, **self._app_kwargs(authority)
         )
 
     def _acquire(self, force_refresh: bool) -> str:
@@ -272,8 +289,9 @@ class _PublicClientAuth(_MsalAuth):
         super().__init__(org_url, **kwargs)
         self.client_id = client_id
         self.username = username
-        self.app = msal.PublicClientApplication(
-            client_id, **self._app_kwargs(f"{self._authority_host}/{tenant_id}")
+        authority = f"{self._authority_host}/{tenant_id}"
+        self._make_app = lambda: msal.PublicClientApplication(
+            client_id, **self._app_kwargs(authority)
         )
 
     def _silent(self, force_refresh: bool) -> dict | None:

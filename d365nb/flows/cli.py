@@ -16,6 +16,7 @@ import signal
 import sqlite3
 import sys
 import threading
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ from typing import Any
 from d365nb.flows.model import FlowError
 
 TOKEN_ENV = "D365NB_TOKEN"
+STEP_THREADS = "d365nb-step"  # the engine's worker thread names
+STEP_GRACE_SECONDS = 2.0  # how long a stopped flow's step code may take to return
 
 
 def register(subparsers: Any) -> None:
@@ -36,13 +39,21 @@ def register(subparsers: Any) -> None:
     run = sub.add_parser(
         "run",
         help="run a notebook's flows until SIGINT/SIGTERM",
-        description="Run the flows defined by a notebook's %%d365 trigger / action cells, "
-        "with the notebook's own checkpoints and run history (.d365nb/flows.sqlite beside it).",
+        description="Run the flows a notebook defines (its %d365 trigger lines and %%d365 action "
+        "cells; no other cell is run) with the notebook's own checkpoints and run history "
+        "(.d365nb/flows.sqlite beside it), until SIGINT/SIGTERM.",
+        epilog=f"--org signs in with a bearer token from ${TOKEN_ENV} if set, else "
+        "AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_SECRET, else a device code.",
     )
     run.add_argument("notebook", help="the .ipynb file")
-    run.add_argument("--flow", help="run only this flow (default: every flow in the notebook)")
+    run.add_argument(
+        "--flow",
+        help="run only this flow (default: every flow in the notebook; also one built with the Python API and stored in .d365nb/flows.sqlite)",
+    )
     where = run.add_mutually_exclusive_group(required=True)
-    where.add_argument("--org", metavar="URL", help="organisation, e.g. https://contoso.crm.dynamics.com")
+    where.add_argument(
+        "--org", metavar="URL", help="organisation, e.g. https://contoso.crm.dynamics.com"
+    )
     where.add_argument("--sandbox", action="store_true", help="an embedded sandbox with demo data")
     run.set_defaults(func=cmd_run)
     runs = sub.add_parser(
@@ -82,11 +93,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = sys.stdout
     try:
         cells = headless.read_notebook(args.notebook)
-        if not cells.triggers:
+        if not cells.triggers and not args.flow:
             raise FlowError(f"{cells.path.name} defines no flows: it has no %d365 trigger cell")
         conn = connect(args.org, args.sandbox)
     except (FlowError, D365Error, ValueError) as err:
         return _fail("run", str(err))
+    code = 0
     try:
         flows = headless.load_flows(cells, conn, only=args.flow)
         where = "an embedded sandbox (demo data)" if args.sandbox else conn.url
@@ -94,13 +106,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.sandbox:
             for flow in flows:
                 if headless.forget_sandbox_state(flow):
-                    print(f"flow {flow.name}: runs queued for an earlier sandbox cancelled", file=out)
+                    print(
+                        f"flow {flow.name}: runs queued for an earlier sandbox cancelled", file=out
+                    )
         headless.run_flows(flows, stop, out=out)
     except (FlowError, D365Error, ValueError) as err:
-        return _fail("run", str(err))
+        code = _fail("run", str(err))
     finally:
         _shutdown(conn)
-    return 0
+    _leave_blocked_steps(code)
+    return code
 
 
 def _shutdown(conn: Any) -> None:
@@ -109,6 +124,32 @@ def _shutdown(conn: Any) -> None:
     if engine._engine is not None:
         engine._engine.shutdown()
     conn.close()
+
+
+def _leave_blocked_steps(code: int, grace: float = STEP_GRACE_SECONDS) -> None:
+    """Exit now if step code still blocks a worker thread after the flows stopped.
+
+    Python joins the engine's step workers at exit, so a sleeping step could hold SIGTERM off
+    for minutes. Its run is already stored as unfinished and runs again on the next start
+    (creates keep their run-key ids, so nothing is written twice).
+    """
+    deadline = time.monotonic() + grace
+
+    def busy() -> list[threading.Thread]:
+        return [
+            t for t in threading.enumerate() if t.name.startswith(STEP_THREADS) and t.is_alive()
+        ]
+
+    while busy() and time.monotonic() < deadline:
+        busy()[0].join(max(0.0, deadline - time.monotonic()))
+    if busy():
+        print(
+            "d365nb flow run: a step was still running; its run stays queued for the next start",
+            file=sys.stderr,
+        )
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 # -- flow runs --------------------------------------------------------------------------------
@@ -126,7 +167,9 @@ def _seconds(started: str | None, ended: str | None) -> str:
     return f"{(b - a).total_seconds():.2f}"
 
 
-def history_rows(folder: str | Path, flow: str | None = None, limit: int = 20) -> list[dict[str, str]]:
+def history_rows(
+    folder: str | Path, flow: str | None = None, limit: int = 20
+) -> list[dict[str, str]]:
     """Run history rows (newest first per flow) from ``<folder>/.d365nb/flows.sqlite``."""
     path = Path(folder) / ".d365nb" / "flows.sqlite"
     if not path.is_file():
@@ -178,8 +221,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
         rows = history_rows(args.dir, args.flow, args.limit)
     except (FlowError, sqlite3.Error) as err:
         return _fail("runs", str(err))
-    if not rows:
-        print("no runs yet")
-        return 0
-    print(format_rows(rows))
+    try:
+        print(format_rows(rows) if rows else "no runs yet")
+        sys.stdout.flush()
+    except BrokenPipeError:  # `d365nb flow runs | head`: the reader has seen enough
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 import warnings
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -104,13 +105,13 @@ def to_logic_app(
     """
     result = export(flow, legacy=legacy, arm=arm, org=org)
     if result.warnings:
-        warnings.warn(ExportWarning("; ".join(result.warnings)), stacklevel=2)
+        # Point at the user's line, past `Flow.to_logic_app` when that was the way in.
+        via_flow = sys._getframe(1).f_code.co_name == "to_logic_app"
+        warnings.warn(ExportWarning("; ".join(result.warnings)), stacklevel=3 if via_flow else 2)
     return result.document
 
 
-def export(
-    flow: Any, *, legacy: bool = False, arm: bool = False, org: str | None = None
-) -> Export:
+def export(flow: Any, *, legacy: bool = False, arm: bool = False, org: str | None = None) -> Export:
     """Like `to_logic_app` but returns the warnings instead of emitting them."""
     builder = _Builder(flow, legacy=legacy, org=org)
     definition = builder.definition()
@@ -186,7 +187,9 @@ class _Builder:
     # -- organisation ---------------------------------------------------------------------
     def _org(self, url: str | None) -> str:
         if not url:
-            raise FlowError("export needs the organisation URL: pass org='https://<org>.crm.dynamics.com'")
+            raise FlowError(
+                "export needs the organisation URL: pass org='https://<org>.crm.dynamics.com'"
+            )
         parts = urlsplit(str(url).strip())
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise FlowError(
@@ -202,7 +205,11 @@ class _Builder:
 
     @property
     def host(self) -> dict[str, Any]:
-        return {"connection": {"name": f"@parameters('$connections')['{self.connector}']['connectionId']"}}
+        return {
+            "connection": {
+                "name": f"@parameters('$connections')['{self.connector}']['connectionId']"
+            }
+        }
 
     # -- the document ---------------------------------------------------------------------
     def definition(self) -> dict[str, Any]:
@@ -250,7 +257,9 @@ class _Builder:
                 f"--since {t.since} is not exported: a Logic App sees changes from when it is enabled"
             )
         if t.select:
-            self.notes.append("--select is not exported: the connector's trigger returns every column")
+            self.notes.append(
+                "--select is not exported: the connector's trigger returns every column"
+            )
         runtime = {"concurrency": {"runs": int(getattr(self.flow, "concurrency", 1) or 1)}}
         if self.legacy:
             return self._legacy_trigger(t, meta, runtime)
@@ -499,7 +508,9 @@ class _Builder:
                 if label.lower() == text.lower():
                     return value
             labels = ", ".join(column.options.values())
-            self.problems.append(f"step {step}: {text!r} is not a choice of {column.name} ({labels})")
+            self.problems.append(
+                f"step {step}: {text!r} is not a choice of {column.name} ({labels})"
+            )
             return None
         match = _US_DATE.match(text)
         if column.type == "DateTime" and match:  # the seed's mm/dd/yyyy, as ISO for the API

@@ -54,8 +54,11 @@ def parse_template(template: str, steps: StepResolver) -> list[Part]:
     except ValueError as err:
         raise NotExpressible(f"bad template {template!r}: {err}") from None
     for literal, field_name, spec, conversion in pieces:
-        if literal:
-            parts.append(Part(text=literal))
+        if literal:  # `{{`/`}}` split the text: keep adjacent text as one piece
+            if parts and parts[-1].expression is None:
+                parts[-1] = Part(text=parts[-1].text + literal)
+            else:
+                parts.append(Part(text=literal))
         if field_name is None:
             continue
         if spec or conversion:

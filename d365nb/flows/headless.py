@@ -107,13 +107,16 @@ def load_flows(
     from d365nb.notebook import flow_commands
 
     cells = notebook if isinstance(notebook, NotebookFlows) else read_notebook(notebook)
-    if not cells.triggers:
-        raise FlowError(f"{cells.path.name} defines no flows: it has no %d365 trigger cell")
     names = cells.names
     if only is not None and only not in names:
-        raise FlowError(
-            f"unknown flow {only!r} in {cells.path.name} (it defines: {', '.join(names)})"
-        )
+        # A flow built with the Python API (Flow(...)) lives only in the notebook's store.
+        stored = _stored_flow(cells.path, only, history)
+        if stored is not None:
+            return [Flow.load(only, conn, history=stored)]
+        defines = f"it defines: {', '.join(names)}" if names else "it defines no flows"
+        raise FlowError(f"unknown flow {only!r} in {cells.path.name} ({defines})")
+    if not cells.triggers:
+        raise FlowError(f"{cells.path.name} defines no flows: it has no %d365 trigger cell")
     wanted = [only] if only else names
     history = history or history_beside(cells.path)
     magic = HeadlessMagic(conn)
@@ -133,6 +136,16 @@ def load_flows(
     return [flows[name] for name in wanted]
 
 
+def _stored_flow(notebook: Path, name: str, history: History | None) -> History | None:
+    """The store holding a saved definition of ``name``, if there is one (never creates it)."""
+    if history is None:
+        path = notebook.resolve().parent / ".d365nb" / "flows.sqlite"
+        if not path.is_file():
+            return None
+        history = History(path)
+    return history if history.flow_definition(name) else None
+
+
 def forget_sandbox_state(flow: Any) -> int:
     """A fresh embedded sandbox is a new organisation: the saved watermark and any runs left
     queued belong to one that is gone. Start from now and close those runs as Cancelled."""
@@ -141,9 +154,7 @@ def forget_sandbox_state(flow: Any) -> int:
     stale = history.pending_runs(flow.name)
     now = utcnow_iso()
     for row in stale:
-        history.finish_run(
-            row.run_id, "Cancelled", "its embedded sandbox is gone", [], now, now
-        )
+        history.finish_run(row.run_id, "Cancelled", "its embedded sandbox is gone", [], now, now)
     return len(stale)
 
 

@@ -1,15 +1,14 @@
 """The sandbox's HTTP face: a Starlette app speaking the Dataverse Web API v9.2.
 
 Routes parse requests and render Dataverse's response shapes; they know no SQL (queries go to
-`odata`, writes to `service`). Other parts plug in when present: `metadata.routes()`,
-`batch.routes()`, `bulk.routes()`, and the `limits`/`faults` middlewares wrapped around it all.
+`odata`, writes to `service`). The router holds `metadata.routes()`, `batch.routes()`,
+`bulk.routes()` and the record routes; the `limits`/`faults` middlewares wrap it all.
 `request.app.state.org` is the `Org`.
 """
 
 from __future__ import annotations
 
 import hmac
-import importlib
 import logging
 import re
 from collections.abc import Callable
@@ -21,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from . import errors
+from . import batch, bulk, errors, faults, limits, metadata, odata
 from .org import Org
 from .records import resource
 from .responses import API, JSON_TYPE, api_base, error_response, json_response, odata_error
@@ -125,17 +124,12 @@ class ApiVersionMiddleware:
         await self.app(scope, receive, send)
 
 
-def _optional(module: str) -> Any:
-    try:
-        return importlib.import_module(f"d365nb.sandbox.{module}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"d365nb.sandbox.{module}":
-            raise
-        return None
-
-
 async def _dataverse_error(request: Request, exc: Exception) -> Response:
     return error_response(exc)  # type: ignore[arg-type]
+
+
+async def _odata_error(request: Request, exc: Exception) -> Response:
+    return error_response(odata_error(exc))
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
@@ -147,11 +141,7 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 
 def build_router(org: Org) -> Starlette:
     """The Starlette app (no auth/limits/faults): `$batch` dispatches parts into this."""
-    routes: list[Any] = []
-    for name in ("metadata", "batch", "bulk"):
-        module = _optional(name)
-        if module is not None and hasattr(module, "routes"):
-            routes.extend(module.routes())
+    routes: list[Any] = [*metadata.routes(), *batch.routes(), *bulk.routes()]
     routes += [
         Route(API + "WhoAmI", whoami, methods=["GET", "POST", "PATCH", "PUT", "DELETE"]),
         Route(API + "WhoAmI()", whoami, methods=["GET", "POST", "PATCH", "PUT", "DELETE"]),
@@ -159,17 +149,11 @@ def build_router(org: Org) -> Starlette:
         # anything else (another API version, a typo in the root): Dataverse's 404 body
         Route("/{path:path}", not_found, methods=["GET", "POST", "PATCH", "PUT", "DELETE"]),
     ]
-    odata_error_cls = getattr(_optional("odata"), "ODataError", None)
     handlers: dict[Any, Callable] = {
         errors.DataverseError: _dataverse_error,
+        odata.ODataError: _odata_error,
         Exception: _unexpected,
     }
-    if odata_error_cls is not None:
-
-        async def _odata_error(request: Request, exc: Exception) -> Response:
-            return error_response(odata_error(exc))
-
-        handlers[odata_error_cls] = _odata_error
     app = Starlette(routes=routes, exception_handlers=handlers)
     app.state.org = org
     return app
@@ -181,10 +165,8 @@ def build_app(org: Org) -> Any:
     router = build_router(org)
     org.router = router  # type: ignore[attr-defined]
     app: Any = ApiVersionMiddleware(AuthMiddleware(router, org))
-    limits = _optional("limits")
-    if limits is not None and "limiter" in org.config:
+    if "limiter" in org.config:
         app = limits.LimitsMiddleware(app, org.config["limiter"])
-    faults = _optional("faults")
-    if faults is not None and "faults" in org.config:
+    if "faults" in org.config:
         app = faults.FaultsMiddleware(app, org.config["faults"], lambda: org.token)
     return app

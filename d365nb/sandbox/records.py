@@ -4,8 +4,6 @@ the API root (`leads`, `leads(<id>)`, `leads(<id>)/subject`, `accounts(<id>)/Acc
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -14,7 +12,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from . import errors
+from . import changes, errors, odata
 from .org import Org
 from .relations import Collection
 from .responses import (
@@ -26,7 +24,6 @@ from .responses import (
     context_select,
     error_response,
     json_response,
-    load_odata,
     method_not_allowed,
     next_link,
     odata_error,
@@ -45,7 +42,6 @@ _SEGMENT_RE = re.compile(r"^([^()]+)(?:\((.*)\))?$")
 async def _run_query(
     org: Org, table: Table, params: dict[str, str], page_size: int, skiptoken: str | None
 ):
-    odata = load_odata()
     try:
         with org.store.lock:
             return odata.execute(
@@ -56,6 +52,8 @@ async def _run_query(
                 user_id=org.user_id,
                 page_size=page_size,
                 skiptoken=skiptoken,
+                # the store's clock, so date query functions and createdon agree on "now"
+                now=org.store.clock(),
             )
     except odata.ODataError as exc:
         raise odata_error(exc) from None
@@ -66,25 +64,23 @@ async def get_collection(request: Request, org: Org, table: Table) -> Response:
     params = query_params(request)
     prefer = Prefer(request)
     if "odata.track-changes" in prefer.values or "$deltatoken" in params:
-        return await _changes(request, table)
+        return await changes.handle(request, table)
     page_size = prefer.max_page_size or MAX_PAGE
     skiptoken = params.pop("$skiptoken", None)
     result = await _run_query(org, table, params, page_size, skiptoken)
     annotations = prefer.annotations
-    writer = writer_for(org, table, result.select, getattr(result, "expand", None), annotations)
+    writer = writer_for(org, table, result.select, result.expand, annotations)
     body: dict[str, Any] = {
         "@odata.context": context_url(
-            api_base(request), table, context_select(params, result.expand, org.schema)
+            api_base(request), table, context_select(table, params, result.expand, org.schema)
         ),
     }
-    count = getattr(result, "count", None)
+    count = result.count
     if count is not None:
         body["@odata.count"] = count
     if annotations.wants("Microsoft.Dynamics.CRM.totalrecordcount"):
         body["@Microsoft.Dynamics.CRM.totalrecordcount"] = count if count is not None else -1
-        body["@Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded"] = bool(
-            getattr(result, "count_limit_exceeded", False)
-        )
+        body["@Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded"] = result.count_limit_exceeded
     body["value"] = writer.records(result.rows)
     if result.next_skiptoken:
         body["@odata.nextLink"] = next_link(request, params, result.next_skiptoken)
@@ -92,27 +88,20 @@ async def get_collection(request: Request, org: Org, table: Table) -> Response:
     return with_lines(response, prefer.applied("odata.include-annotations", "odata.maxpagesize"))
 
 
-async def _changes(request: Request, table: Table) -> Response:
-    try:
-        changes = importlib.import_module("d365nb.sandbox.changes")
-    except ModuleNotFoundError:
-        raise errors.BadRequest("Change tracking is not available in this sandbox.") from None
-    result = changes.handle(request, table)
-    if inspect.isawaitable(result):
-        result = await result
-    return result
-
-
 async def count_collection(request: Request, org: Org, table: Table) -> Response:
     """`GET <set>/$count`: the count as text/plain."""
     params = query_params(request)
     if "$deltatoken" in params:
-        return await _changes(request, table)
-    odata = load_odata()
+        return await changes.handle(request, table)
     try:
         with org.store.lock:
             n = odata.count(
-                org.store.conn, org.schema, table.logical_name, params, user_id=org.user_id
+                org.store.conn,
+                org.schema,
+                table.logical_name,
+                params,
+                user_id=org.user_id,
+                now=org.store.clock(),
             )
     except odata.ODataError as exc:
         raise odata_error(exc) from None
@@ -138,7 +127,7 @@ async def _query_one(
         result = await _run_query(org, table, query, 1, None)
         if not result.rows:
             return None
-        row, select, expand = result.rows[0], result.select, getattr(result, "expand", None)
+        row, select, expand = result.rows[0], result.select, result.expand
     else:
         with org.store.lock:
             row = org.store.get(table.logical_name, id)
@@ -148,7 +137,7 @@ async def _query_one(
     writer = writer_for(org, table, select, expand, annotations)
     record = writer.record(row)
     ctx = context_url(
-        api_base(request), table, context_select(params, expand, org.schema), entity=True
+        api_base(request), table, context_select(table, params, expand, org.schema), entity=True
     )
     return {"@odata.context": ctx, **record}
 
@@ -510,7 +499,6 @@ def _related_params(
     own = f"_{collection.column.name}_value eq {id}"
     given = params.get("$filter")
     if given:
-        odata = load_odata()
         aliases = {k: v for k, v in params.items() if k.startswith("@")}
         try:
             odata.parse_filter(given, aliases)
@@ -534,7 +522,9 @@ async def get_related(
     result = await _run_query(org, child, params, page_size, skiptoken)
     writer = writer_for(org, child, result.select, result.expand, prefer.annotations)
     body: dict[str, Any] = {
-        "@odata.context": context_url(api_base(request), child, context_select(params)),
+        "@odata.context": context_url(
+            api_base(request), child, context_select(child, params, result.expand, org.schema)
+        ),
     }
     if result.count is not None:
         body["@odata.count"] = result.count
@@ -552,7 +542,6 @@ async def count_related(
 ) -> Response:
     """`GET <set>(<id>)/<Collection>/$count`."""
     params = _related_params(request, org, table, id, collection)
-    odata = load_odata()
     try:
         with org.store.lock:
             n = odata.count(
@@ -561,6 +550,7 @@ async def count_related(
                 collection.child.logical_name,
                 params,
                 user_id=org.user_id,
+                now=org.store.clock(),
             )
     except odata.ODataError as exc:
         raise odata_error(exc) from None

@@ -3,7 +3,6 @@ record writers for query results and `@odata.context`/nextLink URLs."""
 
 from __future__ import annotations
 
-import importlib
 import re
 import uuid
 from collections.abc import Callable
@@ -51,11 +50,6 @@ def odata_error(exc: Exception) -> errors.DataverseError:
     message = getattr(exc, "message", None) or str(exc)
     code = "0x0" if message.startswith("Could not find a property named") else "0x80060888"
     return errors.QueryError(message, code=code)
-
-
-def load_odata():
-    """The query engine package (imported when first needed)."""
-    return importlib.import_module("d365nb.sandbox.odata")
 
 
 class Prefer:
@@ -164,14 +158,16 @@ def next_link(request: Request, params: dict[str, str], token: str) -> str:
 
 
 def context_select(
-    params: dict[str, str], expand: Any = None, schema: dict[str, Table] | None = None
+    table: Table, params: dict[str, str], expand: Any, schema: dict[str, Table]
 ) -> list[str] | None:
-    """The `$select` names as the client wrote them, then the expanded navigation properties
+    """The `$select` names as Dataverse echoes them, then the expanded navigation properties
     with their own selections, for `@odata.context`:
-    `accounts(name,primarycontactid(contactid,fullname))`."""
+    `accounts(name,_parentaccountid_value,primarycontactid(contactid,fullname))` (a lookup
+    is named by the `_x_value` property the record carries, however it was selected)."""
     text = params.get("$select")
     names = [n.strip() for n in text.split(",") if n.strip()] if text else []
-    names += context_expand(expand, schema or {})
+    names = [output_name(table.columns[n]) if n in table.columns else n for n in names]
+    names += context_expand(expand, schema)
     return names or None
 
 

@@ -7,7 +7,6 @@ uvicorn) so that `port=0` yields the real port before anyone connects.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import logging
 import secrets
 import socket
@@ -18,9 +17,13 @@ from typing import Any
 
 import uvicorn
 
+from . import demo
+from . import faults as faults_module
+from . import limits as limits_module
 from . import schema as schema_module
 from .app import API, Org, build_app
 from .store import Store
+from .tls import make_certificate
 
 log = logging.getLogger("d365nb.sandbox")
 
@@ -54,17 +57,11 @@ class SandboxHandle:
 
     def set_faults(self, faults: Any = None, seed: int | None = None) -> None:
         """Change fault injection on the running sandbox (`None` switches it off)."""
-        injector = self.org.config.get("faults")
-        if injector is None:
-            raise RuntimeError("fault injection is not available in this sandbox")
-        injector.configure(faults, seed)
+        self.org.config["faults"].configure(faults, seed)
 
     def set_limits(self, limits: Any = None) -> None:
         """Change service-protection limits on the running sandbox (`None` switches them off)."""
-        limiter = self.org.config.get("limiter")
-        if limiter is None:
-            raise RuntimeError("service-protection limits are not available in this sandbox")
-        limiter.configure(limits)
+        self.org.config["limiter"].configure(limits)
 
     def stop(self) -> None:
         """Stop serving and close the database; safe to call twice."""
@@ -86,15 +83,6 @@ class SandboxHandle:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def _optional(name: str) -> Any:
-    try:
-        return importlib.import_module(f"d365nb.sandbox.{name}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"d365nb.sandbox.{name}":
-            raise
-        return None
 
 
 def build_org(
@@ -126,16 +114,8 @@ def build_org(
         "seed": seed,
         "change_tracking_expiry_days": change_tracking_expiry_days,
     }
-    limits_module = _optional("limits")
-    if limits_module is not None:
-        config["limiter"] = limits_module.Limiter(limits)
-    elif limits:
-        raise ValueError("service-protection limits are not available in this sandbox")
-    faults_module = _optional("faults")
-    if faults_module is not None:
-        config["faults"] = faults_module.FaultInjector(faults, seed)
-    elif faults:
-        raise ValueError("fault injection is not available in this sandbox")
+    config["limiter"] = limits_module.Limiter(limits)
+    config["faults"] = faults_module.FaultInjector(faults, seed)
     return Org(
         schema=tables,
         store=store,
@@ -147,10 +127,9 @@ def build_org(
 
 
 def _populate(store: Store, tables: dict, data: str, seed: int | None) -> str:
-    demo = _optional("demo") if data == "demo" else None
-    if demo is not None:
-        result = demo.populate(store, tables, seed if seed is not None else 0)
-        return result if isinstance(result, str) else demo.CALLER_ID
+    if data == "demo":
+        demo.populate(store, tables, seed if seed is not None else 0)
+        return demo.CALLER_ID
     # No demo data: the caller is a system user, as every Dataverse org has one.
     store.insert_many(
         "systemuser",
@@ -223,9 +202,8 @@ def serve(org: Org, host: str = "127.0.0.1", port: int = 0, tls: bool = False) -
     ca = None
     ssl: dict[str, Any] = {}
     if tls:
-        tls_module = importlib.import_module("d365nb.sandbox.tls")
         tmpdir = tempfile.TemporaryDirectory(prefix="d365nb-tls-")
-        cert, key = tls_module.make_certificate(tmpdir.name)
+        cert, key = make_certificate(tmpdir.name)
         ca = cert
         ssl = {"ssl_certfile": cert, "ssl_keyfile": key}
     config = uvicorn.Config(

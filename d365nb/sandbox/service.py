@@ -356,9 +356,11 @@ class Service:
         deep_columns = {col.name for col, _, _ in parsed.deep_single}
         candidate = dict(changes)
         self.store.complete(table, candidate, creating=True)
+        # Only SystemRequired is a server rule: Dataverse enforces ApplicationRequired
+        # ("Business required") in its forms, and API/import/plug-in writes may leave it empty.
         for col in table.columns.values():
             if (
-                col.required in ("ApplicationRequired", "SystemRequired")
+                col.required == "SystemRequired"
                 and col.valid_for_create
                 and not col.read_only
                 and candidate.get(col.name) is None
@@ -409,9 +411,8 @@ class Service:
 
     def _apply_update(self, table, id, current, changes, bound) -> dict[str, Any]:
         self._check_state(table, current, changes)
-        for col in table.columns.values():
-            if col.required == "ApplicationRequired" and changes.get(col.name, 0) is None:
-                raise self._required(table, col)
+        # SystemRequired columns set to null were refused while reading the body; clearing an
+        # ApplicationRequired one is allowed, as in Dataverse (see `create`).
         self._check_bound(bound)
         if "modifiedby" in table.columns:
             changes["modifiedby"], changes["modifiedby__type"] = self.user_id, "systemuser"

@@ -7,26 +7,51 @@ from d365nb.client.metadata import ColumnMeta, TableMeta
 
 def build_task_meta() -> TableMeta:
     cols = [
-        ColumnMeta("activityid", "Uniqueidentifier", "Task", required=True,
-                   valid_for_update=False, is_primary_id=True),
+        ColumnMeta(
+            "activityid",
+            "Uniqueidentifier",
+            "Task",
+            required=True,
+            valid_for_update=False,
+            is_primary_id=True,
+        ),
         ColumnMeta("subject", "String", "Subject", required=True, max_length=200),
         ColumnMeta("description", "Memo", "Description", max_length=2000),
         ColumnMeta("percentcomplete", "Integer", "Percent Complete", min_value=0, max_value=100),
-        ColumnMeta("actualdurationminutes", "Integer", "Duration", min_value=0,
-                   max_value=2147483647),
+        ColumnMeta(
+            "actualdurationminutes", "Integer", "Duration", min_value=0, max_value=2147483647
+        ),
         ColumnMeta("scheduledend", "DateTime", "Due Date"),
         ColumnMeta("actualstart", "DateTime", "Actual Start", date_only=True),
-        ColumnMeta("prioritycode", "Picklist", "Priority", options={0: "Low", 1: "Normal", 2: "High"}),
-        ColumnMeta("statecode", "State", "Status", options={0: "Open", 1: "Completed", 2: "Canceled"}),
+        ColumnMeta(
+            "prioritycode", "Picklist", "Priority", options={0: "Low", 1: "Normal", 2: "High"}
+        ),
+        ColumnMeta(
+            "statecode", "State", "Status", options={0: "Open", 1: "Completed", 2: "Canceled"}
+        ),
         ColumnMeta("isbilled", "Boolean", "Is Billed", options={0: "No", 1: "Yes"}),
         ColumnMeta("budget", "Money", "Budget", min_value=-1e12, max_value=1e12),
-        ColumnMeta("regardingobjectid", "Lookup", "Regarding", targets=["account", "contact", "lead"]),
+        ColumnMeta(
+            "regardingobjectid", "Lookup", "Regarding", targets=["account", "contact", "lead"]
+        ),
         ColumnMeta("ownerid", "Owner", "Owner", targets=["systemuser", "team"]),
         ColumnMeta("parentaccountid", "Lookup", "Parent", targets=["account"]),
-        ColumnMeta("createdon", "DateTime", "Created On", read_only=True,
-                   valid_for_create=False, valid_for_update=False),
-        ColumnMeta("versionnumber", "BigInt", "Version", read_only=True,
-                   valid_for_create=False, valid_for_update=False),
+        ColumnMeta(
+            "createdon",
+            "DateTime",
+            "Created On",
+            read_only=True,
+            valid_for_create=False,
+            valid_for_update=False,
+        ),
+        ColumnMeta(
+            "versionnumber",
+            "BigInt",
+            "Version",
+            read_only=True,
+            valid_for_create=False,
+            valid_for_update=False,
+        ),
     ]
     return TableMeta(
         logical_name="task",
@@ -47,8 +72,12 @@ def build_task_meta() -> TableMeta:
 
 
 TABLES = {
-    "account": "accounts", "contact": "contacts", "lead": "leads", "systemuser": "systemusers",
-    "team": "teams", "task": "tasks",
+    "account": "accounts",
+    "contact": "contacts",
+    "lead": "leads",
+    "systemuser": "systemusers",
+    "team": "teams",
+    "task": "tasks",
 }
 
 
@@ -114,6 +143,7 @@ class FakeEntra:
         from starlette.responses import JSONResponse
         from starlette.routing import Route
 
+        self.authority_host = FAKE_AUTHORITY_HOST
         self.grants: list[str] = []
         self.access_tokens: list[str] = []
         self.expires_in = 3600
@@ -123,21 +153,27 @@ class FakeEntra:
         async def discovery(request: Request):
             tenant = request.path_params["tenant"]
             base = f"{FAKE_AUTHORITY_HOST}/{tenant}"
-            return JSONResponse({
-                "token_endpoint": f"{base}/oauth2/v2.0/token",
-                "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
-                "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
-                "issuer": f"{FAKE_AUTHORITY_HOST}/{tenant}/v2.0",
-            })
+            return JSONResponse(
+                {
+                    "token_endpoint": f"{base}/oauth2/v2.0/token",
+                    "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+                    "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
+                    "issuer": f"{FAKE_AUTHORITY_HOST}/{tenant}/v2.0",
+                }
+            )
 
         async def devicecode(request: Request):
             self.grants.append("devicecode")
-            return JSONResponse({
-                "device_code": "dev-code-1", "user_code": "ABCD-1234",
-                "verification_uri": "https://microsoft.com/devicelogin", "expires_in": 900,
-                "interval": 1,
-                "message": "To sign in, open https://microsoft.com/devicelogin and enter ABCD-1234.",
-            })
+            return JSONResponse(
+                {
+                    "device_code": "dev-code-1",
+                    "user_code": "ABCD-1234",
+                    "verification_uri": "https://microsoft.com/devicelogin",
+                    "expires_in": 900,
+                    "interval": 1,
+                    "message": "To sign in, open https://microsoft.com/devicelogin and enter ABCD-1234.",
+                }
+            )
 
         async def token(request: Request):
             from urllib.parse import parse_qsl
@@ -146,13 +182,21 @@ class FakeEntra:
             grant = form.get("grant_type")
             self.grants.append(grant)
             if grant == "client_credentials" and form.get("client_secret") != self.client_secret:
-                return JSONResponse({"error": "invalid_client",
-                                     "error_description": "AADSTS7000215: Invalid client secret provided."},
-                                    status_code=401)
+                return JSONResponse(
+                    {
+                        "error": "invalid_client",
+                        "error_description": "AADSTS7000215: Invalid client secret provided.",
+                    },
+                    status_code=401,
+                )
             n = next(self._counter)
             access = self.access_tokens.pop(0) if self.access_tokens else f"at-{n}"
-            body = {"access_token": access, "token_type": "Bearer",
-                    "expires_in": self.expires_in, "scope": form.get("scope", "")}
+            body = {
+                "access_token": access,
+                "token_type": "Bearer",
+                "expires_in": self.expires_in,
+                "scope": form.get("scope", ""),
+            }
             if grant != "client_credentials":
                 client_id = form.get("client_id")
                 now = 1_700_000_000
@@ -163,11 +207,13 @@ class FakeEntra:
                 )
             return JSONResponse(body)
 
-        self.app = Starlette(routes=[
-            Route("/{tenant}/v2.0/.well-known/openid-configuration", discovery),
-            Route("/{tenant}/oauth2/v2.0/devicecode", devicecode, methods=["POST"]),
-            Route("/{tenant}/oauth2/v2.0/token", token, methods=["POST"]),
-        ])
+        self.app = Starlette(
+            routes=[
+                Route("/{tenant}/v2.0/.well-known/openid-configuration", discovery),
+                Route("/{tenant}/oauth2/v2.0/devicecode", devicecode, methods=["POST"]),
+                Route("/{tenant}/oauth2/v2.0/token", token, methods=["POST"]),
+            ]
+        )
 
     def start(self) -> None:
         import socket
@@ -179,8 +225,9 @@ class FakeEntra:
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
         self.server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]},
-                                       daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [sock]}, daemon=True
+        )
         self.thread.start()
         import time
 
@@ -211,8 +258,7 @@ class FakeEntra:
                 return self.client.get(self._url(url), params=params, headers=headers)
 
             def post(self, url, params=None, data=None, headers=None, **_):
-                return self.client.post(self._url(url), params=params, data=data,
-                                        headers=headers)
+                return self.client.post(self._url(url), params=params, data=data, headers=headers)
 
             def close(self):
                 self.client.close()

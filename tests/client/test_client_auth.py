@@ -5,7 +5,6 @@ import stat
 
 import pytest
 
-from conftest import FAKE_AUTHORITY_HOST
 from d365nb.client.api import Dataverse
 from d365nb.client.auth import ClientSecretAuth, DeviceCodeAuth, auth_from_env, default_cache_path
 from d365nb.client.errors import AuthError, Unauthorized
@@ -14,15 +13,27 @@ ORG = "https://contoso.crm.dynamics.com"
 
 
 def secret_auth(entra, tmp_path, **kw):
-    return ClientSecretAuth(ORG, "tid", "app-id", entra.client_secret,
-                            authority_host=FAKE_AUTHORITY_HOST, http_client=entra.http_client(),
-                            cache_path=tmp_path / "cache.json", **kw)
+    return ClientSecretAuth(
+        ORG,
+        "tid",
+        "app-id",
+        entra.client_secret,
+        authority_host=entra.authority_host,
+        http_client=entra.http_client(),
+        cache_path=tmp_path / "cache.json",
+        **kw,
+    )
 
 
 def device_auth(entra, tmp_path, callback):
-    return DeviceCodeAuth(ORG, callback=callback, tenant_id="tid",
-                          authority_host=FAKE_AUTHORITY_HOST, http_client=entra.http_client(),
-                          cache_path=tmp_path / "cache.json")
+    return DeviceCodeAuth(
+        ORG,
+        callback=callback,
+        tenant_id="tid",
+        authority_host=entra.authority_host,
+        http_client=entra.http_client(),
+        cache_path=tmp_path / "cache.json",
+    )
 
 
 def test_client_secret_gets_a_token_for_the_org_scope(entra, tmp_path):
@@ -37,8 +48,12 @@ def test_client_secret_from_environment(entra, tmp_path, monkeypatch):
     monkeypatch.setenv("AZURE_TENANT_ID", "tid")
     monkeypatch.setenv("AZURE_CLIENT_ID", "app-id")
     monkeypatch.setenv("AZURE_CLIENT_SECRET", entra.client_secret)
-    auth = auth_from_env(ORG, authority_host=FAKE_AUTHORITY_HOST,
-                         http_client=entra.http_client(), cache_path=tmp_path / "c.json")
+    auth = auth_from_env(
+        ORG,
+        authority_host=entra.authority_host,
+        http_client=entra.http_client(),
+        cache_path=tmp_path / "c.json",
+    )
     assert isinstance(auth, ClientSecretAuth) and auth.token() == "at-1"
     monkeypatch.delenv("AZURE_CLIENT_SECRET")
     assert auth_from_env(ORG) is None
@@ -49,7 +64,8 @@ def test_device_code_shows_code_and_url_then_next_session_is_silent(entra, tmp_p
     first = device_auth(entra, tmp_path, prompts.append)
     assert first.token() == "at-1"
     assert [(p.user_code, p.verification_uri) for p in prompts] == [
-        ("ABCD-1234", "https://microsoft.com/devicelogin")]
+        ("ABCD-1234", "https://microsoft.com/devicelogin")
+    ]
     assert "ABCD-1234" in prompts[0].message
     cache = tmp_path / "cache.json"
     assert stat.S_IMODE(os.stat(cache).st_mode) == 0o600
@@ -74,9 +90,15 @@ def test_tokens_are_refreshed_before_they_expire(entra, tmp_path):
 
 
 def test_refused_secret_gives_a_one_line_error_without_the_secret(entra, tmp_path):
-    auth = ClientSecretAuth(ORG, "tid", "app-id", "wrong-secret-XYZ",
-                            authority_host=FAKE_AUTHORITY_HOST, http_client=entra.http_client(),
-                            cache_path=tmp_path / "c.json")
+    auth = ClientSecretAuth(
+        ORG,
+        "tid",
+        "app-id",
+        "wrong-secret-XYZ",
+        authority_host=entra.authority_host,
+        http_client=entra.http_client(),
+        cache_path=tmp_path / "c.json",
+    )
     with pytest.raises(AuthError) as info:
         auth.token()
     text = str(info.value)
@@ -104,3 +126,18 @@ def test_a_token_still_refused_after_refresh_raises_unauthorized(entra, tmp_path
 def test_default_cache_lives_under_the_user_cache_dir(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert default_cache_path() == tmp_path / "d365nb" / "msal_token_cache.json"
+
+
+def test_unreachable_entra_id_gives_a_one_line_auth_error(tmp_path):
+    auth = ClientSecretAuth(
+        ORG,
+        "tid",
+        "app-id",
+        "secret-QQQ",
+        authority_host="https://127.0.0.1:9",
+        cache_path=tmp_path / "c.json",
+    )
+    with pytest.raises(AuthError) as info:
+        auth.token()
+    text = str(info.value)
+    assert "Entra ID" in text and "\n" not in text and "secret-QQQ" not in text

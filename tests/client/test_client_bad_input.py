@@ -49,13 +49,16 @@ def test_malformed_filter_reports_the_server_message_and_position(empty_d365):
     assert "position" in text and info.value.code == "0x80060888"
 
 
-@pytest.mark.parametrize(("values", "expected"), [
-    ({"subject": "x", "percentcomplete": "half"}, "whole number"),
-    ({"subject": "x", "scheduledend": "31/31/2026"}, "date"),
-    ({"subject": "x", "prioritycode": "Urgent"}, "choice"),
-    ({"subject": "x", "regardingobjectid": ("systemusers", str(uuid.uuid4()))}, "lookup"),
-    ({"subject": 42}, "text"),
-])
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ({"subject": "x", "percentcomplete": "half"}, "whole number"),
+        ({"subject": "x", "scheduledend": "31/31/2026"}, "date"),
+        ({"subject": "x", "prioritycode": "Urgent"}, "choice"),
+        ({"subject": "x", "regardingobjectid": ("systemusers", str(uuid.uuid4()))}, "lookup"),
+        ({"subject": 42}, "text"),
+    ],
+)
 def test_wrong_value_types_name_field_type_and_example(empty_d365, values, expected):
     with pytest.raises(ValidationError) as info:
         empty_d365.create("tasks", values)
@@ -76,9 +79,11 @@ def test_malformed_guid_is_refused_before_any_request(empty_d365, bad_id):
 
 def test_missing_record_names_table_and_id(empty_d365):
     ghost = str(uuid.uuid4())
-    for call in (lambda: empty_d365.get("tasks", ghost),
-                 lambda: empty_d365.update("tasks", ghost, {"subject": "x"}),
-                 lambda: empty_d365.delete("tasks", ghost)):
+    for call in (
+        lambda: empty_d365.get("tasks", ghost),
+        lambda: empty_d365.update("tasks", ghost, {"subject": "x"}),
+        lambda: empty_d365.delete("tasks", ghost),
+    ):
         with pytest.raises(NotFound) as info:
             call()
         assert f"no task record with id {ghost}" in one_line(info.value)

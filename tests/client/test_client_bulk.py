@@ -13,7 +13,8 @@ def test_create_many_uses_create_multiple_in_chunks(d365):
     before = d365.requests_sent
     seen = []
     result = d365.create_many(
-        "tasks", [{"subject": f"bulk {i}", "percentcomplete": i % 100} for i in range(2500)],
+        "tasks",
+        [{"subject": f"bulk {i}", "percentcomplete": i % 100} for i in range(2500)],
         progress=lambda done, total: seen.append((done, total)),
     )
     assert result.ok and result.succeeded == 2500 and len(set(result.ids)) == 2500
@@ -24,11 +25,13 @@ def test_create_many_uses_create_multiple_in_chunks(d365):
 
 
 def test_create_many_from_a_dataframe_omits_missing_values(d365):
-    frame = pd.DataFrame({
-        "subject": ["df a", "df b"],
-        "percentcomplete": pd.array([10, None], dtype="Int64"),
-        "scheduledend": pd.to_datetime(["2026-03-01T09:00:00Z", None], utc=True),
-    })
+    frame = pd.DataFrame(
+        {
+            "subject": ["df a", "df b"],
+            "percentcomplete": pd.array([10, None], dtype="Int64"),
+            "scheduledend": pd.to_datetime(["2026-03-01T09:00:00Z", None], utc=True),
+        }
+    )
     result = d365.create_many("tasks", frame)
     assert result.ok
     first, second = (d365.get("tasks", i) for i in result.ids)
@@ -54,27 +57,34 @@ def test_invalid_input_is_refused_before_any_request(empty_d365):
     empty_d365.metadata.table("tasks")
     before = empty_d365.requests_sent
     with pytest.raises(ValidationError, match="record 1: task.percentcomplete"):
-        empty_d365.create_many("tasks", [{"subject": "ok"}, {"subject": "x", "percentcomplete": "lots"}])
+        empty_d365.create_many(
+            "tasks", [{"subject": "ok"}, {"subject": "x", "percentcomplete": "lots"}]
+        )
     assert empty_d365.requests_sent == before
 
 
 def test_update_many_from_a_dataframe_indexed_by_id(d365):
     ids = d365.create_many("tasks", [{"subject": f"u{i}"} for i in range(5)]).ids
-    frame = pd.DataFrame({"percentcomplete": [11, 22, 33, 44, 55]},
-                         index=pd.Index(ids, name="activityid"))
+    frame = pd.DataFrame(
+        {"percentcomplete": [11, 22, 33, 44, 55]}, index=pd.Index(ids, name="activityid")
+    )
     assert d365.update_many("tasks", frame).ok
-    got = d365.list("tasks", filter=" or ".join(f"activityid eq {i}" for i in ids),
-                    select="percentcomplete")
+    got = d365.list(
+        "tasks", filter=" or ".join(f"activityid eq {i}" for i in ids), select="percentcomplete"
+    )
     assert got.loc[ids, "percentcomplete"].tolist() == [11, 22, 33, 44, 55]
 
 
 def test_upsert_many_creates_and_updates(d365):
     existing = d365.create("tasks", {"subject": "exists"})
     new = str(uuid.uuid4())
-    result = d365.upsert_many("tasks", [
-        {"activityid": existing, "percentcomplete": 9},
-        {"activityid": new, "subject": "new one"},
-    ])
+    result = d365.upsert_many(
+        "tasks",
+        [
+            {"activityid": existing, "percentcomplete": 9},
+            {"activityid": new, "subject": "new one"},
+        ],
+    )
     assert result.ok and result.ids == [existing, new]
     assert d365.get("tasks", existing)["percentcomplete"] == 9
     assert d365.get("tasks", new)["subject"] == "new one"

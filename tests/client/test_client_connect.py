@@ -1,5 +1,6 @@
 """Connecting: embedded sandbox, URL + token, TLS verification, registry, pooling, secrets."""
 
+import asyncio
 import logging
 
 import pytest
@@ -46,7 +47,10 @@ def test_tls_sandbox_needs_its_ca_and_works_with_it():
     with sandbox_module.start(data="empty", tls=True) as handle:
         with Dataverse(handle.url, token=handle.token, verify=handle.ca) as conn:
             assert conn.whoami()["UserId"]
-        with Dataverse(handle.url, token=handle.token) as conn, pytest.raises(TransportError) as info:
+        with (
+            Dataverse(handle.url, token=handle.token) as conn,
+            pytest.raises(TransportError) as info,
+        ):
             conn.whoami()
         assert "verify=" in str(info.value)
 
@@ -74,8 +78,14 @@ def test_tokens_never_reach_messages_reprs_or_logs(empty_sandbox, caplog):
     with Dataverse(empty_sandbox.url, token=secret) as conn:
         with pytest.raises(Unauthorized) as info:
             conn.whoami()
-        texts = [str(info.value), repr(info.value), repr(conn), repr(conn.tokens),
-                 repr(conn._session.client.headers), caplog.text]
+        texts = [
+            str(info.value),
+            repr(info.value),
+            repr(conn),
+            repr(conn.tokens),
+            repr(conn._session.client.headers),
+            caplog.text,
+        ]
     assert all(secret not in t for t in texts)
     assert "WhoAmI" in caplog.text  # the request was logged, without its headers
 
@@ -86,3 +96,4 @@ def test_async_and_sync_share_one_governor_when_derived(empty_sandbox):
         assert isinstance(twin, AsyncDataverse)
         assert twin.governor is conn.governor and twin.metadata is conn.metadata
         assert twin.tokens is conn.tokens
+        asyncio.run(twin.aclose())

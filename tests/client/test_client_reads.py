@@ -35,8 +35,13 @@ def test_paging_follows_next_links_and_keeps_the_page_size(d365):
 
 def test_list_collects_all_pages_and_reports_progress(d365):
     seen = []
-    df = d365.list("leads", select="subject", page_size=100, count=True,
-                   progress=lambda rows, count: seen.append(rows))
+    df = d365.list(
+        "leads",
+        select="subject",
+        page_size=100,
+        count=True,
+        progress=lambda rows, count: seen.append(rows),
+    )
     assert df.attrs["pages"] == len(seen) > 1
     assert seen[-1] == len(df)
 
@@ -62,7 +67,12 @@ def test_empty_result_keeps_its_columns(d365):
 def test_labels_turn_choice_codes_into_labels(d365):
     df = d365.list("leads", select="statuscode", top=50, labels=True)
     assert set(df["statuscode"].dropna()) <= {
-        "New", "Contacted", "Qualified", "Lost", "Cannot Contact", "No Longer Interested",
+        "New",
+        "Contacted",
+        "Qualified",
+        "Lost",
+        "Cannot Contact",
+        "No Longer Interested",
         "Canceled",
     }
 
@@ -107,8 +117,10 @@ def test_async_connection_does_the_same_reads(sandbox):
     async def main():
         async with AsyncDataverse(sandbox.url, token=sandbox.token) as conn:
             df = await conn.list("leads", select="subject", page_size=25, max_pages=2)
-            pages = [p async for p in conn.iter_pages("leads", select="subject", page_size=10,
-                                                       max_pages=3)]
+            pages = [
+                p
+                async for p in conn.iter_pages("leads", select="subject", page_size=10, max_pages=3)
+            ]
             me = await conn.whoami()
             return df, pages, me
 

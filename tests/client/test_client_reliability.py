@@ -1,5 +1,7 @@
 """Under injected faults (503, 429 + Retry-After, dropped connections) results stay exact."""
 
+import threading
+
 import pytest
 
 from d365nb import sandbox as sandbox_module
@@ -12,11 +14,13 @@ FAULTS = "503=0.1,429=0.1,drop=0.05"
 @pytest.fixture
 def faulty():
     """An empty sandbox (faults switched on by each test once its data is in place)."""
-    with sandbox_module.start(data="empty", seed=11) as handle:
-        # Small backoff base: the test proves correctness, not patience.
-        with Dataverse(handle.url, token=handle.token,
-                       retry=RetryPolicy(backoff=0.05, max_backoff=0.5)) as conn:
-            yield handle, conn
+    # Small backoff base: the test proves correctness, not patience.
+    retry = RetryPolicy(backoff=0.05, max_backoff=0.5)
+    with (
+        sandbox_module.start(data="empty", seed=11) as handle,
+        Dataverse(handle.url, token=handle.token, retry=retry) as conn,
+    ):
+        yield handle, conn
 
 
 def count_tasks(conn) -> int:
@@ -41,8 +45,9 @@ def test_listing_20000_rows_under_faults_returns_exactly_those_rows(faulty):
 def test_create_many_5000_under_faults_creates_each_exactly_once(faulty):
     handle, conn = faulty
     handle.set_faults(FAULTS, seed=7)
-    result = conn.create_many("tasks", [{"subject": f"bulk {i}"} for i in range(5000)],
-                              chunk_size=250)
+    result = conn.create_many(
+        "tasks", [{"subject": f"bulk {i}"} for i in range(5000)], chunk_size=250
+    )
     injected = sum(handle.org.config["faults"].counts.values())
     handle.set_faults(None)
     assert injected > 0
@@ -68,7 +73,32 @@ def test_single_creates_under_dropped_connections_create_each_record_once(faulty
 def test_throttling_is_retried_after_retry_after_and_counted(faulty):
     handle, conn = faulty
     handle.set_faults("429=0.5", seed=1)
-    for _ in range(6):
+    for _ in range(4):
         conn.whoami()
     handle.set_faults(None)
     assert conn.governor.throttled > 0
+
+
+def test_threads_sharing_a_connection_share_the_throttle_governor(faulty):
+    handle, conn = faulty
+    conn.metadata.table("tasks")
+    handle.set_limits("requests=40,window=1")
+    errors: list[BaseException] = []
+
+    def work(worker: int) -> None:
+        try:
+            for i in range(15):
+                conn.create("tasks", {"subject": f"t{worker}-{i}"})
+        except BaseException as err:  # noqa: BLE001 - reported by the assertion below
+            errors.append(err)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    handle.set_limits(None)
+    assert errors == []
+    assert conn.governor.throttled > 0  # the limit was hit, absorbed, and adapted to
+    assert conn.governor.limit < conn.governor.max_limit
+    assert len(conn.list("tasks", select="subject")) == 120

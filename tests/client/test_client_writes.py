@@ -14,17 +14,23 @@ def lead_id(d365):
 
 def test_create_returns_a_client_generated_id_and_binds_lookups(d365, lead_id):
     owner = d365.whoami()["UserId"]
-    task_id = d365.create("tasks", {
-        "subject": "Call back", "regardingobjectid": ("leads", lead_id),
-        "ownerid": f"systemusers({owner})", "scheduledend": "03/01/2026",
-        "prioritycode": "High", "percentcomplete": "10",
-    })
+    task_id = d365.create(
+        "tasks",
+        {
+            "subject": "Call back",
+            "regardingobjectid": ("leads", lead_id),
+            "ownerid": f"systemusers({owner})",
+            "scheduledend": "03/01/2026",
+            "prioritycode": "High",
+            "percentcomplete": "10",
+        },
+    )
     uuid.UUID(task_id)
     record = d365.get("tasks", task_id)
     assert record["_regardingobjectid_value"] == lead_id
-    assert record["_regardingobjectid_value@Microsoft.Dynamics.CRM.associatednavigationproperty"] == (
-        "regardingobjectid_lead_task"
-    )
+    assert record[
+        "_regardingobjectid_value@Microsoft.Dynamics.CRM.associatednavigationproperty"
+    ] == ("regardingobjectid_lead_task")
     assert record["_ownerid_value"] == owner
     assert record["scheduledend"] == "2026-03-01T00:00:00Z"
     assert (record["prioritycode"], record["percentcomplete"]) == (2, 10)
@@ -66,8 +72,9 @@ def test_delete_removes_the_record(d365):
 
 
 def test_choices_by_label_and_dates_by_mm_dd_yyyy_are_stored_as_values(d365):
-    task_id = d365.create("tasks", {"subject": "labels", "prioritycode": "low",
-                                    "actualstart": "12/31/2025"})
+    task_id = d365.create(
+        "tasks", {"subject": "labels", "prioritycode": "low", "actualstart": "12/31/2025"}
+    )
     record = d365.get("tasks", task_id, select="prioritycode,actualstart")
     assert record["prioritycode"] == 0
     assert record["actualstart"].startswith("2025-12-31")

@@ -13,15 +13,29 @@ USER = "00000000-0000-0000-0000-0000000000aa"
 def page():
     return [
         {
-            "@odata.etag": 'W/"1"', "activityid": ID1, "subject": "Call", "percentcomplete": 50,
-            "scheduledend": "2026-03-01T09:00:00Z", "prioritycode": 2,
-            f"prioritycode{FORMATTED}": "High", "isbilled": True, "budget": 10.5,
-            "_ownerid_value": USER, f"_ownerid_value{FORMATTED}": "Ada Admin",
+            "@odata.etag": 'W/"1"',
+            "activityid": ID1,
+            "subject": "Call",
+            "percentcomplete": 50,
+            "scheduledend": "2026-03-01T09:00:00Z",
+            "prioritycode": 2,
+            f"prioritycode{FORMATTED}": "High",
+            "isbilled": True,
+            "budget": 10.5,
+            "_ownerid_value": USER,
+            f"_ownerid_value{FORMATTED}": "Ada Admin",
         },
         {
-            "@odata.etag": 'W/"2"', "activityid": ID2, "subject": None, "percentcomplete": None,
-            "scheduledend": None, "prioritycode": 0, f"prioritycode{FORMATTED}": "Low",
-            "isbilled": None, "budget": None, "_ownerid_value": None,
+            "@odata.etag": 'W/"2"',
+            "activityid": ID2,
+            "subject": None,
+            "percentcomplete": None,
+            "scheduledend": None,
+            "prioritycode": 0,
+            f"prioritycode{FORMATTED}": "Low",
+            "isbilled": None,
+            "budget": None,
+            "_ownerid_value": None,
         },
     ]
 
@@ -33,7 +47,10 @@ def test_index_is_the_primary_id_and_dtypes_follow_metadata(task_meta):
     assert str(df["percentcomplete"].dtype) == "Int64"
     assert str(df["budget"].dtype) == "Float64"
     assert str(df["isbilled"].dtype) == "boolean"
-    assert str(df["scheduledend"].dtype).startswith("datetime64") and str(df["scheduledend"].dt.tz) == "UTC"
+    assert (
+        str(df["scheduledend"].dtype).startswith("datetime64")
+        and str(df["scheduledend"].dt.tz) == "UTC"
+    )
     assert str(df["prioritycode"].dtype) == "Int64"
     assert df["percentcomplete"].isna().tolist() == [False, True]
     assert not any(c.startswith("@") or "@" in c for c in df.columns)

@@ -62,7 +62,9 @@ def test_values_without_a_literal_are_refused(bad):
 
 def test_format_filter_takes_a_namespace_and_item_access():
     trigger = {"subject": "It's new"}
-    text = format_filter("subject eq {trigger[subject]} and statuscode eq {s}", {"trigger": trigger}, s=1)
+    text = format_filter(
+        "subject eq {trigger[subject]} and statuscode eq {s}", {"trigger": trigger}, s=1
+    )
     assert text == "subject eq 'It''s new' and statuscode eq 1"
 
 
@@ -80,9 +82,15 @@ def test_format_filter_refuses_missing_values_and_raw_specs():
 
 
 def test_build_query_names_options():
-    params = build_query(filter="a eq 1", orderby=["createdon desc", "name"], select="a, b",
-                         top=5, count=True)
-    assert params == {"$select": "a,b", "$filter": "a eq 1", "$orderby": "createdon desc,name",
-                      "$top": "5", "$count": "true"}
+    params = build_query(
+        filter="a eq 1", orderby=["createdon desc", "name"], select="a, b", top=5, count=True
+    )
+    assert params == {
+        "$select": "a,b",
+        "$filter": "a eq 1",
+        "$orderby": "createdon desc,name",
+        "$top": "5",
+        "$count": "true",
+    }
     with pytest.raises(ValidationError):
         build_query(top=-1)

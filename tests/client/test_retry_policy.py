@@ -52,8 +52,11 @@ def _response(status, body=b"", headers=None):
 
 def test_error_carries_service_code_message_and_request_id():
     err = error_from_response(
-        _response(404, b'{"error":{"code":"0x80040217","message":"lead With Id = 1 Does Not Exist"}}',
-                  {"x-ms-service-request-id": "abc-123"}),
+        _response(
+            404,
+            b'{"error":{"code":"0x80040217","message":"lead With Id = 1 Does Not Exist"}}',
+            {"x-ms-service-request-id": "abc-123"},
+        ),
         ApiRequest("GET", "leads"),
     )
     assert isinstance(err, NotFound)
@@ -68,18 +71,24 @@ def test_throttled_error_is_transient_with_retry_after():
     assert isinstance(err, Throttled) and err.is_transient and err.retry_after == 7.0
 
 
-@pytest.mark.parametrize(("status", "cls", "transient"), [
-    (400, BadRequest, False), (500, ServerError, False), (503, ServerError, True),
-    (504, ServerError, True),
-])
+@pytest.mark.parametrize(
+    ("status", "cls", "transient"),
+    [
+        (400, BadRequest, False),
+        (500, ServerError, False),
+        (503, ServerError, True),
+        (504, ServerError, True),
+    ],
+)
 def test_status_maps_to_a_typed_error(status, cls, transient):
     err = error_for_status(status, "boom")
     assert type(err) is cls and err.is_transient is transient
 
 
 def test_expired_version_stamp_is_recognisable():
-    err = error_for_status(400, "Version stamp associated with the client has expired.",
-                           code="0x80044352")
+    err = error_for_status(
+        400, "Version stamp associated with the client has expired.", code="0x80044352"
+    )
     assert isinstance(err, ChangeTokenExpired) and isinstance(err, BadRequest)
     assert "without a token" in str(err)
 

@@ -9,7 +9,6 @@ import pytest
 from d365nb.client.errors import UnknownColumn, ValidationError
 from d365nb.client.values import coerce_record, normalize_id
 
-
 LEAD = "a0dbf27c-8efb-e511-80d2-00155db07c77"
 
 
@@ -20,13 +19,16 @@ def _table(task_meta, targets):
 
 
 def body(values, for_update=False, missing="omit"):
-    return coerce_record(_META, values, for_update=for_update, resolve_target=_TARGETS,
-                         missing=missing)
+    return coerce_record(
+        _META, values, for_update=for_update, resolve_target=_TARGETS, missing=missing
+    )
 
 
 def test_text_and_whole_numbers_pass_and_numeric_text_becomes_int():
     assert body({"subject": "Call back", "percentcomplete": "50"}) == {
-        "subject": "Call back", "percentcomplete": 50}
+        "subject": "Call back",
+        "percentcomplete": 50,
+    }
     assert body({"percentcomplete": np.int64(7)}) == {"percentcomplete": 7}
 
 
@@ -51,9 +53,11 @@ def test_dates_accept_iso_and_mm_dd_yyyy():
     assert body({"scheduledend": "03/01/2026"}) == {"scheduledend": "2026-03-01T00:00:00Z"}
     assert body({"scheduledend": "03/01/2026 2:30 PM"}) == {"scheduledend": "2026-03-01T14:30:00Z"}
     assert body({"scheduledend": "2026-03-01T12:00:00-08:00"}) == {
-        "scheduledend": "2026-03-01T20:00:00Z"}
+        "scheduledend": "2026-03-01T20:00:00Z"
+    }
     assert body({"scheduledend": datetime(2026, 3, 1, 9, tzinfo=UTC)}) == {
-        "scheduledend": "2026-03-01T09:00:00Z"}
+        "scheduledend": "2026-03-01T09:00:00Z"
+    }
     assert body({"actualstart": "2026-03-01T23:00:00Z"}) == {"actualstart": "2026-03-01"}
     assert body({"actualstart": date(2026, 3, 1)}) == {"actualstart": "2026-03-01"}
 
@@ -83,11 +87,14 @@ def test_booleans_accept_words_and_labels():
 
 def test_lookups_become_odata_bind_with_the_right_navigation():
     assert body({"regardingobjectid": ("leads", LEAD)}) == {
-        "regardingobjectid_lead_task@odata.bind": f"/leads({LEAD})"}
+        "regardingobjectid_lead_task@odata.bind": f"/leads({LEAD})"
+    }
     assert body({"regardingobjectid": f"accounts({LEAD.upper()})"}) == {
-        "regardingobjectid_account_task@odata.bind": f"/accounts({LEAD})"}
+        "regardingobjectid_account_task@odata.bind": f"/accounts({LEAD})"
+    }
     assert body({"ownerid": f"/systemusers({LEAD})"}) == {
-        "ownerid@odata.bind": f"/systemusers({LEAD})"}
+        "ownerid@odata.bind": f"/systemusers({LEAD})"
+    }
     assert body({"parentaccountid": LEAD}) == {"parentaccountid@odata.bind": f"/accounts({LEAD})"}
     assert body({"ownerid": ("team", uuid.UUID(LEAD))}) == {"ownerid@odata.bind": f"/teams({LEAD})"}
 
@@ -103,7 +110,8 @@ def test_lookup_errors_say_what_is_wrong():
 
 def test_explicit_bind_annotations_pass_through():
     assert body({"regardingobjectid_lead_task@odata.bind": f"/leads({LEAD})"}) == {
-        "regardingobjectid_lead_task@odata.bind": f"/leads({LEAD})"}
+        "regardingobjectid_lead_task@odata.bind": f"/leads({LEAD})"
+    }
 
 
 def test_unknown_column_suggests_close_names():
@@ -121,7 +129,9 @@ def test_read_only_columns_are_refused():
 def test_missing_values_are_omitted_or_sent_as_null_by_option():
     assert body({"subject": "x", "percentcomplete": float("nan")}) == {"subject": "x"}
     assert body({"subject": "x", "percentcomplete": float("nan")}, missing="null") == {
-        "subject": "x", "percentcomplete": None}
+        "subject": "x",
+        "percentcomplete": None,
+    }
     assert body({"description": None}) == {"description": None}
 
 

@@ -71,9 +71,9 @@ def test_legacy_export_from_the_magic(shell, assert_valid):
     assert "When_a_record_is_created" in assert_valid(definition)["triggers"]
 
 
-def test_python_steps_are_listed_as_a_warning(shell, capsys):
+def test_python_steps_are_listed_as_a_warning(shell, capsys, assert_valid):
     cell(shell, "%%d365 action lead_to_task score\nlen(trigger['subject'])")
-    cell(shell, "%d365 flow export lead_to_task --org {org}")
+    assert_valid(cell(shell, "%d365 flow export lead_to_task --org {org}"))
     assert "warning: 1 step(s) exported as placeholders to rewrite before deploying: score" in (
         capsys.readouterr().out
     )

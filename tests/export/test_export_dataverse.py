@@ -139,13 +139,16 @@ def test_python_steps_become_marked_placeholders_named_in_a_warning(new_flow, as
     assert definition["actions"]["notify"]["metadata"]["d365nb"]["kind"] == "callable"
 
 
-def test_a_pure_declarative_flow_for_a_real_org_exports_without_warnings(new_flow, recwarn):
-    walkthrough(new_flow).to_logic_app(org=ORG)
+def test_a_pure_declarative_flow_for_a_real_org_exports_without_warnings(
+    new_flow, recwarn, assert_valid
+):
+    assert_valid(walkthrough(new_flow).to_logic_app(org=ORG))
     assert not [w for w in recwarn if issubclass(w.category, ExportWarning)]
 
 
-def test_the_sandbox_org_is_flagged_as_not_deployable(new_flow, d365):
+def test_the_sandbox_org_is_flagged_as_not_deployable(new_flow, d365, assert_valid):
     result = export(walkthrough(new_flow))
+    assert_valid(result.document)
     assert result.definition["triggers"][TRIGGER]["inputs"]["headers"]["organization"] == d365.url
     assert any("not a Dynamics 365 org" in note for note in result.warnings)
 
@@ -198,5 +201,5 @@ def test_arm_template_deploys_the_workflow_with_its_api_connection(new_flow, ass
     assert (
         definition["actions"]["label"]["inputs"]["body"]["description"] == "[[auto] created by flow"
     )
-    plain = flow.to_logic_app(org=ORG)
+    plain = assert_valid(flow.to_logic_app(org=ORG))
     assert plain["actions"]["label"]["inputs"]["body"]["description"] == "[auto] created by flow"

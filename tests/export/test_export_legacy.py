@@ -97,12 +97,12 @@ def test_legacy_actions_use_items_paths_and_lookup_type_pairs(new_flow, assert_v
     }
 
 
-def test_dataset_is_the_org_host_minus_dynamics_com(new_flow):
+def test_dataset_is_the_org_host_minus_dynamics_com(new_flow, assert_valid):
     flow = new_flow().on_created("leads", every="1m")
     flow.step("get_lead", "get leads {trigger[leadid]}")
-    path = flow.to_logic_app(legacy=True, org="https://org0c4ba32d.crm.dynamics.com")["triggers"][
-        "When_a_record_is_created"
-    ]["inputs"]["path"]
+    path = assert_valid(flow.to_logic_app(legacy=True, org="https://org0c4ba32d.crm.dynamics.com"))[
+        "triggers"
+    ]["When_a_record_is_created"]["inputs"]["path"]
     assert path.startswith(
         "/datasets/@{encodeURIComponent(encodeURIComponent('org0c4ba32d.crm'))}/"
     )
@@ -120,7 +120,7 @@ def test_arm_template_for_legacy_uses_the_dynamics_connection(new_flow, assert_v
     assert_valid(template)
 
 
-def test_what_the_legacy_connector_cannot_do_is_refused(new_flow):
+def test_what_the_legacy_connector_cannot_do_is_refused(new_flow, assert_valid):
     flow = new_flow().on_updated("leads", every="1m", columns="jobtitle")
     flow.step("mark", "upsert leads {trigger[leadid]} jobtitle=Buyer")
     with pytest.raises(FlowError) as err:
@@ -128,4 +128,5 @@ def test_what_the_legacy_connector_cannot_do_is_refused(new_flow):
     message = str(err.value)
     assert "\n" not in message
     assert "cannot watch columns" in message and "step mark" in message and "no upsert" in message
-    assert flow.to_logic_app(org=ORG)["actions"]["mark"]["inputs"]["method"] == "patch"
+    upsert = assert_valid(flow.to_logic_app(org=ORG))["actions"]["mark"]["inputs"]
+    assert upsert["method"] == "patch" and "If-Match" not in upsert["headers"]

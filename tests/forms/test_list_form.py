@@ -138,3 +138,24 @@ def test_changing_the_table_rebuilds_columns_and_clears_rows(conn):
     assert form.rows == []
     assert "lastname" in form.columns.options
     assert form.meta.entity_set == "leads"
+
+
+def test_an_unticked_boolean_condition_means_no(conn, reader):
+    form = ListForm("accounts", conn)
+    form.add_row("creditonhold").set("eq")  # the box is left unticked
+    form.columns.value = ("name",)
+    form.top.value = 0
+    frame = form.run()
+    assert frame is not None, form.status.value
+    expected = reader.query("accounts", select="name", filter="creditonhold eq false")
+    assert sorted(frame.index) == sorted(r["accountid"] for r in expected)
+    everyone = reader.count("accounts")
+    assert 0 < len(frame) < everyone  # a real condition, not "no filter"
+
+
+def test_a_bad_row_value_is_one_plain_line_in_the_status(conn):
+    form = ListForm("tasks", conn)
+    form.add_row("percentcomplete").set("gt", "lots")
+    form.run()
+    assert "not a whole number" in form.status.value
+    assert "ValueError" not in form.status.value

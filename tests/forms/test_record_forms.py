@@ -76,6 +76,20 @@ def test_server_errors_show_inline_not_as_tracebacks(conn, reader):
     assert form.result is None
 
 
+def test_a_missing_lookup_target_is_flagged_on_its_lookup_field(conn, reader):
+    # Dataverse names the missing record only by id: the form finds the field that picked it.
+    form = CreateForm("contacts", conn)
+    form.fields["lastname"].input.value = unique("Orphan")
+    ghost = str(uuid.uuid4())
+    form.fields["parentcustomerid"].picker.pick("account", ghost, "ghost")
+    before = reader.count("contacts")
+    assert form.submit() is None
+    assert "Does Not Exist" in form.fields["parentcustomerid"].error.value
+    assert ghost in form.fields["parentcustomerid"].error.value
+    assert not form.fields["lastname"].error.value
+    assert reader.count("contacts") == before
+
+
 def stored_name(form, field):
     return f"_{field.name}_value" if cols.kind(field.column) == cols.LOOKUP else field.name
 

@@ -138,3 +138,14 @@ def test_context_url_names_expanded_selections(empty_api, empty_sandbox, account
     assert body["@odata.context"] == (
         f"{empty_sandbox.api}$metadata#accounts(name,primarycontactid(contactid,fullname))"
     )
+
+
+def test_context_url_names_a_lookup_by_its_value_property(empty_api, empty_sandbox, account):
+    # Dataverse's context lists the properties the records carry: `_x_value`, not `x`.
+    body = empty_api.get("accounts?$select=name,primarycontactid").json()
+    assert body["@odata.context"] == (
+        f"{empty_sandbox.api}$metadata#accounts(name,_primarycontactid_value)"
+    )
+    assert "_primarycontactid_value" in body["value"][0]
+    one = empty_api.get(f"accounts({account['accountid']})?$select=_primarycontactid_value")
+    assert one.json()["@odata.context"].endswith("#accounts(_primarycontactid_value)/$entity")

@@ -213,7 +213,7 @@ def test_first_failure_stops_the_batch_without_continue_on_error(empty_sandbox, 
     r = post_batch(
         empty_api,
         http_part("POST /api/data/v9.2/leads HTTP/1.1", lead("before")),
-        http_part("POST /api/data/v9.2/leads HTTP/1.1", '{"subject":"no last name"}'),
+        http_part("POST /api/data/v9.2/leads HTTP/1.1", lead("x" * 301)),  # too long
         http_part("POST /api/data/v9.2/leads HTTP/1.1", lead("after")),
     )
     assert r.status_code == 400

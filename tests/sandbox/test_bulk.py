@@ -53,7 +53,7 @@ def test_create_multiple_honours_client_keys_so_a_retry_is_detected(empty_sandbo
     ("bad", "status", "fragment"),
     [
         ({"subject": "x" * 301, "lastname": "L"}, 400, "exceeded the maximum allowed length"),
-        ({"subject": "no last name"}, 400, "lastname"),
+        ({"subject": "s", "lastname": "l", "statuscode": 99}, 400, "statuscode"),
         ({"subject": "s", "lastname": "l", "nosuchcolumn": 1}, 400, "nosuchcolumn"),
     ],
 )

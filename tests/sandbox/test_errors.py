@@ -91,21 +91,34 @@ def test_out_of_range_number_and_unknown_choice(api):
     assert "outside the valid range" in err["message"]
 
 
-def test_missing_required_column_on_create(api):
-    err = _error(api.post("leads", json={"subject": "No last name"}), 400)
+def test_missing_system_required_column_on_create(api):
+    before = api.get("teams/$count").text
+    err = _error(api.post("teams", json={"description": "No name"}), 400)
     assert err["code"] == "0x80040203"
-    assert "'lastname'" in err["message"]
+    assert "'name'" in err["message"] and "SystemRequired" in err["message"]
+    assert api.get("teams/$count").text == before
 
 
-def test_required_column_cannot_be_cleared(api):
-    key = api.post(
-        "leads",
-        json={"subject": "s", "lastname": "Keep"},
-        headers={"Prefer": "return=representation"},
-    ).json()["leadid"]
-    err = _error(api.patch(f"leads({key})", json={"lastname": None}), 400)
-    assert "'lastname'" in err["message"]
-    assert api.get(f"leads({key})").json()["lastname"] == "Keep"
+def test_system_required_column_cannot_be_cleared(api):
+    team = api.get("teams?$select=name&$top=1").json()["value"][0]
+    err = _error(api.patch(f"teams({team['teamid']})", json={"name": None}), 400)
+    assert err["code"] == "0x80040203" and "'name'" in err["message"]
+    err = _error(api.delete(f"teams({team['teamid']})/name"), 400)
+    assert "'name'" in err["message"]
+    assert api.get(f"teams({team['teamid']})?$select=name").json()["name"] == team["name"]
+
+
+def test_application_required_is_not_enforced_by_the_server(api):
+    # Dataverse enforces "Business required" only in its forms: API writes may omit or clear it.
+    r = api.post("leads", json={"firstname": "Only"}, headers={"Prefer": "return=representation"})
+    assert r.status_code == 201, r.text
+    key = r.json()["leadid"]
+    assert r.json()["lastname"] is None and r.json()["subject"] is None
+    assert api.patch(f"leads({key})", json={"firstname": None}).status_code == 204
+    created = api.post("leads", json={"subject": "s", "lastname": "Keep"})
+    other = created.headers["OData-EntityId"].rsplit("(", 1)[1].rstrip(")")
+    assert api.patch(f"leads({other})", json={"lastname": None}).status_code == 204
+    assert api.get(f"leads({other})").json()["lastname"] is None
 
 
 @pytest.mark.parametrize("key", ["not-a-guid", "1234", "00000000-0000-0000-0000-00000000000g"])

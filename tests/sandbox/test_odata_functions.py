@@ -87,3 +87,14 @@ def test_known_function_shapes(name, shape):
 def test_unknown_function_raises():
     with pytest.raises(ODataError):
         functions.condition("Whenever", NOW)
+
+
+def test_date_functions_use_the_sandbox_clock(empty_sandbox, empty_api):
+    # A sandbox whose clock is injected must answer "today" from that clock, as it stamps
+    # createdon from it: both sides of the comparison share one "now".
+    empty_sandbox.org.store.clock = lambda: dt.datetime(2020, 1, 10, 12, 0, tzinfo=dt.UTC)
+    assert empty_api.post("leads", json={"subject": "s", "lastname": "Then"}).status_code == 204
+    query = "leads?$select=lastname&$filter=Microsoft.Dynamics.CRM.Today(PropertyName='createdon')"
+    assert [r["lastname"] for r in empty_api.get(query).json()["value"]] == ["Then"]
+    count = "leads/$count?$filter=Microsoft.Dynamics.CRM.Today(PropertyName='createdon')"
+    assert empty_api.get(count).text == "1"

@@ -1,5 +1,4 @@
-"""The flow view (trigger -> steps diagram coloured by the latest run, beside the run history) and
-the action form (a create step for a flow, with a "dynamic content" picker of trigger fields).
+"""The flow view: a trigger -> steps diagram coloured by the latest run, beside the run history.
 
 The diagram is plain HTML + inline SVG so it renders the same inside the widget and in the static
 fallback of a saved notebook.
@@ -12,10 +11,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from d365nb.notebook.forms import columns as cols
-from d365nb.notebook.forms.base import Form, current_connection
-from d365nb.notebook.forms.fields import BLANK, LABEL_WIDTH
-from d365nb.notebook.forms.record import CreateForm
+from d365nb.notebook.forms.base import Form
 from d365nb.notebook.forms.render import escape
 
 STATUS_COLOURS = {  # fill, stroke - Logic Apps' run view colours, roughly
@@ -32,42 +28,25 @@ BOX_W, BOX_H, GAP = 300, 46, 26
 HISTORY_ROWS = 10
 
 
-def _steps(flow: Any) -> list[Any]:
-    steps = getattr(flow, "steps", [])
-    return list(steps.values()) if isinstance(steps, dict) else list(steps)
-
-
 def _runs(flow: Any, limit: int = HISTORY_ROWS) -> list[dict[str, Any]]:
-    """The latest runs, newest first, as dicts (from the flow's run history)."""
-    frame = flow.runs()
+    """The latest ``limit`` runs, newest first, as dicts (only those are read: a long-lived flow
+    has thousands and the live view redraws every few seconds)."""
+    frame = flow.runs(limit)
     if frame is None or len(frame) == 0:
         return []
-    frame = frame.reset_index() if frame.index.name else frame
-    return frame.head(limit).to_dict("records")
+    return frame.to_dict("records")
 
 
-def _run_detail(flow: Any, run_id: str) -> dict[str, Any] | None:
-    """One run with its per-step statuses (``{"steps": [{"name", "status", ...}]}``)."""
-    for owner in (flow, getattr(flow, "history", None), getattr(flow, "_history", None)):
-        for name in ("run_detail", "run"):
-            method = getattr(owner, name, None)
-            if callable(method):
-                try:
-                    detail = method(run_id)
-                except TypeError:
-                    continue
-                if isinstance(detail, dict) and "steps" in detail:
-                    return detail
-    return None
+def _step_statuses(flow: Any, run_id: str) -> dict[str, str]:
+    """``{step name: status}`` of one run (steps that have not run yet are absent)."""
+    detail = flow.history.run(run_id) or {}
+    return {step["name"]: step["status"] for step in detail.get("steps", [])}
 
 
 def _trigger_status(flow: Any, latest_run: dict[str, Any] | None) -> str | None:
     """The latest trigger check's status (Succeeded / Skipped / Failed); a flow only tested by
     hand has no checks, but a run means its trigger record was found."""
-    history = getattr(flow, "history", None)
-    checks = (
-        history.checks(flow.name, 1) if history is not None and hasattr(history, "checks") else []
-    )
+    checks = flow.history.checks(flow.name, 1)
     if checks:
         return checks[0].get("status")
     return "Succeeded" if latest_run else None
@@ -97,7 +76,7 @@ def diagram_svg(
         parts.append(_box(y, "⚡ Trigger", subtitle, trigger_status, "d365nb-trigger"))
     else:
         parts.append(_box(y, "⚡ Trigger", "(no trigger yet)", None, "d365nb-trigger"))
-    for step in _steps(flow):
+    for step in flow.steps:
         y0 = y + BOX_H
         y += BOX_H + GAP
         parts.append(
@@ -129,6 +108,13 @@ def _interval(seconds: Any) -> str:
         return f"{seconds}s"
 
 
+def _cell(value: Any) -> str:
+    # A queued run has no start time yet: pandas gives NaT/None/NaN, shown as an empty cell.
+    if value is None or value != value or str(value) in ("NaT", "nan", "None"):
+        return ""
+    return str(value)
+
+
 def history_table(runs: list[dict[str, Any]]) -> str:
     """The run history as an HTML table with coloured statuses."""
     if not runs:
@@ -140,10 +126,10 @@ def history_table(runs: list[dict[str, Any]]) -> str:
         _fill, stroke = STATUS_COLOURS.get(status, STATUS_COLOURS[None])
         rows.append(
             f"<tr><td><code>{escape(str(run.get('run_id', ''))[:8])}</code></td>"
-            f"<td><code>{escape(str(run.get('record_id') or '')[:8])}</code></td>"
+            f"<td><code>{escape(_cell(run.get('record_id'))[:8])}</code></td>"
             f"<td style='color:{stroke};font-weight:bold'>{escape(status)}</td>"
-            f"<td>{escape(str(run.get('started') or '')[:19])}</td>"
-            f"<td>{escape(str(run.get('error') or '')[:80])}</td></tr>"
+            f"<td>{escape(_cell(run.get('started'))[:19])}</td>"
+            f"<td>{escape(_cell(run.get('error'))[:80])}</td></tr>"
         )
     return f"<table class='d365nb-history'>{head}{''.join(rows)}</table>"
 
@@ -178,16 +164,14 @@ class FlowView(Form):
     def latest_statuses(self) -> tuple[dict[str, str], dict[str, Any] | None]:
         """Per-step statuses of the latest run and that run (empty before the first run)."""
         runs = _runs(self.flow, 1)
-        if not runs:
-            return {}, None
-        detail = _run_detail(self.flow, runs[0]["run_id"]) or {}
-        return {s["name"]: s["status"] for s in detail.get("steps", [])}, runs[0]
+        return (_step_statuses(self.flow, runs[0]["run_id"]), runs[0]) if runs else ({}, None)
 
     def refresh(self) -> None:
         """Re-read the run history and redraw."""
         try:
-            statuses, latest = self.latest_statuses()
             runs = _runs(self.flow)
+            latest = runs[0] if runs else None
+            statuses = _step_statuses(self.flow, latest["run_id"]) if latest else {}
         except Exception as err:
             self.show_error(err)
             return
@@ -213,137 +197,3 @@ class FlowView(Form):
 
     def _fallback_body(self) -> str:
         return f"<div style='display:flex;gap:24px'>{self.diagram.value}<div>{self.history.value}</div></div>"
-
-
-def command_value(value: Any) -> str:
-    """A value as written in a declarative step (``%d365``-style ``field=value``)."""
-    if isinstance(value, tuple):
-        return f"{value[0]}({value[1]})"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return str(value)
-    text = str(value)
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-class ActionForm(CreateForm):
-    """A create step for a flow: the create form of ``table`` plus a "dynamic content" picker that
-    inserts trigger fields (``{trigger[lastname]}``) into text fields; "Add step" adds a declarative
-    ``create`` step to the flow."""
-
-    kind = "action"
-
-    def __init__(
-        self, flow: Any, table: str, conn: Any = None, step_name: str | None = None
-    ) -> None:
-        conn = current_connection(
-            conn
-            if conn is not None
-            else getattr(flow, "conn", None) or getattr(flow, "connection", None)
-        )
-        super().__init__(table, conn)
-        self.flow = flow
-        self.title = f"Action: create {self.meta.display_name or self.meta.logical_name}"
-        self.trigger_meta = conn.metadata.table(flow.trigger.table)
-        trigger_fields = sorted(self.trigger_meta.columns.values(), key=lambda c: cols.label(c))
-        self.dynamic = widgets.Dropdown(
-            options=[(f"{cols.label(c)} ({c.name})", c.name) for c in trigger_fields],
-            description="Dynamic content",
-            style={"description_width": "120px"},
-            layout=widgets.Layout(width="380px"),
-        )
-        self.dynamic.add_class("d365nb-dynamic")
-        texts = [f for f in self.fields.values() if cols.kind(f.column) in (cols.TEXT, cols.MEMO)]
-        self.insert_into = widgets.Dropdown(
-            options=[(cols.label(f.column), f.name) for f in texts], description="into"
-        )
-        self.insert_button = widgets.Button(description="Insert", icon="bolt")
-        self.insert_button.on_click(lambda _b: self.insert())
-        # Lookups that can point at the trigger's table may take "the trigger record" itself.
-        self.use_trigger: dict[str, widgets.Checkbox] = {}
-        for field in self.fields.values():
-            if cols.kind(
-                field.column
-            ) == cols.LOOKUP and self.trigger_meta.logical_name in cols.targets(field.column):
-                box = widgets.Checkbox(
-                    description=f"the trigger {self.trigger_meta.logical_name}",
-                    indent=False,
-                    layout=widgets.Layout(margin=f"0 0 0 {LABEL_WIDTH}"),
-                )
-                box.add_class("d365nb-use-trigger")
-                self.use_trigger[field.name] = box
-                field.widget.children = (*field.widget.children, box)
-        self.step_name = widgets.Text(
-            value=step_name or f"create_{self.meta.logical_name}", description="Step name"
-        )
-        self.button.description = "Add step"
-        self.button.icon = "plus"
-        self._assemble(
-            widgets.HBox([self.dynamic, self.insert_into, self.insert_button]),
-            self.fields_box,
-            self.step_name,
-            self.button,
-        )
-
-    def insert(self, trigger_field: str | None = None, into: str | None = None) -> None:
-        """Append ``{trigger[<field>]}`` to a text field (what picking dynamic content does)."""
-        name = into or self.insert_into.value
-        token = "{trigger[" + (trigger_field or self.dynamic.value) + "]}"
-        box = self.fields[name].input
-        box.value = box.value + token
-
-    def values(self, only_changed: bool = False) -> dict[str, Any] | None:
-        out: dict[str, Any] = {}
-        problems = []
-        for name, field in self.fields.items():
-            if name in self.use_trigger and self.use_trigger[name].value:
-                out[name] = (
-                    self.trigger_meta.entity_set,
-                    "{trigger[" + self.trigger_meta.primary_id + "]}",
-                )
-                field.show_error(None)
-                continue
-            raw = field.raw()
-            if isinstance(raw, str) and "{trigger[" in raw:
-                out[name] = raw  # filled in per run; its type is checked when the step runs
-                field.show_error(None)
-                continue
-            if not field.validate():
-                problems.append(cols.label(field.column))
-                continue
-            value = field.value()
-            if value is not BLANK:
-                out[name] = value
-        if problems:
-            self.show_error(
-                f"fix the marked field{'s' if len(problems) > 1 else ''}: {', '.join(problems)}"
-            )
-            return None
-        return out
-
-    def command(self) -> str | None:
-        """The declarative step, e.g. ``create tasks subject="Follow up: {trigger[lastname]}"``."""
-        values = self.values()
-        if values is None:
-            return None
-        assignments = " ".join(f"{k}={command_value(v)}" for k, v in values.items())
-        return f"create {self.meta.entity_set} {assignments}".strip()
-
-    def submit(self) -> str | None:
-        """Add the step to the flow; returns the command (None when invalid)."""
-        command = self.command()
-        if command is None:
-            return None
-        name = self.step_name.value.strip()
-        if not name.isidentifier():
-            self.show_error(f"step name {name!r} must be a Python identifier, e.g. create_task")
-            return None
-        try:
-            self.flow.step(name, command)
-        except Exception as err:
-            self.show_error(err)
-            return None
-        self.result = command
-        self.show_ok(f"added step {name}: {command}")
-        return command

@@ -14,7 +14,7 @@ import ipywidgets as widgets
 from d365nb.client.query import literal
 from d365nb.notebook.forms import columns as cols
 from d365nb.notebook.forms.base import Form, current_connection
-from d365nb.notebook.forms.fields import BLANK, Field, make_field
+from d365nb.notebook.forms.fields import BLANK, BooleanField, Field, make_field
 from d365nb.notebook.forms.picker import string_literal
 from d365nb.notebook.forms.render import escape
 
@@ -103,6 +103,9 @@ class FilterRow:
         self.op.options = OPERATORS[cols.kind(column)]
         self.field = make_field(column, self.form.conn)
         self.field.required = False
+        if isinstance(self.field, BooleanField):
+            # In a condition an unticked box reads "is No"; on a create form it means "default".
+            self.field.touched = True
         self._op_changed()
 
     def _op_changed(self) -> None:
@@ -253,8 +256,8 @@ class ListForm(Form):
         """Run the query; show and return the DataFrame (None when refused, error shown inline)."""
         try:
             query = self.query()
-        except ValueError as err:
-            self.show_error(err)
+        except ValueError as err:  # our own message about a row's value: no exception name
+            self.show_error(str(err))
             return None
         try:
             frame = self.conn.list(self.meta.entity_set, **query)

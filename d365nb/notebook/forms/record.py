@@ -11,7 +11,7 @@ from d365nb.notebook.forms import columns as cols
 from d365nb.notebook.forms.base import Form, current_connection
 from d365nb.notebook.forms.fields import BLANK, Field, make_field, record_value
 from d365nb.notebook.forms.picker import LookupPicker
-from d365nb.notebook.forms.render import escape, key_value_table
+from d365nb.notebook.forms.render import escape, key_value_table, one_line
 
 
 def field_order(meta: Any, mode: str) -> list[Any]:
@@ -77,13 +77,24 @@ class FieldsForm(Form):
         return out
 
     def _server_error(self, err: BaseException) -> None:
-        """Show a server/client error on the status line and next to the field it names."""
+        """Show a server/client error on the status line and next to the field it is about."""
         self.show_error(err)
-        message = str(err)
+        field = self._field_named_in(str(err))
+        if field is not None:
+            field.show_error(one_line(err))
+
+    def _field_named_in(self, message: str) -> Field | None:
+        # Dataverse names a missing lookup target only by its id ("account With Id = ... Does
+        # Not Exist"), so a picked id identifies the lookup field; otherwise the column's name.
+        lowered = message.lower()
+        for field in self.fields.values():
+            picked = field.raw() if cols.kind(field.column) == cols.LOOKUP else BLANK
+            if picked is not BLANK and str(picked[1]).lower() in lowered:
+                return field
         for name, field in self.fields.items():
             if re.search(rf"(?<![\w@])'?{re.escape(name)}'?(?![\w])", message):
-                field.show_error(message)
-                break
+                return field
+        return None
 
     def _fallback_body(self) -> str:
         rows = [
