@@ -311,12 +311,14 @@ def test_sigterm_does_not_wait_for_a_blocked_step(tmp_path):
     nb = nbformat.v4.new_notebook()
     nb.cells = [
         nbformat.v4.new_code_cell("%d365 trigger nap created leads --every 1s --since beginning"),
-        nbformat.v4.new_code_cell("%%d365 action nap sleep\nimport time\ntime.sleep(120)"),
+        nbformat.v4.new_code_cell(
+            "%%d365 action nap sleep\nimport time\nopen('step-started', 'w').close()\ntime.sleep(120)"
+        ),
     ]
     nbformat.write(nb, tmp_path / "nap.ipynb")
-    proc = cli("flow", "run", str(tmp_path / "nap.ipynb"), "--sandbox")
+    proc = cli("flow", "run", str(tmp_path / "nap.ipynb"), "--sandbox", cwd=tmp_path)
     try:
-        wait_for(lambda: any(s == "Running" for _, s in runs_of(tmp_path, "nap")))
+        wait_for(lambda: (tmp_path / "step-started").exists(), what="the step to start")
     finally:
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)  # not the step's 120 s
@@ -324,3 +326,18 @@ def test_sigterm_does_not_wait_for_a_blocked_step(tmp_path):
     assert "a step was still running; its run stays queued for the next start" in err
     # The interrupted run is still owed: the next start runs it again.
     assert any(status in ("Running", "Queued") for _, status in runs_of(tmp_path, "nap"))
+    assert not any(status == "Succeeded" for _, status in runs_of(tmp_path, "nap"))
+
+
+def test_a_bad_cell_leaves_the_notebook_store_as_it_was(tmp_path, d365):
+    good = write_notebook(tmp_path / "nb.ipynb", "x")
+    [flow] = headless.load_flows(good, d365)
+    stored = flow.history.flow_definition("handoff")
+    flows.clear()
+    nb = nbformat.read(good, as_version=4)
+    nb.cells[2].source = "%d365 trigger handoff created nosuchtable --every 1s"
+    nbformat.write(nb, good)
+    with pytest.raises(Exception, match="nosuchtable"):
+        headless.load_flows(good, d365)
+    assert headless.history_beside(good).flow_definition("handoff") == stored
+    assert "handoff" not in flows

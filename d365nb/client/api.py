@@ -58,7 +58,7 @@ def _default_alias(org_url: str) -> str:
     return host.split(".")[0]
 
 
-def _tokens(org_url: str, auth: Any, token: Any, options: dict[str, Any]) -> Any:
+def _token_source(org_url: str, auth: Any, token: Any, options: dict[str, Any]) -> Any:
     """The token source for the arguments given to connect()."""
     msal_kwargs = {
         k: options[k]
@@ -146,7 +146,16 @@ class _Connection(Operations):
             )
             self.retry = retry or _shared.retry
         else:
-            self.tokens = _tokens(self.url, auth, token, auth_options)
+            if (
+                isinstance(max_concurrency, bool)
+                or not isinstance(max_concurrency, int)
+                or not 1 <= max_concurrency <= MAX_CONCURRENCY
+            ):
+                # Dataverse refuses more than 52 concurrent requests per user (0x80072326).
+                raise ValidationError(
+                    f"max_concurrency must be 1..{MAX_CONCURRENCY}, got {max_concurrency!r}"
+                )
+            self.tokens = _token_source(self.url, auth, token, auth_options)
             self.governor = Governor(max_concurrency)
             self.metadata = MetadataCache()
             self.retry = retry or RetryPolicy()
@@ -175,30 +184,20 @@ class _Connection(Operations):
         state = "closed" if self._closed else "open"
         return f"{type(self).__name__}(url={self.url!r}, alias={self.alias!r}, {state})"
 
+    _TABLE_COLUMNS = (
+        "logical_name",
+        "entity_set",
+        "display_name",
+        "primary_id",
+        "primary_name",
+        "change_tracking",
+    )
+
     def _tables_frame(self) -> pd.DataFrame:
-        rows = [
-            {
-                "logical_name": e.logical_name,
-                "entity_set": e.entity_set,
-                "display_name": e.display_name,
-                "primary_id": e.primary_id,
-                "primary_name": e.primary_name,
-                "change_tracking": e.change_tracking,
-            }
-            for e in sorted(self.metadata.table_list(), key=lambda e: e.logical_name)
-        ]
-        frame = pd.DataFrame(
-            rows,
-            columns=[
-                "logical_name",
-                "entity_set",
-                "display_name",
-                "primary_id",
-                "primary_name",
-                "change_tracking",
-            ],
-        ).set_index("logical_name")
-        return frame
+        entries = sorted(self.metadata.table_list(), key=lambda e: e.logical_name)
+        rows = [[getattr(e, name) for name in self._TABLE_COLUMNS] for e in entries]
+        # Built with explicit columns so an org without tables still gets the same frame shape.
+        return pd.DataFrame(rows, columns=list(self._TABLE_COLUMNS)).set_index("logical_name")
 
     @staticmethod
     def _describe_frame(meta: TableMeta) -> pd.DataFrame:
@@ -245,7 +244,9 @@ class Dataverse(_Connection):
 
     # -- drivers -------------------------------------------------------------------------------
 
-    def _run(self, op: Any) -> Any:
+    def _drive(self, op: Any) -> Iterator[list[dict]]:
+        """Run an operation generator: send its requests (typed errors are thrown back into it),
+        yield the pages it hands out, and return its value."""
         send: Any = None
         error: BaseException | None = None
         while True:
@@ -255,28 +256,23 @@ class Dataverse(_Connection):
                 return stop.value
             send, error = None, None
             if isinstance(item, Page):
-                continue
-            try:
-                send = self._session.send(item)
-            except D365Error as exc:
-                error = exc
-
-    def _iterate(self, op: Any) -> Iterator[list[dict]]:
-        send: Any = None
-        error: BaseException | None = None
-        while True:
-            try:
-                item = op.throw(error) if error is not None else op.send(send)
-            except StopIteration:
-                return
-            send, error = None, None
-            if isinstance(item, Page):
                 yield item.records
                 continue
             try:
                 send = self._session.send(item)
             except D365Error as exc:
                 error = exc
+
+    def _run(self, op: Any) -> Any:
+        driver = self._drive(op)
+        while True:
+            try:
+                next(driver)  # pages of a non-paging call are not wanted
+            except StopIteration as stop:
+                return stop.value
+
+    def _iterate(self, op: Any) -> Iterator[list[dict]]:
+        return self._drive(op)
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -370,6 +366,19 @@ class Dataverse(_Connection):
         return self._describe_frame(self.metadata.table(table))
 
     # -- writes --------------------------------------------------------------------------------
+
+    def validate(self, table: str, values: dict, *, for_update: bool = False) -> dict:
+        """Check ``values`` for ``table`` exactly as ``create`` (or ``update`` with
+        ``for_update=True``) would, without writing anything; returns the JSON body that would
+        be sent (lookups as ``nav@odata.bind``, choices as values, dates as ISO 8601).
+
+        Raises :class:`ValidationError` / :class:`UnknownColumn` naming the field, the expected
+        type and an example. Only metadata is read (once per table).
+
+        >>> d365.validate("tasks", {"prioritycode": "High", "regardingobjectid": ("leads", lead_id)})
+        {'prioritycode': 2, 'regardingobjectid_lead_task@odata.bind': '/leads(...)'}
+        """
+        return self._run(self.validate_op(table, values, for_update=for_update))
 
     def create(self, table: str, values: dict, id: Any = None) -> str:
         """Create a record; returns its id (generated client-side unless given)."""
@@ -487,6 +496,8 @@ class AsyncDataverse(_Connection):
         if self.sandbox is not None:
             _close_at_exit(self)
 
+    # Async generators cannot return a value, so the two drivers are written out (see
+    # Dataverse._drive for what they do).
     async def _run(self, op: Any) -> Any:
         send: Any = None
         error: BaseException | None = None
@@ -606,6 +617,10 @@ class AsyncDataverse(_Connection):
     async def describe(self, table: str) -> pd.DataFrame:
         """See :meth:`Dataverse.describe`."""
         return self._describe_frame(await self.load_table(table))
+
+    async def validate(self, table: str, values: dict, *, for_update: bool = False) -> dict:
+        """See :meth:`Dataverse.validate`."""
+        return await self._run(self.validate_op(table, values, for_update=for_update))
 
     async def create(self, table: str, values: dict, id: Any = None) -> str:
         """See :meth:`Dataverse.create`."""

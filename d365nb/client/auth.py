@@ -354,12 +354,21 @@ class DeviceCodeAuth(_PublicClientAuth):
 
 
 class InteractiveAuth(_PublicClientAuth):
-    """Sign in a user in the system browser (needs a desktop session)."""
+    """Sign in a user in the system browser (needs a desktop session): msal opens Entra ID's
+    sign-in page and listens on ``http://localhost:<port>`` for the redirect carrying the code
+    (auth code flow with PKCE). ``timeout`` seconds without an answer fail the sign-in instead
+    of blocking a notebook cell forever."""
 
     flow_name = "interactive"
 
+    def __init__(self, org_url: str, *, timeout: float | None = 300.0, **kwargs: Any) -> None:
+        super().__init__(org_url, **kwargs)
+        self.timeout = timeout
+
     def _sign_in(self) -> dict:
-        return self.app.acquire_token_interactive(self.scopes, login_hint=self.username)
+        return self.app.acquire_token_interactive(
+            self.scopes, login_hint=self.username, timeout=self.timeout
+        )
 
 
 def auth_from_env(org_url: str, **kwargs: Any) -> ClientSecretAuth | None:

@@ -3,7 +3,7 @@
 Reading: index = the primary id; text -> ``string``; whole numbers -> ``Int64``; decimals,
 doubles and money -> ``Float64``; booleans -> ``boolean``; datetimes -> UTC ``datetime64``;
 choices -> ``Int64`` codes, or labels (``category``) with ``labels=True``; lookups ->
-``_x_value`` (``string``) plus ``x_label`` when formatted values were requested. ``@odata.*``
+``_x_value`` (``string``) plus ``x_label`` (the record's name) with ``labels=True``. ``@odata.*``
 annotations are dropped. An empty result still has its columns.
 
 Writing: a DataFrame becomes a list of dicts (one per row); missing values are omitted or sent
@@ -61,9 +61,10 @@ def records_to_frame(
 class FrameBuilder:
     """Builds the DataFrame page by page so a page's dicts can be freed as soon as it is read.
 
-    Each page becomes an object-dtype DataFrame (pandas builds it from the dicts in C); at the end
-    the pages are concatenated once and each column converted once to its metadata dtype. Peak
-    memory is then one page of dicts plus the values, not every record's dict at once.
+    Each page is split into one object array per column (pandas reads the dicts in C). At the
+    end each column is joined and converted once to its metadata dtype, and its object arrays
+    are dropped before the next column is converted. Peak memory is then one page of dicts plus
+    the values, not every record's dict at once nor two copies of every column.
     """
 
     def __init__(
@@ -73,64 +74,61 @@ class FrameBuilder:
         self.select = select
         self.labels = labels
         self.rows = 0
-        self._pages: list[pd.DataFrame] = []
+        # column -> [(first row, values of one page)]; insertion order = order first seen
+        self._parts: dict[str, list[tuple[int, np.ndarray]]] = {}
 
     def add(self, records: list[dict[str, Any]]) -> None:
-        if records:
-            # dtype=object: no per-page inference; each column is converted once, in build().
-            self._pages.append(pd.DataFrame(records, dtype=object))
-            self.rows += len(records)
+        if not records:
+            return
+        # dtype=object: no per-page inference; each column is converted once, in build().
+        page = pd.DataFrame(records, dtype=object)
+        for name in page.columns:
+            values = page[name].to_numpy(dtype=object, copy=True)
+            self._parts.setdefault(str(name), []).append((self.rows, values))
+        self.rows += len(records)
+
+    def _take(self, name: str) -> np.ndarray | None:
+        """All rows of column ``name`` (None where a page lacked it), forgetting the pages."""
+        parts = self._parts.pop(name, None)
+        if parts is None:
+            return None
+        if len(parts) == 1 and len(parts[0][1]) == self.rows:
+            return parts[0][1]
+        joined = np.full(self.rows, None, dtype=object)
+        for start, values in parts:
+            joined[start : start + len(values)] = values
+        return joined
 
     def build(self) -> pd.DataFrame:
         meta, labels = self.meta, self.labels
         pk = meta.primary_id
         wanted = expected_columns(meta, self.select)
-        if not self._pages:
-            raw = pd.DataFrame({name: [] for name in [pk, *wanted]}, dtype=object)
-        elif len(self._pages) == 1:
-            raw = self._pages[0]
-        else:
-            raw = pd.concat(self._pages, ignore_index=True)
-        self._pages = []
+        missing = np.full(self.rows, None, dtype=object)
         columns: dict[str, Any] = {}
-        label_columns: dict[str, Any] = {}
-        present = list(raw.columns)
-        for name in [*wanted, *present]:
-            if name in columns or name == pk or name.startswith("@"):
-                continue
-            if "@" in name:
-                base, _, term = name.partition("@")
-                if (
-                    labels
-                    and "@" + term == FORMATTED
-                    and base.startswith("_")
-                    and base.endswith("_value")
-                ):
-                    label_columns[base[1:-6] + "_label"] = pd.array(
-                        raw[name].to_numpy(dtype=object), dtype="string"
-                    )
-                continue
-            values = (
-                raw[name].to_numpy(dtype=object)
-                if name in raw.columns
-                else np.full(len(raw), None, dtype=object)
-            )
+        for name in [*wanted, *self._parts]:
+            if name in columns or name == pk or "@" in name:
+                continue  # annotations are read with the column they annotate
+            values = self._take(name)
+            values = missing if values is None else values
             col = _column(meta, name)
             if labels and col is not None and col.is_choice:
-                formatted_name = name + FORMATTED
-                formatted = (
-                    raw[formatted_name].to_numpy(dtype=object)
-                    if formatted_name in raw.columns
-                    else [None] * len(values)
+                formatted = self._take(name + FORMATTED)
+                columns[name] = _choice_labels(
+                    values, missing if formatted is None else formatted, col.options
                 )
-                columns[name] = _choice_labels(values, formatted, col.options)
             else:
                 columns[name] = _convert(values, col, labels)
-        ids = raw[pk].to_numpy(dtype=object) if pk in raw.columns else []
-        index = pd.Index(pd.array(ids, dtype="string"), name=pk)
+            if labels and col is not None and col.is_lookup:
+                # The record's name beside its id: `_ownerid_value`, then `ownerid_label`. Always
+                # present, so the frame's shape does not depend on which rows had a value.
+                formatted = self._take(name + FORMATTED)
+                columns[col.name + "_label"] = pd.array(
+                    missing if formatted is None else formatted, dtype="string"
+                )
+        ids = self._take(pk)
+        self._parts = {}
+        index = pd.Index(pd.array([] if ids is None else ids, dtype="string"), name=pk)
         frame = pd.DataFrame(columns, index=index)
-        for name, values in label_columns.items():
-            frame[name] = values
         frame.attrs["table"] = meta.logical_name
         return frame
 

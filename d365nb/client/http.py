@@ -18,6 +18,7 @@ import email.utils
 import logging
 import random
 import ssl
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -186,6 +187,26 @@ class _Outcome:
     refresh_token: bool = False
 
 
+@dataclass
+class _Attempts:
+    """Where one request stands in its retries (both sessions run the same loop on it)."""
+
+    count: int = 0  # retries so far
+    refreshed: bool = False  # the one token refresh a 401 allows has been used
+    force_refresh: bool = False  # the next token must be fetched anew
+
+
+def _delivered(response: httpx.Response, attempt: int) -> httpx.Response:
+    """The successful response, marked with its attempts and unhooked from its stream."""
+    # Bulk writes need to know whether an earlier attempt may have been applied.
+    response.extensions["d365nb.attempts"] = attempt + 1
+    # httpx links a read response and its stream in a reference cycle, so each page's bytes
+    # would live until the cyclic GC runs - tens of MiB while a large list() is parsing. The
+    # body is already read: a plain byte stream breaks the cycle and lets it go at once.
+    response.stream = httpx.ByteStream(response.content)
+    return response
+
+
 class _SessionBase:
     def __init__(
         self,
@@ -200,8 +221,18 @@ class _SessionBase:
         self.tokens = tokens
         self.governor = governor
         self.retry = retry
-        self.requests_sent = 0  # for benchmarks and reports
+        self._sent = 0
+        self._sent_lock = threading.Lock()  # a notebook thread and flow threads share a session
         self._sleep = sleep
+
+    @property
+    def requests_sent(self) -> int:
+        """HTTP requests sent so far, retries included (for benchmarks and reports)."""
+        return self._sent
+
+    def _count_request(self) -> None:
+        with self._sent_lock:
+            self._sent += 1
 
     def _build(self, request: ApiRequest, token: str) -> dict[str, Any]:
         headers = dict(DEFAULT_HEADERS)
@@ -246,7 +277,10 @@ class _SessionBase:
             limit = self.retry.max_retries if sent else min(3, self.retry.max_retries)
             if attempt < limit and (request.is_idempotent or not sent):
                 return _Outcome(retry_in=self.retry.delay(attempt, None))
-            what = "the connection dropped" if sent else "could not connect"
+            if isinstance(exc, httpx.TimeoutException) and sent:
+                what = "no answer within the timeout (connect(..., timeout=seconds))"
+            else:
+                what = "the connection dropped" if sent else "could not connect"
             raise TransportError(
                 f"{what} ({type(exc).__name__}); "
                 + ("the request may have been applied." if sent else "check the URL and network."),
@@ -271,6 +305,25 @@ class _SessionBase:
         if isinstance(err, Unauthorized):
             err.message = f"{err.message} Sign in again (connect(...)) or check the token."
         raise err
+
+    def _next_step(
+        self,
+        request: ApiRequest,
+        state: _Attempts,
+        response: httpx.Response | None,
+        exc: Exception | None,
+    ) -> httpx.Response | float:
+        """After one attempt: the response to return, or seconds to wait before the next
+        attempt (0: resend at once with a fresh token); raises the typed error when done."""
+        outcome = self._decide(request, state.count, state.refreshed, response, exc)
+        state.force_refresh = False
+        if outcome.response is not None:
+            return _delivered(outcome.response, state.count)
+        if outcome.refresh_token:
+            state.refreshed = state.force_refresh = True
+            return 0.0
+        state.count += 1
+        return outcome.retry_in or 0.0
 
     def _log(self, args: dict, response: httpx.Response | None, started: float) -> None:
         if log.isEnabledFor(logging.DEBUG):
@@ -302,34 +355,29 @@ class SyncSession(_SessionBase):
 
     def send(self, request: ApiRequest) -> httpx.Response:
         """Send with retries; the successful response, else a typed :class:`D365Error`."""
-        attempt = 0
-        refreshed = False
-        force = False
+        state = _Attempts()
         while True:
-            token = self.tokens.token(force_refresh=force)
-            force = False
-            args = self._build(request, token)
-            self.governor.acquire()
-            started = time.perf_counter()
-            response = exc = None
-            try:
-                self.requests_sent += 1
-                response = self.client.request(**args)
-            except httpx.TransportError as error:
-                exc = error
-            finally:
-                self.governor.release()
-            self._log(args, response, started)
-            outcome = self._decide(request, attempt, refreshed, response, exc)
-            if outcome.response is not None:
-                # Bulk writes need to know whether an earlier attempt may have been applied.
-                outcome.response.extensions["d365nb.attempts"] = attempt + 1
-                return outcome.response
-            if outcome.refresh_token:
-                refreshed = force = True
-                continue
-            attempt += 1
-            self._sleep(outcome.retry_in or 0.0)
+            token = self.tokens.token(force_refresh=state.force_refresh)
+            step = self._next_step(request, state, *self._transmit(self._build(request, token)))
+            if isinstance(step, httpx.Response):
+                return step
+            if step:
+                self._sleep(step)
+
+    def _transmit(self, args: dict) -> tuple[httpx.Response | None, Exception | None]:
+        """One attempt inside a governor slot: (response, None) or (None, transport error)."""
+        self.governor.acquire()
+        started = time.perf_counter()
+        response = exc = None
+        try:
+            self._count_request()
+            response = self.client.request(**args)
+        except httpx.TransportError as error:
+            exc = error
+        finally:
+            self.governor.release()
+        self._log(args, response, started)
+        return response, exc
 
     def close(self) -> None:
         self.client.close()
@@ -361,34 +409,30 @@ class AsyncSession(_SessionBase):
 
     async def send(self, request: ApiRequest) -> httpx.Response:
         """Send with retries; the successful response, else a typed :class:`D365Error`."""
-        attempt = 0
-        refreshed = False
-        force = False
+        state = _Attempts()
         while True:
-            token = await self._token(force)
-            force = False
-            args = self._build(request, token)
-            await self.governor.acquire_async()
-            started = time.perf_counter()
-            response = exc = None
-            try:
-                self.requests_sent += 1
-                response = await self.client.request(**args)
-            except httpx.TransportError as error:
-                exc = error
-            finally:
-                self.governor.release()
-            self._log(args, response, started)
-            outcome = self._decide(request, attempt, refreshed, response, exc)
-            if outcome.response is not None:
-                # Bulk writes need to know whether an earlier attempt may have been applied.
-                outcome.response.extensions["d365nb.attempts"] = attempt + 1
-                return outcome.response
-            if outcome.refresh_token:
-                refreshed = force = True
-                continue
-            attempt += 1
-            await self._sleep(outcome.retry_in or 0.0)
+            token = await self._token(state.force_refresh)
+            response, exc = await self._transmit(self._build(request, token))
+            step = self._next_step(request, state, response, exc)
+            if isinstance(step, httpx.Response):
+                return step
+            if step:
+                await self._sleep(step)
+
+    async def _transmit(self, args: dict) -> tuple[httpx.Response | None, Exception | None]:
+        """One attempt inside a governor slot: (response, None) or (None, transport error)."""
+        await self.governor.acquire_async()
+        started = time.perf_counter()
+        response = exc = None
+        try:
+            self._count_request()
+            response = await self.client.request(**args)
+        except httpx.TransportError as error:
+            exc = error
+        finally:
+            self.governor.release()
+        self._log(args, response, started)
+        return response, exc
 
     async def aclose(self) -> None:
         await self.client.aclose()

@@ -199,7 +199,7 @@ class MetadataCache:
     """Per-connection cache of tables and columns.
 
     ``table(name)`` is filled on first use by the owning connection (sync: a request; async:
-    ``await conn.metadata.load(name)``); ``cached_table_names()`` and ``cached_columns(table)``
+    ``await conn.load_table(name)`` first); ``cached_table_names()`` and ``cached_columns(table)``
     answer from memory only.
     """
 
@@ -253,7 +253,7 @@ class MetadataCache:
         if meta is not None:
             return meta
         if self._runner is None:
-            raise RuntimeError("this metadata cache is async: use `await conn.metadata.load(name)`")
+            raise RuntimeError("this metadata cache is async: use `await conn.load_table(name)`")
         return self._runner(self.load_op(name))
 
     def entries_op(self) -> Op:

@@ -1,5 +1,7 @@
-"""``d365nb flow run <notebook.ipynb> [--flow NAME] [--org URL | --sandbox]`` and
-``d365nb flow runs [--dir D] [--flow NAME] [--limit N]``.
+"""``d365nb flow run <notebook.ipynb> [--flow NAME] [--org URL | --sandbox]``,
+``d365nb flow runs [--dir D] [--flow NAME] [--limit N]`` and
+``d365nb flow export <notebook.ipynb> [--flow NAME] (--org URL | --sandbox) [--target URL]
+[--legacy] [--arm] [-o FILE]``.
 
 ``flow run`` polls the notebook's flows until SIGINT/SIGTERM (then exits 0), printing one line
 per finished run. ``--org`` signs in like ``d365nb.connect(url)`` (a bearer token in the
@@ -15,6 +17,7 @@ import os
 import signal
 import sqlite3
 import sys
+import tempfile
 import threading
 import time
 from datetime import datetime
@@ -65,6 +68,24 @@ def register(subparsers: Any) -> None:
     runs.add_argument("--flow", help="only this flow")
     runs.add_argument("--limit", type=int, default=20, help="runs per flow, newest first (20)")
     runs.set_defaults(func=cmd_runs)
+    export = sub.add_parser(
+        "export",
+        help="export a notebook's flow as an Azure Logic Apps workflow",
+        description="Export a flow the notebook defines as a Logic Apps (Consumption) workflow "
+        "definition (or ARM template). Table metadata comes from --org or --sandbox.",
+    )
+    export.add_argument("notebook", help="the .ipynb file")
+    export.add_argument("--flow", help="the flow (needed when the notebook defines several)")
+    source = export.add_mutually_exclusive_group(required=True)
+    source.add_argument("--org", metavar="URL", help="organisation to read table metadata from")
+    source.add_argument("--sandbox", action="store_true", help="read metadata from a sandbox")
+    export.add_argument(
+        "--target", metavar="URL", help="organisation the workflow runs against (default: --org)"
+    )
+    export.add_argument("--legacy", action="store_true", help="legacy Dynamics 365 trigger")
+    export.add_argument("--arm", action="store_true", help="wrap in an ARM template")
+    export.add_argument("-o", "--out", help="write to this file (default: stdout)")
+    export.set_defaults(func=cmd_export)
 
 
 def _fail(command: str, message: str, code: int = 2) -> int:
@@ -150,6 +171,56 @@ def _leave_blocked_steps(code: int, grace: float = STEP_GRACE_SECONDS) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
+
+
+# -- flow export ------------------------------------------------------------------------------
+def cmd_export(args: argparse.Namespace) -> int:
+    """``d365nb flow export``: the flow's Logic Apps JSON on stdout or in a file."""
+    import json
+
+    from d365nb.client.errors import D365Error
+    from d365nb.flows import headless
+    from d365nb.flows.export import export
+
+    conn = None
+    try:
+        cells = headless.read_notebook(args.notebook)
+        if not cells.triggers and not args.flow:
+            raise FlowError(f"{cells.path.name} defines no flows: it has no %d365 trigger cell")
+        if args.flow is None and len(cells.names) > 1:
+            raise FlowError(
+                f"{cells.path.name} defines {len(cells.names)} flows "
+                f"({', '.join(cells.names)}): choose one with --flow"
+            )
+        conn = connect(args.org, args.sandbox)
+        # Built on a throwaway store: exporting must not touch the notebook's checkpoints.
+        with tempfile.TemporaryDirectory(prefix="d365nb-export-") as scratch:
+            from d365nb.flows.history import History
+
+            store = History(Path(scratch) / "flows.sqlite")
+            [flow] = headless.load_flows(
+                cells, conn, only=args.flow or cells.names[0], history=store
+            )
+            result = export(flow, legacy=args.legacy, arm=args.arm, org=args.target)
+            store.close()
+    except (FlowError, D365Error, ValueError) as err:
+        return _fail("export", str(err))
+    finally:
+        if conn is not None:
+            conn.close()
+    for note in result.warnings:
+        print(f"warning: {note}", file=sys.stderr)
+    text = json.dumps(result.document, indent=2) + "\n"
+    if not args.out:
+        sys.stdout.write(text)
+        return 0
+    try:
+        Path(args.out).write_text(text, encoding="utf-8")
+    except OSError as err:
+        return _fail("export", f"cannot write {args.out}: {err.strerror or err}")
+    kind = "ARM template" if args.arm else "workflow definition"
+    print(f"flow {flow.name} exported to {args.out} (Logic Apps {kind})", file=sys.stderr)
+    return 0
 
 
 # -- flow runs --------------------------------------------------------------------------------

@@ -16,6 +16,17 @@ Two strategies, chosen per trigger:
 A poll yields pages: each page is a batch of `Change` plus the checkpoint after it, so the engine
 can store both atomically and drain a backlog page by page. Several updates of one record
 between polls come back as one row with its latest state - one run.
+
+Creation or update? A row counts as an update when it was created before the flow started
+watching, or when ``modifiedon`` moved past ``createdon``. Timestamps have whole seconds, so the
+checkpoint also remembers the records first seen as creations during the current second
+(``fresh``): if one comes back, a later write happened, and it is an update. What cannot be
+told apart: a record created *and* updated within one second before any poll saw it - that is
+one creation (the record's latest state), never an update.
+
+``--since`` a past time with change tracking starts from a full initial sync and drops what is
+older (change tracking cannot filter by time); a deleted trigger can only watch from now, since
+change tracking keeps no deletions from before its first token.
 """
 
 from __future__ import annotations
@@ -56,7 +67,10 @@ class Detector:
         self.id = self.meta.primary_id
         self.strategy = self._choose_strategy()
         self._check()
-        self.order = self._order_columns()
+        # versionnumber: one organisation-wide counter, so the keyset has no ties (timestamps
+        # have whole seconds, and a (createdon, id) keyset can miss a record written later in
+        # the same second with a smaller id).
+        self.order = ["versionnumber"]
         self.select = self._select()
 
     # -- definition checks ----------------------------------------------------------------
@@ -86,16 +100,20 @@ class Detector:
                 raise FlowError(f"table {self.table} has no column {name!r}")
         if t.columns and t.kind != "updated":
             raise FlowError("--columns only applies to updated triggers")
+        if t.kind == "deleted" and t.since not in (None, "now"):
+            raise FlowError(
+                f"a deleted trigger can only watch from now (--since {t.since} is not possible): "
+                "change tracking keeps no deletions from before its first token"
+            )
         if self.strategy == "changes" and t.filter:
             raise FlowError(
                 f"--filter cannot be used with a {t.kind} trigger: change tracking does not filter"
             )
 
-    def _order_columns(self) -> list[str]:
         # versionnumber: one organisation-wide counter, so the keyset has no ties (timestamps
         # have whole seconds, and a (createdon, id) keyset can miss a record written later in
         # the same second with a smaller id).
-        return ["versionnumber"]
+        self.order = ["versionnumber"]
 
     def _select(self) -> list[str] | None:
         if not self.trigger.select:
@@ -129,7 +147,8 @@ class Detector:
         if since not in ("now", "beginning"):
             cp["floor"] = since  # changes at or after this time
         if self.strategy == "changes":
-            cp["token"] = None if since == "beginning" else self._current_token()
+            # From a past time: a full initial sync, then `floor` drops what is older.
+            cp["token"] = self._current_token() if since == "now" else None
         else:
             cp["position"] = self._latest_position() if since == "now" else None
         if since == "now" and self.trigger.kind != "deleted":
@@ -238,6 +257,7 @@ class Detector:
     ) -> Page:
         """Rows -> changes: loop guard, creation vs update, ``--columns``."""
         kind = self.trigger.kind
+        fresh = dict(cp.get("fresh") or {})  # see below: creations not yet a second old
         changes: list[Change] = []
         mine: list[str] = []
         snapshots: dict[str, dict[str, Any]] = {}
@@ -259,12 +279,24 @@ class Detector:
                 if is_new:
                     changes.append(Change(rid, f"{rid}:created", "created", row))
                 continue
-            if is_new and row.get("createdon") == row.get("modifiedon"):
-                continue  # a creation, not an update
+            if cp.get("floor") and str(row.get("modifiedon") or "") < cp["floor"]:
+                continue  # changed before --since (change tracking cannot filter by time)
+            # Timestamps have whole seconds: an update in the second of the creation leaves
+            # modifiedon == createdon. The first sighting is the creation; seeing the record
+            # again means a later write (the keyset and change tracking only return new ones).
+            if is_new and row.get("createdon") == row.get("modifiedon") and rid not in fresh:
+                fresh[rid] = row.get("createdon")
+                continue
             if columns and before is not None and before == current:
                 continue  # none of the watched columns changed
             version = row.get("versionnumber") or row.get("modifiedon")
             changes.append(Change(rid, f"{rid}:{version}", "updated", row))
+        if kind == "updated" and (fresh or cp.get("fresh")):
+            # The service's clock has reached the newest modifiedon seen: a record created in
+            # an earlier second can no longer be updated without modifiedon moving on.
+            clock = max((str(r.get("modifiedon") or "") for r in rows), default="")
+            fresh = {rid: born for rid, born in fresh.items() if str(born) >= clock}
+            cp = {**cp, "fresh": fresh}
         return Page(changes, cp, found=len(rows), snapshots=snapshots, own=mine)
 
     @staticmethod

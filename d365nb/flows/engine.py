@@ -19,12 +19,16 @@ from typing import TYPE_CHECKING, Any
 
 from d365nb.flows import runner
 from d365nb.flows.history import RunRow
+from d365nb.flows.model import utcnow_iso
 
 if TYPE_CHECKING:
     from d365nb.flows.flow import Flow
 
 _lock = threading.Lock()
 _engine: Engine | None = None
+# Runs executing in this process (any flow, any origin): a run that is unfinished in history but
+# not in here was interrupted by the end of another process.
+_executing: set[str] = set()
 
 
 def get_engine() -> Engine:
@@ -164,12 +168,16 @@ class Watcher:
     def poll_now(self) -> None:
         self.wake.set()
 
-    def note_write(self, record_id: str) -> None:
-        """Called from a step thread before it writes a record of the watched table."""
+    def note_write(self, record_id: str, undo: bool = False) -> None:
+        """Called from a step thread around a write to a record of the watched table: before
+        it, and again with ``undo`` if the write failed."""
         if self.flow.self_trigger:
             return
-        self.own.add(record_id)
-        self.history.note_own_writes(self.name, [record_id])
+        if not undo:
+            self.own.add(record_id)
+            self.history.note_own_writes(self.name, [record_id])
+        elif not self.history.unnote_own_write(self.name, record_id):
+            self.own.discard(record_id)
 
     # -- the loop -------------------------------------------------------------------------
     async def main(self) -> None:
@@ -182,7 +190,14 @@ class Watcher:
             )
         self.checkpoint = checkpoint
         self.state = "Paused" if self.paused else "Running"
+        self.next_poll = time.time()  # the first poll is due now (what `flow status` shows)
         self.ready.set()
+        # Tests and resubmits cut off by a crash are not owed to anyone: close them.
+        for run_id in self.history.unfinished_manual_runs(self.name):
+            if run_id not in _executing:
+                now = utcnow_iso()
+                error = "interrupted: the process running it stopped"
+                self.history.finish_run(run_id, "Cancelled", error, [], now, now)
         # Runs found before a stop or crash and never finished: they run first.
         for row in self.history.pending_runs(self.name):
             await self._dispatch(row)
@@ -249,9 +264,7 @@ class Watcher:
     async def _run(self, row: RunRow) -> None:
         self.running += 1
         try:
-            result = await execute_and_store(
-                self.flow, row, self.engine.executor, self.note_write, attempt=row.attempts + 1
-            )
+            result = await execute_and_store(self.flow, row, self.engine.executor, self.note_write)
             if result.status == "Failed":
                 self.last_error = result.error
         finally:
@@ -276,12 +289,16 @@ async def execute_and_store(
     row: RunRow,
     executor: concurrent.futures.Executor,
     note_write: Any,
-    attempt: int = 1,
 ) -> runner.RunResult:
     """Execute one run of ``flow`` and store its result in run history."""
     spec = flow.run_spec(note_write)
-    result = await runner.execute(spec, row, executor, attempt=attempt)
-    flow.history.finish_run(
-        row.run_id, result.status, result.error, result.steps, result.started, result.ended
-    )
+    _executing.add(row.run_id)
+    try:
+        attempt = flow.history.mark_started(row.run_id)
+        result = await runner.execute(spec, row, executor, attempt=attempt)
+        flow.history.finish_run(
+            row.run_id, result.status, result.error, result.steps, result.started, result.ended
+        )
+    finally:
+        _executing.discard(row.run_id)
     return result

@@ -78,6 +78,12 @@ PLACEHOLDER_NOTE = (
 )
 _LOOKUP_VALUE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\((.*)\)\s*$", re.DOTALL)
 _US_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
+# Which writes make each trigger fire (an upsert may create or update).
+_FIRES = {
+    "created": ("create", "upsert"),
+    "updated": ("update", "upsert"),
+    "deleted": ("delete",),
+}
 _LIST_QUERIES = {"filter": "$filter", "orderby": "$orderby", "top": "$top", "select": "$select"}
 
 
@@ -221,8 +227,9 @@ class _Builder:
         host = urlsplit(self.org).hostname or ""
         if not host.endswith(".dynamics.com"):
             self.notes.append(
-                f"the organisation is {self.org}, not a Dynamics 365 org; export with "
-                "org='https://<org>.crm.dynamics.com' (--org) for one you can deploy"
+                f"the organisation is {self.org}, not a Dynamics 365 org; name the one to "
+                "deploy to (org='https://<org>.crm.dynamics.com', --org in the notebook, "
+                "--target on the command line)"
             )
         trigger_name, trigger = self._trigger()
         actions: dict[str, Any] = {}
@@ -295,6 +302,8 @@ class _Builder:
         self, t: Any, meta: Any, runtime: dict[str, Any]
     ) -> tuple[str, dict[str, Any]]:
         operation, swagger_id, name = LEGACY_OPERATIONS[t.kind]
+        if t.every != math.ceil(t.every):
+            self.notes.append(f"--every {t.every:g}s rounded up to whole seconds")
         if t.columns:
             self.problems.append(
                 "the trigger's --columns: the legacy Dynamics 365 trigger cannot watch columns "
@@ -391,6 +400,14 @@ class _Builder:
         if queries:
             inputs["queries"] = queries
         self.done[step.name] = _Done(verb, meta.primary_id, id_expr or "")
+        watched = self.flow.trigger.table
+        if verb in _FIRES[self.flow.trigger.kind] and watched == meta.entity_set:
+            # The notebook engine ignores a flow's own writes; a Logic App has no such guard.
+            self.notes.append(
+                f"step {step.name} writes to {watched}, the table the trigger watches, and a "
+                "Logic App does not skip its own writes: narrow the trigger (--filter, "
+                "--columns) so they cannot fire it again"
+            )
         return {"type": "ApiConnection", "inputs": inputs}
 
     def _queries(self, step: Step, command: Any, verb: str) -> dict[str, Any] | None:

@@ -86,6 +86,7 @@ class Flow:
         self_trigger: bool = False,
         history: History | str | Path | None = None,
         page_size: int = 1000,
+        register: bool = True,
     ) -> None:
         self.name = check_name("flow", name)
         if conn is None:
@@ -108,10 +109,21 @@ class Flow:
         self._status_view: Any = None
         self._refresh_at = 0.0
         self._refresh_pending = False
-        old = flows.get(name)
+        self._registered = False
+        if register:
+            self.register()
+
+    def register(self) -> Flow:
+        """Make this the flow called ``self.name`` in this process (stopping a running namesake)
+        and store its definition. ``Flow(..., register=False)`` builds a detached flow first, so
+        a definition that turns out to be bad changes nothing."""
+        old = flows.get(self.name)
         if old is not None and old is not self and old.running:
             old.stop()
-        flows[name] = self
+        flows[self.name] = self
+        self._registered = True
+        self._save()
+        return self
 
     def __repr__(self) -> str:
         trigger = self.trigger.describe() if self.trigger else "no trigger"
@@ -172,6 +184,12 @@ class Flow:
             parse_since(since),
             mode,
         )
+        self.set_trigger(trigger)
+        return self
+
+    def set_trigger(self, trigger: Trigger) -> Flow:
+        """Use ``trigger`` (checked against the table's metadata first); a running flow is
+        restarted with it, resuming its checkpoint if the trigger watches the same changes."""
         detector = Detector(trigger, self.conn, page_size=self.page_size)  # checks table/columns
         trigger.table = detector.table
         was_running = self.running
@@ -277,12 +295,15 @@ class Flow:
         data = store.flow_definition(name)
         if not data or not data.get("trigger"):
             raise FlowError(f"no stored flow {name!r} with a trigger in {store.path}")
+        # Built detached and registered at the end: a definition that cannot be restored must
+        # not overwrite the stored one halfway.
         flow = cls(
             name,
             conn,
             concurrency=data.get("concurrency", 1),
             self_trigger=data.get("self_trigger", False),
             history=store,
+            register=False,
         )
         t = data["trigger"]
         flow._set_trigger(
@@ -308,10 +329,11 @@ class Flow:
                 retry=step.get("retry"),
                 timeout=step.get("timeout"),
             )
-        return flow
+        return flow.register()
 
     def _save(self) -> None:
-        self.history.save_flow(self.name, self.definition())
+        if self._registered:
+            self.history.save_flow(self.name, self.definition())
 
     def to_logic_app(
         self, legacy: bool = False, arm: bool = False, org: str | None = None
@@ -330,7 +352,9 @@ class Flow:
     def _watcher(self) -> Any:
         from d365nb.flows import engine
 
-        return engine._engine.watcher(self.name) if engine._engine is not None else None
+        watcher = engine._engine.watcher(self.name) if engine._engine is not None else None
+        # A namesake (a detached flow being checked, a reloaded one) is not this flow's watcher.
+        return watcher if watcher is not None and watcher.flow is self else None
 
     @property
     def running(self) -> bool:
@@ -386,7 +410,7 @@ class Flow:
         flows.pop(self.name, None)
 
     # -- runs -----------------------------------------------------------------------------
-    def run_spec(self, note_write: Callable[[str], None]) -> RunSpec:
+    def run_spec(self, note_write: Callable[..., None]) -> RunSpec:
         detector = self.detector()
         watched = {detector.table, detector.meta.logical_name}
         return RunSpec(self.name, self.steps, self.conn, watched, self.output, note_write)
@@ -463,8 +487,13 @@ class Flow:
         future.result(timeout)
         return RunView(self.history.run(row.run_id))
 
-    def _note_write(self, record_id: str) -> None:
-        if not self.self_trigger:
+    def _note_write(self, record_id: str, undo: bool = False) -> None:
+        """The loop guard for a run executed while the flow is stopped (test, resubmit)."""
+        if self.self_trigger:
+            return
+        if undo:
+            self.history.unnote_own_write(self.name, record_id)
+        else:
             self.history.note_own_writes(self.name, [record_id])
 
     # -- status ---------------------------------------------------------------------------
@@ -497,6 +526,8 @@ class Flow:
         if watcher is not None:
             data.update(watcher.snapshot())
             data["last_error"] = watcher.last_error or data["last_error"]
+            # History counts executing runs as Running too: owed = found but not executing.
+            data["queued"] = max(0, data["queued"] - data["running"])
         checks = self.history.checks(self.name, 1)
         if checks and data["last_poll"] is None:
             data["last_poll"] = checks[0]["at"]

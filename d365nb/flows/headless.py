@@ -120,20 +120,29 @@ def load_flows(
     wanted = [only] if only else names
     history = history or history_beside(cells.path)
     magic = HeadlessMagic(conn)
-    built: dict[str, Any] = {}
-    # The commands print a confirmation per cell; headless, the run log says enough.
-    with contextlib.redirect_stdout(io.StringIO()):
-        for name, line in cells.triggers:
-            if name not in wanted:
-                continue
-            if name not in built:
-                # Registered first so the trigger command adopts it, with this history.
-                built[name] = Flow(name, conn, history=history)
-            flow_commands.trigger(magic, line)
-        for name, line, body in cells.actions:
-            if name in built:
-                flow_commands.action(magic, line, body)
-    return [flows[name] for name in wanted]
+    # Detached flows on this history, in the registry only so the commands adopt them; they
+    # are registered (which stores their definitions) once every cell has loaded, so a bad
+    # cell leaves the notebook's store as it was.
+    built = {name: Flow(name, conn, history=history, register=False) for name in wanted}
+    previous = {name: flows.get(name) for name in wanted}
+    flows.update(built)
+    try:
+        # The commands print a confirmation per cell; headless, the run log says enough.
+        with contextlib.redirect_stdout(io.StringIO()):
+            for name, line in cells.triggers:
+                if name in built:
+                    flow_commands.trigger(magic, line)
+            for name, line, body in cells.actions:
+                if name in built:
+                    flow_commands.action(magic, line, body)
+    except BaseException:
+        for name, flow in previous.items():
+            if flow is None:
+                flows.pop(name, None)
+            else:
+                flows[name] = flow
+        raise
+    return [flows[name].register() for name in wanted]
 
 
 def _stored_flow(notebook: Path, name: str, history: History | None) -> History | None:

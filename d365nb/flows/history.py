@@ -115,9 +115,11 @@ class History:
 
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path is not None else Path.cwd() / DEFAULT_PATH
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
-        self._db().executescript(_SCHEMA)
+        # The file is created on first use, not here: checking a definition (or a typo in one)
+        # must leave nothing behind beside the notebook.
+        self._created = False
+        self._create_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"History({str(self.path)!r})"
@@ -126,6 +128,9 @@ class History:
     def _db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
         if db is None:
+            if not self._created:
+                with self._create_lock:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(
                 self.path, timeout=30, isolation_level=None, check_same_thread=False
             )
@@ -133,6 +138,10 @@ class History:
             db.execute("PRAGMA synchronous=NORMAL")
             db.row_factory = sqlite3.Row
             self._local.db = db
+            if not self._created:
+                with self._create_lock:
+                    db.executescript(_SCHEMA)
+                    self._created = True
         return db
 
     @contextmanager
@@ -268,12 +277,25 @@ class History:
             for r in rows
         ]
 
-    def mark_started(self, run_id: str) -> None:
+    def unfinished_manual_runs(self, flow: str) -> list[str]:
+        """Test and resubmit runs never finished: the process running them went away."""
+        rows = self._db().execute(
+            "SELECT run_id FROM runs WHERE flow=? AND status IN ('Queued','Running')"
+            " AND origin != 'trigger' ORDER BY seq",
+            (flow,),
+        )
+        return [r[0] for r in rows]
+
+    def mark_started(self, run_id: str) -> int:
+        """The run is executing (again): status Running, and which execution this is - more
+        than 1 when a stop or a crash interrupted an earlier one (at-least-once)."""
         with self._tx() as db:
             db.execute(
                 "UPDATE runs SET status='Running', started=?, attempts=attempts+1 WHERE run_id=?",
                 (utcnow_iso(), run_id),
             )
+            row = db.execute("SELECT attempts FROM runs WHERE run_id=?", (run_id,)).fetchone()
+        return int(row[0]) if row else 1
 
     def finish_run(
         self,
@@ -284,12 +306,12 @@ class History:
         started: str,
         ended: str,
     ) -> None:
-        """Store a finished run and its steps in one transaction."""
-        attempts = sum(s.attempts for s in steps)
+        """Store a finished run and its steps in one transaction (``attempts`` stays the number
+        of executions; each step keeps its own tries)."""
         with self._tx() as db:
             db.execute(
-                "UPDATE runs SET status=?, error=?, started=?, ended=?, attempts=? WHERE run_id=?",
-                (status, error, started, ended, attempts, run_id),
+                "UPDATE runs SET status=?, error=?, started=?, ended=? WHERE run_id=?",
+                (status, error, started, ended, run_id),
             )
             db.execute("DELETE FROM steps WHERE run_id=?", (run_id,))
             db.executemany(
@@ -399,6 +421,22 @@ class History:
                 "ON CONFLICT(flow, record_id) DO UPDATE SET pending=pending+1",
                 [(flow, i) for i in ids],
             )
+
+    def unnote_own_write(self, flow: str, record_id: str) -> int:
+        """Take back one noted write that failed; returns how many are still pending."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE own_writes SET pending=pending-1 WHERE flow=? AND record_id=?",
+                (flow, record_id),
+            )
+            db.execute(
+                "DELETE FROM own_writes WHERE flow=? AND record_id=? AND pending<=0",
+                (flow, record_id),
+            )
+            row = db.execute(
+                "SELECT pending FROM own_writes WHERE flow=? AND record_id=?", (flow, record_id)
+            ).fetchone()
+        return int(row[0]) if row else 0
 
     def own_writes(self, flow: str) -> set[str]:
         rows = self._db().execute(

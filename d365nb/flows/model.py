@@ -84,15 +84,22 @@ class RetryPolicy:
     """How a failed step is retried (Logic Apps' ``retryPolicy``).
 
     Retried: HTTP 408, 429 and 5xx, and connection failures; a ``Retry-After`` from the server
-    wins over the computed delay. ``exponential`` waits ``interval * 2**n`` (capped by
-    ``maximum``); ``fixed`` waits ``interval``; ``none`` never retries.
+    wins over the computed delay. ``exponential`` waits ``interval * 2**(n-1)`` before retry n
+    (capped by ``maximum``); ``fixed`` waits ``interval``; ``none`` never retries.
+
+    The default is Logic Apps' own (exponential, 4 retries, ``PT7S``, at most ``PT1H``), so a
+    flow behaves the same once exported. Logic Apps draws retry n at random from
+    ``[i*2**(n-2), i*2**(n-1)]``; we wait the top of that band (7, 14, 28, 56 s) - never later
+    than Logic Apps would, and predictable in run history. These retries come on top of the
+    client's own short retries of throttled and failed requests: a step is retried only once
+    the client gave up.
     """
 
     type: Literal["exponential", "fixed", "none"] = "exponential"
     count: int = 4
-    interval: float = 2.0
+    interval: float = 7.0
     minimum: float = 0.0
-    maximum: float = 60.0
+    maximum: float = 3600.0
 
     def __post_init__(self) -> None:
         if self.type not in ("exponential", "fixed", "none"):
@@ -112,12 +119,14 @@ class RetryPolicy:
             wait = min(self.maximum, self.interval * 2 ** (retry_number - 1))
         wait = max(wait, self.minimum)
         if retry_after is not None:
-            wait = max(wait, float(retry_after))
+            # The service said when to come back (429/503): sooner is refused, later is waste.
+            wait = float(retry_after)
         return wait
 
     @classmethod
     def parse(cls, value: RetryPolicy | str | dict[str, Any] | None) -> RetryPolicy:
-        """Accept a policy, a dict of its fields, or ``none`` / ``fixed:5s:3`` / ``exponential:2s:4``."""
+        """Accept a policy, a dict of its fields, or ``none`` / ``default`` / ``fixed:5s:3`` /
+        ``exponential:2s:4`` (type, interval, retries)."""
         if value is None:
             return cls()
         if isinstance(value, RetryPolicy):
@@ -130,7 +139,7 @@ class RetryPolicy:
             return cls(type="none", count=0)
         if kind == "default":
             return cls()
-        interval = parse_interval(parts[1]) if len(parts) > 1 and parts[1] else 2.0
+        interval = parse_interval(parts[1]) if len(parts) > 1 and parts[1] else cls.interval
         try:
             count = int(parts[2]) if len(parts) > 2 else 4
         except ValueError:

@@ -64,11 +64,20 @@ def install() -> None:
 
 
 class FlowOutput:
-    """The output area of one flow: a widget in a kernel, else nothing (history keeps the log)."""
+    """The output area of one flow: a widget in a kernel, else nothing (history keeps the log).
+
+    It keeps the last `KEEP` outputs, consecutive writes to one stream merged into one entry:
+    a widget syncs its whole output list on every change, so a flow running all day must not
+    grow it without end (run history keeps every step's full log).
+    """
+
+    KEEP = 200
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.widget: Any = None
+        self._outputs: list[dict[str, Any]] = []
+        self._lock = threading.Lock()  # steps of concurrent runs write from several threads
         if in_kernel():
             try:
                 import ipywidgets
@@ -80,19 +89,37 @@ class FlowOutput:
                 self.widget = None
 
     def write(self, text: str, stream: str = "stdout") -> None:
-        if self.widget is not None:
-            if stream == "stderr":
-                self.widget.append_stderr(text)
+        if self.widget is None or not text:
+            return
+        with self._lock:
+            last = self._outputs[-1] if self._outputs else None
+            if last is not None and last["output_type"] == "stream" and last["name"] == stream:
+                self._outputs[-1] = {**last, "text": last["text"] + text}
             else:
-                self.widget.append_stdout(text)
+                self._outputs.append({"output_type": "stream", "name": stream, "text": text})
+            self._publish()
 
     def display(self, obj: Any) -> None:
-        if self.widget is not None:
-            self.widget.append_display_data(obj)
+        if self.widget is None:
+            return
+        from IPython.core.formatters import format_display_data
+
+        data, metadata = format_display_data(obj)
+        with self._lock:
+            self._outputs.append(
+                {"output_type": "display_data", "data": data, "metadata": metadata}
+            )
+            self._publish()
 
     def clear(self) -> None:
         if self.widget is not None:
-            self.widget.clear_output()
+            with self._lock:
+                self._outputs.clear()
+                self._publish()
+
+    def _publish(self) -> None:
+        del self._outputs[: -self.KEEP]
+        self.widget.outputs = tuple(self._outputs)
 
 
 class StepSink:

@@ -34,7 +34,7 @@ class RunSpec:
     conn: Any
     watched: set[str]  # the trigger's table names (entity set and logical name)
     output: FlowOutput | None
-    note_write: Callable[[str], None]
+    note_write: Callable[..., None]  # (record_id, undo=False): the loop guard
 
 
 @dataclass
@@ -143,10 +143,12 @@ async def _run_step(
             async with asyncio.timeout(step.timeout):  # None = no limit
                 value = await future
         except TimeoutError:
+            context.abandoned = True  # the thread runs on; its writes are refused
             record.status, record.error = "TimedOut", f"timed out after {step.timeout:g}s"
             sink.write(f"[{step.name}] {record.error}\n", "stderr")
             break
         except asyncio.CancelledError:
+            context.abandoned = True  # stopped: the run is re-executed on the next start
             raise
         except BaseException as err:  # noqa: BLE001 - user code may raise anything
             message = describe_error(err, step.name)

@@ -49,6 +49,9 @@ class RunContext:
     flow: str
     attempt: int = 1
     step: str = ""
+    # Set when the engine gave up on the step (timeout, stop). Python cannot kill its thread,
+    # so the step may still be running: its writes are refused from then on.
+    abandoned: bool = field(default=False, repr=False)
     _calls: dict[str, int] = field(default_factory=dict, repr=False)
 
     def uuid(self, name: str = "") -> str:
@@ -68,12 +71,17 @@ class RunContext:
 class StepConnection:
     """The connection a step sees: the real one, plus exactly-once creates and the loop guard.
 
-    Ids this step writes in the trigger's table are reported to ``note_write`` so the flow does
-    not trigger itself.
+    Ids this step writes in the trigger's table are reported to ``note_write`` before the write
+    (a poll may see the record the moment it lands), and taken back with ``undo=True`` when the
+    write did not happen - otherwise the next change someone else makes would be ignored.
     """
 
     def __init__(
-        self, conn: Any, run: RunContext, watched: set[str], note_write: Callable[[str], None]
+        self,
+        conn: Any,
+        run: RunContext,
+        watched: set[str],
+        note_write: Callable[..., None],
     ) -> None:
         self._conn = conn
         self._run = run
@@ -86,18 +94,31 @@ class StepConnection:
     def __repr__(self) -> str:
         return f"<step connection to {getattr(self._conn, 'url', '?')}>"
 
-    def _mine(self, table: str, record_id: Any) -> None:
-        if table in self._watched and record_id is not None:
+    def _write(self, table: str, record_id: Any, write: Callable[[], Any]) -> Any:
+        if self._run.abandoned:
+            raise FlowError(
+                f"step {self._run.step!r} of run {self._run.id} timed out or was stopped; "
+                "its late writes are refused"
+            )
+        mine = table in self._watched and record_id is not None
+        if mine:
             self._note(str(record_id).lower())
+        try:
+            return write()
+        except BaseException:
+            if mine:
+                self._note(str(record_id).lower(), undo=True)
+            raise
 
     def create(
         self, table: str, values: dict[str, Any], id: str | None = None, **kwargs: Any
     ) -> str:
         derived = id is None
         record_id = id or self._run.next_create_id(table)
-        self._mine(table, record_id)  # before the write: a poll may see it the moment it lands
         try:
-            return self._conn.create(table, values, id=record_id, **kwargs)
+            return self._write(
+                table, record_id, lambda: self._conn.create(table, values, id=record_id, **kwargs)
+            )
         except Exception as err:
             # Same run key, same id: an earlier execution of this run already created it.
             if derived and _is_duplicate(err):
@@ -105,16 +126,13 @@ class StepConnection:
             raise
 
     def update(self, table: str, id: str, values: dict[str, Any], **kwargs: Any) -> Any:
-        self._mine(table, id)
-        return self._conn.update(table, id, values, **kwargs)
+        return self._write(table, id, lambda: self._conn.update(table, id, values, **kwargs))
 
     def upsert(self, table: str, id: str, values: dict[str, Any], **kwargs: Any) -> Any:
-        self._mine(table, id)
-        return self._conn.upsert(table, id, values, **kwargs)
+        return self._write(table, id, lambda: self._conn.upsert(table, id, values, **kwargs))
 
     def delete(self, table: str, id: str, **kwargs: Any) -> Any:
-        self._mine(table, id)
-        return self._conn.delete(table, id, **kwargs)
+        return self._write(table, id, lambda: self._conn.delete(table, id, **kwargs))
 
 
 def _is_duplicate(err: BaseException) -> bool:

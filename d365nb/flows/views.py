@@ -15,6 +15,7 @@ _COLOURS = {
     "Succeeded": "#107c10",
     "Failed": "#a4262c",
     "Skipped": "#8a8886",
+    "Cancelled": "#8a8886",
     "TimedOut": "#a4262c",
     "Queued": "#8764b8",
     "Running": "#0078d4",
@@ -23,7 +24,8 @@ _COLOURS = {
 
 def runs_frame(rows: list[dict[str, Any]]) -> Any:
     """Run history rows -> DataFrame (run id, record id, status, started, ended, duration in
-    seconds, error, attempts) plus the change kind, origin and idempotency key."""
+    seconds, error, attempts = executions of the run) plus the change kind, origin and
+    idempotency key."""
     import pandas as pd
 
     frame = pd.DataFrame(rows, columns=[*RUN_COLUMNS, "change", "origin", "key"])

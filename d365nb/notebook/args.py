@@ -101,7 +101,8 @@ def _build() -> dict[str, Command]:
     p.add_argument("target", help='"sandbox" or an org URL (https://org.crm.dynamics.com)')
     p.add_argument("--alias", "-a", help="name for this connection (default: host name)")
     p.add_argument(
-        "--token", help="a bearer token; pass it as {variable} so it never sits in the notebook"
+        "--token",
+        help="a bearer token, as {variable} (a literal token is refused: it would be saved)",
     )
     p.add_argument("--client-id", help="Entra ID application (client) id")
     p.add_argument("--tenant", help="Entra ID tenant id or domain")

@@ -22,6 +22,11 @@ _FLOW_VERBS = ["start", "stop", "pause", "resume", "status", "runs", "run", "res
                "export", "list", "delete"]  # fmt: skip
 _ODATA_WORDS = ["eq", "ne", "gt", "ge", "lt", "le", "and", "or", "not", "null", "true", "false",
                 "contains(", "startswith(", "endswith("]  # fmt: skip
+# The trigger's own parser lives in flow_commands (not imported for completion).
+_TRIGGER_KINDS = ("created", "updated", "deleted")
+_TRIGGER_COLUMN_OPTIONS = {"--select", "--columns"}
+_TRIGGER_OPTIONS = ("--every", "--filter", "--select", "--columns", "--since", "--mode",
+                    "--concurrency", "--self-trigger", "--connection")  # fmt: skip
 _MAGIC_RE = re.compile(r"^\s*%{0,2}d365\b")
 _KEYS = ("%d365", "%%d365")
 
@@ -101,6 +106,8 @@ def candidates(line: str, meta: Any = None) -> list[str]:
         return _flow_names() if len(done) == 2 else []
     if command in ("action", "trigger") and len(done) == 1:
         return _flow_names()
+    if command == "trigger":
+        return _trigger(done, partial, open_option, meta)
     if command == "help" and len(done) == 1:
         return list(COMMANDS)
     if command == "use" and len(done) == 1:
@@ -127,6 +134,20 @@ def candidates(line: str, meta: Any = None) -> list[str]:
     if command in ("create", "update"):
         return [f"{column}=" for column in _columns(meta, table)]
     return _options(spec, partial)
+
+
+def _trigger(done: list[str], partial: str, open_option: str | None, meta: Any) -> list[str]:
+    """``trigger <flow> created|updated|deleted <table> [--filter F] [--select a,b] ...``."""
+    if len(done) == 2:
+        return list(_TRIGGER_KINDS)
+    if len(done) == 3:
+        return _tables(meta)
+    table, previous = done[3], done[-1]
+    if open_option in _FILTER_OPTIONS:
+        return _columns(meta, table) + _ODATA_WORDS
+    if open_option in _TRIGGER_COLUMN_OPTIONS or previous in _TRIGGER_COLUMN_OPTIONS | {"--filter"}:
+        return _columns(meta, table)
+    return list(_TRIGGER_OPTIONS) if partial.startswith("-") or not partial else []
 
 
 def _options(spec: Any, partial: str) -> list[str]:

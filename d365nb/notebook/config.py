@@ -44,8 +44,10 @@ def pyproject_options(start: Path | None = None) -> tuple[dict[str, Any], Path |
     table = data.get("tool", {}).get("d365nb", {})
     if not isinstance(table, dict):
         return {}, path
-    # Accept both [tool.d365nb] option = ... and a [tool.d365nb.magic] sub-table.
-    options = {k.replace("-", "_"): v for k, v in table.items() if not isinstance(v, dict)}
+    # Accept both [tool.d365nb] option = ... and a [tool.d365nb.magic] sub-table. Other
+    # sub-tables belong to other parts and are dropped by apply_options (not a trait); a dict
+    # value is kept because a Dict option is written as one (connect_options = {timeout = 30}).
+    options = {k.replace("-", "_"): v for k, v in table.items() if k != "magic"}
     magic = table.get("magic")
     if isinstance(magic, dict):
         options.update({k.replace("-", "_"): v for k, v in magic.items()})
@@ -84,4 +86,6 @@ def apply_options(magic: Any, explicit: set[str] | None = None, start: Path | No
                     value = trait.from_string(value)
                 setattr(magic, name, value)
             except Exception as exc:  # noqa: BLE001 - one line per bad option, keep loading
-                print(f"d365nb: ignoring option {name}={value!r} from {where}: {exc}")
+                # A dict option may hold anything (even a secret, refused): name it, not its value.
+                shown = name if isinstance(value, dict) else f"{name}={value!r}"
+                print(f"d365nb: ignoring option {shown} from {where}: {exc}")

@@ -1,4 +1,4 @@
-"""How ``%d365`` results look: DataFrames with a one-line footer, progress bars, one-line errors.
+"""How ``%d365`` results look: DataFrames with a one-line footer.
 
 The footer is attached by registering IPython display formatters for pandas DataFrames *by
 name* (pandas is not imported at ``%load_ext``); a DataFrame returned by a command is
@@ -10,11 +10,13 @@ usual.
 from __future__ import annotations
 
 import re
-import sys
-import time
 import weakref
-from collections.abc import Callable
 from typing import Any
+
+# Progress bars and error lines live in their own modules; these names are part of the
+# documented ``display`` helpers (docs/internals.md), so they stay importable from here.
+from d365nb.notebook.error_lines import redact, render_error
+from d365nb.notebook.progress import Progress
 
 __all__ = [
     "remember_footer",
@@ -130,138 +132,3 @@ def unregister_formatters(ip: Any) -> None:
         for cls, printer in list(formatter.type_printers.items()):
             if printer is func:
                 del formatter.type_printers[cls]
-
-
-class Progress:
-    """A progress callback that shows a tqdm.auto bar only once work has lasted ``after``
-    seconds, so quick reads print nothing; ``close()`` completes the bar and removes it.
-
-    Callable as ``progress(done, total=None)`` where ``done`` counts pages or records.
-    """
-
-    def __init__(
-        self,
-        description: str,
-        *,
-        unit: str = "rows",
-        after: float = 1.0,
-        enabled: bool = True,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.description = description
-        self.unit = unit
-        self.after = after
-        self.enabled = enabled
-        self._clock = clock
-        self._started = clock()
-        self._bar: Any = None
-        self._handle: Any = None  # display handle of a notebook (widget) bar
-        self.done = 0
-        self.total: int | None = None
-        self.shown = False  # whether a bar was ever displayed
-
-    def __call__(self, done: int, total: int | None = None, *_: Any, **__: Any) -> None:
-        self.done = int(done)
-        if total is not None:
-            self.total = int(total)
-        if not self.enabled:
-            return
-        if self._bar is None:
-            if self._clock() - self._started < self.after:
-                return
-            self._bar = self._new_bar()
-            self.shown = True
-        if self.total is not None and self._bar.total != self.total:
-            self._bar.total = self.total
-        self._bar.n = self.done
-        self._bar.refresh()
-
-    def _new_bar(self) -> Any:
-        from tqdm.auto import tqdm
-
-        # leave=False: the bar goes away when done; the result's footer reports the outcome.
-        options = {"total": self.total, "desc": self.description, "unit": f" {self.unit}"}
-        if _is_notebook_bar(tqdm):
-            # Shown through a display handle so close() can blank the output: a finished bar
-            # leaves nothing behind in the saved notebook (not even a stale "0 rows" text).
-            from IPython.display import display
-
-            bar = tqdm(leave=False, display=False, **options)
-            self._handle = display(bar.container, display_id=True)
-            return bar
-        return tqdm(leave=False, file=sys.stderr, dynamic_ncols=True, **options)
-
-    def close(self) -> None:
-        """Complete and remove the bar (if one was shown); safe to call twice."""
-        if self._bar is not None:
-            if self._bar.total is not None:
-                self._bar.n = self._bar.total
-            self._bar.close()
-            self._bar = None
-        if self._handle is not None:
-            self._handle.update({"text/plain": ""}, raw=True)
-            self._handle = None
-
-    def __enter__(self) -> Progress:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-
-def _is_notebook_bar(tqdm_class: type) -> bool:
-    """Whether tqdm.auto chose the ipywidgets bar (running in a Jupyter kernel)."""
-    return tqdm_class.__module__.startswith("tqdm.notebook") or any(
-        base.__module__.startswith("tqdm.notebook") for base in tqdm_class.__mro__
-    )
-
-
-_BEARER_RE = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9\-._~+/=]+")
-_SECRET_QS_RE = re.compile(r"(?i)((?:access_token|client_secret|token|code)=)[^&\s]+")
-
-
-def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
-    """``text`` with bearer tokens, secret query values and the given secrets replaced."""
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "***")
-    text = _BEARER_RE.sub(r"\1***", text)
-    return _SECRET_QS_RE.sub(r"\1***", text)
-
-
-_HINTS = {
-    "Unauthorized": "sign in again: %d365 connect <url>",
-    "Forbidden": "the signed-in user lacks a privilege for this",
-    "Throttled": "service protection limit: wait and retry, or read fewer pages",
-    "UnknownTable": "%d365 tables lists the tables",
-    "UnknownColumn": "%d365 describe <table> lists the columns",
-    "ChangeTokenExpired": "run %d365 changes <table> without --since to resync",
-    "TransportError": "is the organisation (or sandbox) reachable?",
-}
-
-
-def render_error(exc: BaseException, *, debug: bool = False, secrets: tuple[str, ...] = ()) -> str:
-    """One line: what was wrong, the Dataverse code, a hint. With ``debug``, a second line shows
-    the request that failed (no headers, so no token; secrets redacted anyway)."""
-    name = type(exc).__name__
-    message = getattr(exc, "message", None) or str(exc) or name
-    parts = [" ".join(str(message).split())]
-    code = getattr(exc, "code", None)
-    status = getattr(exc, "status", None)
-    detail = ", ".join(
-        x for x in (f"HTTP {status}" if status else "", f"code {code}" if code else "") if x
-    )
-    if detail:
-        parts.append(f"({detail})")
-    hint = _HINTS.get(name)
-    if hint and hint not in parts[0]:
-        parts.append(f"- {hint}")
-    line = redact(" ".join(parts), secrets)
-    if debug:
-        method, url = getattr(exc, "method", None), getattr(exc, "url", None)
-        request_id = getattr(exc, "request_id", None)
-        request = f"{method} {url}" if method and url else "no request was sent"
-        if request_id:
-            request += f" (request id {request_id})"
-        line += "\n" + redact(f"request: {request}; Authorization: Bearer ***", secrets)
-    return line

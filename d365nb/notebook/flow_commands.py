@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import argparse
 import shlex
+from pathlib import Path
 from typing import Any
 
 from d365nb.flows import Flow, FlowError, flows, get_flow
 from d365nb.flows.flow import history_for
+from d365nb.flows.history import DEFAULT_PATH
 
 __all__ = ["trigger", "action", "flow"]
 
@@ -105,53 +107,58 @@ def trigger(magic: Any, line: str) -> Any:
     args = _trigger_parser().parse_args(_split(line))
     if args.columns and args.kind != "updated":
         raise FlowError("--columns only applies to updated triggers")
+    if args.kind == "deleted" and args.filter:
+        raise FlowError(
+            "--filter cannot be used with a deleted trigger (deleted records have no columns)"
+        )
+    if args.concurrency is not None and args.concurrency < 1:
+        raise FlowError(f"bad --concurrency {args.concurrency}: use 1 or more")
     conn = magic.connection(args.connection)
     existing = flows.get(args.flow)
+    # Bad input must change nothing: the trigger is checked on a detached flow first, so a
+    # typo neither registers a flow nor stops or redefines the one already running.
+    target = Flow(
+        args.flow,
+        conn,
+        concurrency=args.concurrency or (existing.concurrency if existing else 1),
+        self_trigger=args.self_trigger,
+        history=existing.history if existing else None,
+        register=False,
+    )
+    _set_trigger(target, args, _interpolate(magic, args.filter, odata=True))
     if existing is not None and existing.conn is conn:
+        existing.concurrency = target.concurrency
+        existing.self_trigger = target.self_trigger
+        existing.set_trigger(target.trigger)  # type: ignore[arg-type]
         target = existing
     else:
-        target = Flow(
-            args.flow, conn, concurrency=args.concurrency or 1, self_trigger=args.self_trigger
-        )
-        if existing is not None:  # keep the steps written so far
+        if existing is not None:  # another connection: keep the steps written so far
+            existing.stop()
             for step in existing.steps:
                 target._steps[step.name] = step
-    if args.concurrency is not None:
-        if args.concurrency < 1:
-            raise FlowError(f"bad --concurrency {args.concurrency}: use 1 or more")
-        target.concurrency = args.concurrency
-    target.self_trigger = args.self_trigger
-    filter_text = _interpolate(magic, args.filter, odata=True)
-    if args.kind == "created":
-        target.on_created(
-            args.table,
-            every=args.every,
-            filter=filter_text,
-            select=args.select,
-            since=args.since,
-            mode=args.mode,
-        )
-    elif args.kind == "updated":
-        target.on_updated(
-            args.table,
-            every=args.every,
-            filter=filter_text,
-            select=args.select,
-            columns=args.columns,
-            since=args.since,
-            mode=args.mode,
-        )
-    else:
-        if args.filter:
-            raise FlowError(
-                "--filter cannot be used with a deleted trigger (deleted records have no columns)"
-            )
-        target.on_deleted(args.table, every=args.every, since=args.since)
+        target.register()
     print(
         f"flow {target.name}: {target.trigger.describe()}; "  # type: ignore[union-attr]
         f"{len(target.steps)} step(s); {target.state.lower()}"
     )
     return None
+
+
+def _set_trigger(target: Flow, args: argparse.Namespace, filter_text: str | None) -> None:
+    if args.kind == "deleted":
+        target.on_deleted(args.table, every=args.every, since=args.since)
+        return
+    define = target.on_updated if args.kind == "updated" else target.on_created
+    extra = {"columns": args.columns} if args.kind == "updated" else {}
+    define(
+        args.table,
+        every=args.every,
+        filter=filter_text,
+        select=args.select,
+        since=args.since,
+        mode=args.mode,
+        **extra,
+    )
 
 
 # -- %%d365 action ----------------------------------------------------------------------------
@@ -285,7 +292,9 @@ def _runs(magic: Any, args: argparse.Namespace) -> Any:
 def _find_run(run_id: str) -> Flow:
     """The flow a run belongs to (run ids are unique across flows)."""
     histories = {id(f.history): f.history for f in flows.values()}
-    histories.setdefault(0, history_for(None))
+    beside = Path.cwd() / DEFAULT_PATH  # runs of flows not defined in this kernel (yet)
+    if beside.is_file():  # a lookup must not create the store
+        histories.setdefault(0, history_for(beside))
     for history in histories.values():
         data = history.run(run_id)
         if data is not None:

@@ -49,6 +49,9 @@ def build(args: argparse.Namespace, conn_for: Any) -> Any:
     from d365nb.notebook import forms
 
     op, rest = args.operation, args.args
+    most = {"connect": 0, "connection": 0, "flow": 1, "action": 2}.get(op, 1)
+    if len(rest) > most:  # a stray word is a typo to report, not something to drop silently
+        raise FormUsageError(f"too many arguments: {' '.join(rest)}; {USAGE}")
     if op in ("connect", "connection"):
         return forms.ConnectionForm(alias=args.alias)
     if op in ("flow", "action"):
@@ -64,8 +67,6 @@ def build(args: argparse.Namespace, conn_for: Any) -> Any:
         return forms.ActionForm(flow, rest[1], conn_for(args.alias))
     if op not in forms.OPERATIONS:
         raise FormUsageError(f"unknown form {op!r}; {USAGE}")
-    if len(rest) > 1:
-        raise FormUsageError(f"too many arguments: {' '.join(rest)}; {USAGE}")
     table = rest[0] if rest else None
     return forms.form(op, table, conn_for(args.alias))
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
-from traitlets import Bool, Dict, Float, Int, Unicode, observe
+from traitlets import Bool, Dict, Float, Int, TraitError, Unicode, observe, validate
 
 from d365nb.notebook import args as _args
 
@@ -70,6 +70,18 @@ class D365Magic(Magics):
         super().__init__(shell=shell, **kwargs)
         self.change_tokens: dict[tuple[str, str], str] = {}  # (alias, table) -> last delta token
 
+    @validate("connect_options")
+    def _no_secrets_in_options(self, proposal: Any) -> dict:
+        # Options are shown by %config D365Magic and may sit in a committed pyproject.toml:
+        # secrets come from the environment (AZURE_CLIENT_SECRET) or --token {variable}.
+        found = sorted(_secret_keys(proposal["value"]))
+        if found:
+            raise TraitError(
+                f"connect_options must not hold secrets ({', '.join(found)}): set "
+                "AZURE_CLIENT_SECRET in the environment or use --token {variable}"
+            )
+        return proposal["value"]
+
     @observe("display_limit")
     def _display_limit_changed(self, change: Any) -> None:
         from d365nb.notebook.display import set_display_limit
@@ -92,9 +104,9 @@ class D365Magic(Magics):
 
         wanted = alias or self.default_alias or None
         if wanted:
-            for name, conn in connections.items():
-                if name == wanted:
-                    return conn
+            conn = connections.get(wanted)
+            if conn is not None:
+                return conn
             names = [name for name, _ in connections.items()]
             hint = _args.closest(wanted, names)
             more = f" Did you mean {', '.join(hint)}?" if hint else ""
@@ -109,7 +121,7 @@ class D365Magic(Magics):
 
     def error_line(self, exc: BaseException) -> str:
         """The one-line (or, with ``debug``, two-line) rendering of an error."""
-        from d365nb.notebook.display import render_error
+        from d365nb.notebook.error_lines import render_error
 
         return render_error(exc, debug=self.debug)
 
@@ -132,7 +144,12 @@ class D365Magic(Magics):
         except Exception as exc:  # noqa: BLE001 - user errors become one line, see short_errors
             if not self._is_user_error(exc) or not self.short_errors:
                 raise
-            raise UsageError(self.error_line(exc)) from None
+            line = self.error_line(exc)
+            # Say which command failed, as argparse errors do ("%d365 list: ..."); flow and form
+            # commands word their own messages.
+            if name not in EXTERNAL and not line.startswith(("%d365", "%%d365")):
+                line = f"%d365 {name}: {line}"
+            raise UsageError(line) from None
 
     def _dispatch(self, name: str, rest: str, cell: str | None) -> Any:
         if name in ("-h", "--help", "help") and not rest.strip():
@@ -183,6 +200,21 @@ class D365Magic(Magics):
         except ImportError:  # pragma: no cover - the client is part of the package
             return False
         return isinstance(exc, D365Error)
+
+
+_SECRET_WORDS = ("secret", "token", "password", "credential")
+
+
+def _secret_keys(value: Any) -> set[str]:
+    """Keys of a (nested) options dict whose name says they hold a secret."""
+    if not isinstance(value, dict):
+        return set()
+    found = set()
+    for key, item in value.items():
+        if any(word in str(key).lower() for word in _SECRET_WORDS):
+            found.add(str(key))
+        found |= _secret_keys(item)
+    return found
 
 
 # %d365? shows the generated help for every command.

@@ -48,7 +48,9 @@ def evaluate(expr: str, namespace: Mapping[str, Any]) -> Any:
     if not expr:
         raise BadValue("empty {} in the command; write {{ and }} for literal braces")
     try:
-        return eval(expr, {"__builtins__": __builtins__}, dict(namespace))  # noqa: S307 - user's own code
+        # The namespace is the globals (as in a cell), so comprehensions and lambdas see user
+        # names; a copy, so evaluating never adds to (or rebinds in) the user's namespace.
+        return eval(expr, dict(namespace))  # noqa: S307 - the user's own code, in their kernel
     except Exception as first:  # noqa: BLE001 - fall back to format syntax, else report the first
         try:
             value, _ = _FORMATTER.get_field(expr, (), namespace)

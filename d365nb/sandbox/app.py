@@ -8,7 +8,6 @@ Routes parse requests and render Dataverse's response shapes; they know no SQL (
 
 from __future__ import annotations
 
-import hmac
 import logging
 import re
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from . import batch, bulk, errors, faults, limits, metadata, odata
+from .bearer import bearer_matches
 from .org import Org
 from .records import resource
 from .responses import API, JSON_TYPE, api_base, error_response, json_response, odata_error
@@ -70,8 +70,7 @@ class AuthMiddleware:
             if name == b"authorization":
                 given = value
                 break
-        expected = f"Bearer {self.org.token}".encode()
-        if hmac.compare_digest(given, expected):
+        if bearer_matches(given, self.org.token):
             await self.app(scope, receive, send)
             return
         message = (

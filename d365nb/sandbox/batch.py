@@ -28,6 +28,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from .org import IN_CHANGESET
+
 log = logging.getLogger("d365nb.sandbox")
 
 API_ROOT = "/api/data/v9.2/"
@@ -386,7 +388,7 @@ class Dispatcher:
                 "raw_path": path.encode(),
                 "query_string": query.encode(),
                 "headers": headers,
-                "d365nb.changeset": in_changeset,
+                IN_CHANGESET: in_changeset,
                 "d365nb.batch": True,
             }
         )
@@ -480,9 +482,18 @@ async def _run_changeset(
     """Apply a change set in one transaction; the failing part's response if it rolled back."""
     refs: dict[str, str] = {}
     responses: list[PartResponse] = []
-    lock = getattr(org, "write_lock", None)
-    if lock is not None:
-        await lock.acquire()
+    # The whole change set holds the write lock so no other write interleaves with its parts.
+    async with org.write_lock:
+        return await _apply_changeset(changeset, dispatch, org, refs, responses)
+
+
+async def _apply_changeset(
+    changeset: ChangeSet,
+    dispatch: Dispatcher,
+    org: Any,
+    refs: dict[str, str],
+    responses: list[PartResponse],
+) -> PartResponse | list[PartResponse]:
     try:
         with org.store.transaction():
             for part in changeset.requests:
@@ -498,9 +509,6 @@ async def _run_changeset(
                     refs[part.content_id] = path
     except _RollBack as rollback:
         return rollback.response
-    finally:
-        if lock is not None:
-            lock.release()
     return responses
 
 

@@ -116,16 +116,9 @@ async def _run(request: Request, action: str) -> Response:
     org = request.app.state.org
     table = org.service.table_for_set(request.path_params["entity_set"])
     targets = _targets(await request.body(), table, action)
-    in_changeset = bool(request.scope.get("d365nb.changeset"))
-    lock = None if in_changeset else getattr(org, "write_lock", None)
-    if lock is not None:
-        await lock.acquire()
-    try:
+    async with org.writing(request.scope):
         with org.store.transaction():
             ids = _apply(org, table, action, targets)
-    finally:
-        if lock is not None:
-            lock.release()
     if action != "CreateMultiple":
         return Response(status_code=204, headers={"OData-Version": "4.0"})
     api = str(request.base_url).rstrip("/") + API_ROOT

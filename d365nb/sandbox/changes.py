@@ -29,13 +29,28 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-import orjson
+from starlette.requests import Request
 from starlette.responses import Response
 
 from .errors import DataverseError, InvalidArgument, PropertyNotFound, QueryError
+from .org import Org
+from .responses import (
+    MAX_PAGE,
+    Prefer,
+    api_base,
+    base_headers,
+    column_name,
+    context_select,
+    json_response,
+    query_params,
+    with_lines,
+    writer_for,
+)
+from .schema.model import Table
+from .serialize import context_url
+from .store import Store
 
 DEFAULT_EXPIRY_DAYS = 7.0
-MAX_PAGE = 5000
 REFUSED_OPTIONS = ("$filter", "$orderby", "$expand", "$top")
 
 _TOKEN = re.compile(r"^(\d{1,19})!(\d{2})/(\d{2})/(\d{4}) (\d{2}):(\d{2}):(\d{2})$")
@@ -164,8 +179,8 @@ def deletes_sql(table: str, pk: str) -> str:
 
 
 def read_changes(
-    store: Any,
-    table: Any,
+    store: Store,
+    table: Table,
     columns: list[str],
     since: int | None,
     cursor: Cursor | None,
@@ -214,24 +229,12 @@ def read_changes(
 # -- HTTP ------------------------------------------------------------------------------------
 
 
-def _expiry_days(org: Any) -> float:
-    config = getattr(org, "config", None)
-    if isinstance(config, dict):
-        value = config.get("change_tracking_expiry_days")
-    else:
-        value = getattr(config, "change_tracking_expiry_days", None)
+def _expiry_days(org: Org) -> float:
+    value = org.config.get("change_tracking_expiry_days")
     return DEFAULT_EXPIRY_DAYS if value is None else float(value)
 
 
-def _page_size(prefer: str) -> tuple[int, str | None]:
-    match = re.search(r"odata\.maxpagesize\s*=\s*(\d+)", prefer)
-    if not match:
-        return MAX_PAGE, None
-    size = min(max(int(match.group(1)), 1), MAX_PAGE)
-    return size, f"odata.maxpagesize={size}"
-
-
-def _selected(table: Any, select: str | None) -> list[str] | None:
+def _selected(table: Table, select: str | None) -> list[str] | None:
     """Selected attribute names (lookups as `_x_value` map to `x`), or None for all."""
     if not select:
         return None
@@ -240,28 +243,25 @@ def _selected(table: Any, select: str | None) -> list[str] | None:
         name = raw.strip()
         if not name:
             continue
-        column = name
-        if name.startswith("_") and name.endswith("_value"):
-            column = name[1:-6]
-        if column not in table.columns:
+        if column_name(table, name) not in table.columns:
             raise PropertyNotFound(name, table.logical_name)
         out.append(name)
     return out
 
 
-def _storage_columns(store: Any, table: Any, select: list[str] | None) -> list[str]:
+def _storage_columns(store: Store, table: Table, select: list[str] | None) -> list[str]:
     all_columns = store.columns(table.logical_name)
     if select is None:
         return all_columns
     wanted = {table.primary_id}
     for name in select:
-        column = name[1:-6] if name.startswith("_") and name.endswith("_value") else name
+        column = column_name(table, name)
         wanted.add(column)
         wanted.add(f"{column}__type")
     return [c for c in all_columns if c in wanted]
 
 
-def _since(org: Any, token_text: str | None) -> int | None:
+def _since(org: Org, token_text: str | None) -> int | None:
     """The version a `$deltatoken` stands for (None without one), refusing bad or old tokens."""
     if token_text is None:
         return None
@@ -277,7 +277,7 @@ def _since(org: Any, token_text: str | None) -> int | None:
     return token.version
 
 
-def count_changes(store: Any, table: Any, since: int) -> int:
+def count_changes(store: Store, table: Table, since: int) -> int:
     """How many rows a delta from `since` would report (`<set>/$count?$deltatoken=...`)."""
     name, pk = table.logical_name, table.primary_id
     upto = store.version
@@ -295,17 +295,17 @@ def count_changes(store: Any, table: Any, since: int) -> int:
     return upserts + deletes
 
 
-async def handle(request: Any, table: Any) -> Response:
+async def handle(request: Request, table: Table) -> Response:
     """Answer a collection GET with `Prefer: odata.track-changes` or a `$deltatoken` (also
     `<set>/$count?$deltatoken=...`, which counts the changes)."""
-    org = request.app.state.org
-    params = request.query_params
+    org: Org = request.app.state.org
+    params = query_params(request)
     for option in REFUSED_OPTIONS:
         if option in params:
             raise QueryError(
                 f'The "{option}" query parameter isn\'t supported when Change Tracking is enabled.'
             )
-    if not getattr(table, "change_tracking", False):
+    if not table.change_tracking:
         raise ChangeTrackingNotEnabled(table.logical_name)
     store = org.store
     now = store.clock()
@@ -313,11 +313,11 @@ async def handle(request: Any, table: Any) -> Response:
     since = _since(org, token_text)
     if request.url.path.endswith("/$count"):
         n = count_changes(store, table, since or 0)
-        return Response(str(n), media_type="text/plain", headers={"OData-Version": "4.0"})
+        return Response(str(n), 200, base_headers(), media_type="text/plain")
     skiptoken = params.get("$skiptoken")
     cursor = Cursor.parse(skiptoken) if skiptoken else None
-    prefer = request.headers.get("prefer", "")
-    size, size_applied = _page_size(prefer)
+    prefer = Prefer(request)
+    size = prefer.max_page_size or MAX_PAGE
     select_text = params.get("$select")
     select = _selected(table, select_text)
     columns = _storage_columns(store, table, select)
@@ -326,13 +326,12 @@ async def handle(request: Any, table: Any) -> Response:
     async with org.write_lock:
         page = read_changes(store, table, columns, since, cursor, size)
 
-    records, annotations_applied = _serialize(org, table, page.rows, select, prefer)
-    api = _api_root(request)
+    writer = writer_for(org, table, select, None, prefer.annotations)
+    api = api_base(request)
     entity_set = table.entity_set
-    context_select = f"({select_text})" if select_text else ""
     delta = token_text is not None and not (cursor is not None and cursor.initial)
     body: dict[str, Any] = {
-        "@odata.context": f"{api}$metadata#{entity_set}{context_select}"
+        "@odata.context": context_url(api, table, context_select(table, params, None, org.schema))
         + ("/$delta" if delta else ""),
     }
     base = f"{api}{entity_set}?" + (
@@ -347,56 +346,15 @@ async def handle(request: Any, table: Any) -> Response:
         )
     else:
         body["@odata.deltaLink"] = f"{base}$deltatoken={quote(make_token(page.upto, now), safe='')}"
-    value = list(records)
+    value = writer.records(page.rows)
     deleted_context = f"{api}$metadata#{entity_set}/$deletedEntity"
     value.extend(
         {"@odata.context": deleted_context, "id": id, "reason": "deleted"} for id in page.deleted
     )
     body["value"] = value
-    applied = ["odata.track-changes"]
-    if size_applied:
-        applied.append(size_applied)
-    if annotations_applied:
-        applied.append(annotations_applied)
-    response = Response(
-        orjson.dumps(body),
-        media_type="application/json; odata.metadata=minimal",
-        headers={"OData-Version": "4.0"},
+    response = json_response(body)
+    # one Preference-Applied line each, as Dataverse answers
+    return with_lines(
+        response,
+        prefer.applied("odata.track-changes", "odata.maxpagesize", "odata.include-annotations"),
     )
-    for preference in applied:  # one Preference-Applied line each, as Dataverse answers
-        response.headers.append("Preference-Applied", preference)
-    return response
-
-
-def _api_root(request: Any) -> str:
-    base = str(request.base_url)
-    return base.rstrip("/") + "/api/data/v9.2/"
-
-
-def _annotations(prefer: str) -> str | None:
-    match = re.search(r'odata\.include-annotations\s*=\s*(?:"([^"]*)"|([^,;\s]+))', prefer)
-    if not match:
-        return None
-    return match.group(1) if match.group(1) is not None else match.group(2)
-
-
-def _serialize(
-    org: Any, table: Any, rows: list[dict[str, Any]], select: list[str] | None, prefer: str
-) -> tuple[list[dict[str, Any]], str | None]:
-    """Rows as the collection GET renders them (etag, annotations asked for by Prefer); also
-    the include-annotations preference to echo."""
-    from .serialize import Annotations, RecordWriter
-
-    wanted = _annotations(prefer)
-    columns = None
-    if select is not None:
-        columns = [n[1:-6] if n.startswith("_") and n.endswith("_value") else n for n in select]
-    writer = RecordWriter(
-        org.schema,
-        table,
-        columns,
-        Annotations((wanted or "").split(",")),
-        names=org.store.primary_names,
-    )
-    applied = f'odata.include-annotations="{wanted}"' if wanted else None
-    return writer.records(rows), applied

@@ -69,6 +69,15 @@ def run(args: argparse.Namespace) -> int:
     )
     from .server import start
 
+    # Handlers first: a signal that arrives while the demo data is being made must still end
+    # the process with 0 (not a KeyboardInterrupt traceback or a default SIGTERM death).
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
     try:
         handle = start(
             host=args.host,
@@ -84,13 +93,9 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, OSError, RuntimeError) as exc:
         print(f"d365nb sandbox: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 2
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: Any) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    if stop.is_set():  # stopped before it was ready: no JSON line, nothing to serve
+        handle.stop()
+        return 0
     line = {"url": handle.url, "token": handle.token, "api": handle.api}
     if handle.ca:
         line["ca"] = handle.ca

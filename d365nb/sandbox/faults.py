@@ -21,7 +21,6 @@ connection's transport to abort it; see `_abort`.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import random
 import threading
 from collections import Counter
@@ -30,6 +29,8 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import orjson
+
+from .bearer import bearer_matches
 
 CONTROL_PATH = "/_sandbox/faults"
 
@@ -132,6 +133,7 @@ class FaultInjector:
         self._lock = threading.Lock()
         self._faults = coerce_faults(faults)
         self._rng = random.Random(seed)
+        self.seed = seed  # the last seed given, so a run can be reproduced
         self.counts: Counter[str] = Counter()  # injected faults by kind, since configure()
 
     @property
@@ -145,6 +147,7 @@ class FaultInjector:
             self._faults = new
             if seed is not None:
                 self._rng = random.Random(seed)
+                self.seed = seed
             self.counts.clear()
 
     def draw(self) -> str | None:
@@ -163,8 +166,13 @@ class FaultInjector:
             return None
 
     def describe(self) -> dict[str, Any]:
+        """The settings, the seed and the faults injected so far (`GET /_sandbox/faults`)."""
         with self._lock:
-            return {"faults": asdict(self._faults), "injected": dict(self.counts)}
+            return {
+                "faults": asdict(self._faults),
+                "seed": self.seed,
+                "injected": dict(self.counts),
+            }
 
 
 def _error(status: int, code: str, message: str, retry_after: int | None = None):
@@ -273,7 +281,7 @@ class FaultsMiddleware:
     async def _control(self, scope, receive, send) -> None:
         token = self._token() if callable(self._token) else self._token
         given = next((v for k, v in scope["headers"] if k == b"authorization"), b"")
-        if not token or not hmac.compare_digest(given, f"Bearer {token}".encode()):
+        if not bearer_matches(given, token):
             await _respond(send, *_error(401, "", "Bearer token required."))
             return
         method = scope["method"]

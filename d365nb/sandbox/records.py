@@ -232,21 +232,6 @@ async def _body(request: Request) -> Any:
         raise errors.BadRequest(f"The request body is not valid JSON: {exc}.") from None
 
 
-class _Writing:
-    """Hold `org.write_lock` unless this request runs inside a `$batch` change set."""
-
-    def __init__(self, request: Request, org: Org) -> None:
-        self.lock = None if request.scope.get("d365nb.changeset") else org.write_lock
-
-    async def __aenter__(self) -> None:
-        if self.lock is not None:
-            await self.lock.acquire()
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self.lock is not None:
-            self.lock.release()
-
-
 def _entity_id_url(request: Request, table: Table, id: str) -> str:
     return f"{api_base(request)}{table.entity_set}({id})"
 
@@ -278,7 +263,7 @@ async def _written(
 async def post_collection(request: Request, org: Org, table: Table) -> Response:
     """POST: create (204 + OData-EntityId, or 201 with return=representation)."""
     body = await _body(request)
-    async with _Writing(request, org):
+    async with org.writing(request.scope):
         row = org.service.create(table, body, detect_duplicates=_detect_duplicates(request))
     return await _written(request, org, table, row, True, 201)
 
@@ -286,7 +271,7 @@ async def post_collection(request: Request, org: Org, table: Table) -> Response:
 async def patch_entity(request: Request, org: Org, table: Table, id: str) -> Response:
     """PATCH on a key: update or upsert, with `If-Match`/`If-None-Match`."""
     body = await _body(request)
-    async with _Writing(request, org):
+    async with org.writing(request.scope):
         row, created = org.service.upsert(
             table,
             id,
@@ -312,7 +297,7 @@ def _if_none_match(request: Request) -> str | None:
 
 async def delete_entity(request: Request, org: Org, table: Table, id: str) -> Response:
     """DELETE a record (`If-Match` honoured)."""
-    async with _Writing(request, org):
+    async with org.writing(request.scope):
         org.service.delete(table, id, if_match=request.headers.get("if-match"))
     return Response(status_code=204, headers=base_headers())
 
@@ -322,14 +307,14 @@ async def put_property(request: Request, org: Org, table: Table, id: str, prop: 
     body = await _body(request)
     if not isinstance(body, dict) or "value" not in body:
         raise errors.BadRequest('Send the new value as {"value": ...}.')
-    async with _Writing(request, org):
+    async with org.writing(request.scope):
         org.service.set_property(table, id, prop, body["value"])
     return Response(status_code=204, headers=base_headers())
 
 
 async def delete_property(request: Request, org: Org, table: Table, id: str, prop: str) -> Response:
     """`DELETE <set>(<id>)/<prop>`: clear the value."""
-    async with _Writing(request, org):
+    async with org.writing(request.scope):
         org.service.clear_property(table, id, prop)
     return Response(status_code=204, headers=base_headers())
 
@@ -339,14 +324,14 @@ async def put_reference(request: Request, org: Org, table: Table, id: str, nav: 
     body = await _body(request)
     if not isinstance(body, dict) or "@odata.id" not in body:
         raise errors.BadRequest('Send the reference as {"@odata.id": "<entityset>(<id>)"}.')
-    async with _Writing(request, org):
+    async with org.writing(request.scope):
         org.service.set_reference(table, id, nav, body["@odata.id"])
     return Response(status_code=204, headers=base_headers())
 
 
 async def delete_reference(request: Request, org: Org, table: Table, id: str, nav: str) -> Response:
     """`DELETE <set>(<id>)/<nav>/$ref`: clear a lookup."""
-    async with _Writing(request, org):
+    async with org.writing(request.scope):
         org.service.delete_reference(table, id, nav)
     return Response(status_code=204, headers=base_headers())
 
@@ -470,7 +455,7 @@ async def _collection_nav(
                     f"'{collection.name}' holds {collection.child.entity_set}, not "
                     f"{target.entity_set}."
                 )
-            async with _Writing(request, org):
+            async with org.writing(request.scope):
                 org.service.get(table, id)
                 org.service.associate(collection, id, ref_id)
             return Response(status_code=204, headers=base_headers())
@@ -480,7 +465,7 @@ async def _collection_nav(
                 if ref is None:
                     raise errors.BadRequest("Name the related record: add ?$id=<entityset>(<id>).")
                 target, child_id = org.service.parse_reference(ref, table, "$id")
-            async with _Writing(request, org):
+            async with org.writing(request.scope):
                 org.service.get(table, id)
                 org.service.disassociate(collection, id, child_id)
             return Response(status_code=204, headers=base_headers())

@@ -10,6 +10,7 @@ import contextlib
 import logging
 import secrets
 import socket
+import sqlite3
 import tempfile
 import threading
 import uuid
@@ -99,7 +100,10 @@ def build_org(
     if data not in ("demo", "empty"):
         raise ValueError(f"data must be 'demo' or 'empty', not {data!r}")
     tables = schema_module.load()
-    store = Store(tables, db)
+    try:
+        store = Store(tables, db)
+    except sqlite3.Error as exc:  # a missing directory, a file that is not a database, ...
+        raise ValueError(f"cannot open the sandbox database {db}: {exc}") from None
     ids = {}
     for key in ("business_unit_id", "organization_id", "tenant_id"):
         ids[key] = store.get_meta(key) or str(uuid.uuid4())

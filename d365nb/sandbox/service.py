@@ -467,9 +467,15 @@ class Service:
                             (id,),
                         )
                     ]
+                children = [c for c in children if not (child is table and c == id)]
+                if children and col.required == "SystemRequired":
+                    # Clearing would leave e.g. leads without an owner, which Dataverse never has.
+                    raise errors.InvalidArgument(
+                        f"The {table.logical_name} with id {id} cannot be deleted: "
+                        f"{len(children)} {child.logical_name} record(s) refer to it through "
+                        f"'{col.name}'; point them at another record first."
+                    )
                 for child_id in children:
-                    if child is table and child_id == id:
-                        continue
                     self.store.update(
                         child.logical_name, child_id, {col.name: None, f"{col.name}__type": None}
                     )

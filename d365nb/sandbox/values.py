@@ -8,35 +8,13 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from . import errors
-from .schema.model import CHOICE_TYPES, Column, Table
+from .schema.model import CHOICE_TYPES, Column, Table, edm_type
 from .store import format_datetime
 
 GUID_RE = re.compile(
     r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 )
-_EDM = {
-    "String": "Edm.String",
-    "Memo": "Edm.String",
-    "Integer": "Edm.Int32",
-    "BigInt": "Edm.Int64",
-    "Picklist": "Edm.Int32",
-    "State": "Edm.Int32",
-    "Status": "Edm.Int32",
-    "Decimal": "Edm.Decimal",
-    "Money": "Edm.Decimal",
-    "Double": "Edm.Double",
-    "Boolean": "Edm.Boolean",
-    "DateTime": "Edm.DateTimeOffset",
-    "Uniqueidentifier": "Edm.Guid",
-}
 _MIN_DATE = "1753-01-01"
-
-
-def edm_type(column: Column) -> str:
-    """The Edm type a column's JSON value must have (`Edm.Int32`, `Edm.Date`, ...)."""
-    if column.type == "DateTime" and column.date_behavior == "DateOnly":
-        return "Edm.Date"
-    return _EDM.get(column.type, "Edm.Guid")
 
 
 def is_guid(text: Any) -> bool:

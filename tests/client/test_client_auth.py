@@ -6,7 +6,13 @@ import stat
 import pytest
 
 from d365nb.client.api import Dataverse
-from d365nb.client.auth import ClientSecretAuth, DeviceCodeAuth, auth_from_env, default_cache_path
+from d365nb.client.auth import (
+    ClientSecretAuth,
+    DeviceCodeAuth,
+    InteractiveAuth,
+    auth_from_env,
+    default_cache_path,
+)
 from d365nb.client.errors import AuthError, Unauthorized
 
 ORG = "https://contoso.crm.dynamics.com"
@@ -141,3 +147,103 @@ def test_unreachable_entra_id_gives_a_one_line_auth_error(tmp_path):
         auth.token()
     text = str(info.value)
     assert "Entra ID" in text and "\n" not in text and "secret-QQQ" not in text
+
+
+def test_interactive_sign_in_follows_the_browser_redirect_then_is_silent(
+    entra, tmp_path, monkeypatch
+):
+    import webbrowser
+
+    browser = entra.browser()  # the person's browser: opens Entra ID, posts the code back
+    monkeypatch.setattr(webbrowser, "open", browser.open)
+
+    def interactive():
+        return InteractiveAuth(
+            ORG,
+            tenant_id="tid",
+            authority_host=entra.authority,
+            http_client=entra.http_client(),
+            cache_path=tmp_path / "cache.json",
+            timeout=30,
+        )
+
+    assert interactive().token() == "at-1"
+    assert browser.errors == [] and len(browser.opened) == 1
+    asked = entra.authorizations[0]
+    assert f"{ORG}/.default" in asked["scope"].split()
+    assert asked["redirect_uri"].startswith("http://localhost:")
+    assert asked["code_challenge_method"] == "S256"  # PKCE: the fake checks the verifier
+    assert entra.grant_types == ["authorization_code"]
+    assert stat.S_IMODE(os.stat(tmp_path / "cache.json").st_mode) == 0o600
+
+    def no_browser(url, *args, **kwargs):
+        raise AssertionError("the second session should sign in silently")
+
+    monkeypatch.setattr(webbrowser, "open", no_browser)
+    assert interactive().token()
+    assert entra.grants.count("authorize") == 1
+
+
+def test_secrets_and_tokens_never_reach_reprs_errors_or_debug_logs(
+    entra, tmp_path, empty_sandbox, caplog
+):
+    import logging
+
+    caplog.set_level(logging.DEBUG)  # every logger: ours, httpx, httpcore, msal
+    issued = "issued-" + "7" * 40
+    entra.access_tokens = [issued, issued]  # refused by the sandbox: a 401 after one refresh
+    auth = secret_auth(entra, tmp_path)
+    with Dataverse(empty_sandbox.url, auth=auth) as conn:
+        with pytest.raises(Unauthorized) as info:
+            conn.whoami()
+        shown = [str(info.value), repr(info.value), repr(conn), repr(conn.tokens), caplog.text]
+    cache = (tmp_path / "cache.json").read_text()
+    assert issued in cache  # the token did travel (to the 0600 cache file) ...
+    for text in shown:  # ... but never to anything a person or a log collector sees
+        assert issued not in text and entra.client_secret not in text
+
+
+def test_connect_signs_in_by_device_code_or_by_a_secret_dict(entra, tmp_path, empty_sandbox):
+    from d365nb.client.api import connect
+
+    entra.access_token = empty_sandbox.token
+    to_entra = {
+        "authority_host": entra.authority,
+        "http_client": entra.http_client(),
+        "cache_path": tmp_path / "cache.json",
+    }
+    prompts = []
+    with connect(
+        empty_sandbox.url,
+        auth="device_code",
+        device_code_callback=prompts.append,
+        tenant_id="tid",
+        **to_entra,
+    ) as conn:
+        assert conn.whoami()["UserId"]
+    assert [p.user_code for p in prompts] == ["ABCD-1234"]
+    secret = {"tenant_id": "tid", "client_id": "app-id", "client_secret": entra.client_secret}
+    with connect(empty_sandbox.url, auth=secret, **to_entra) as conn:
+        assert conn.whoami()["UserId"]
+        assert entra.client_secret not in repr(conn) + repr(conn.tokens)
+    assert entra.grant_types == [
+        "urn:ietf:params:oauth:grant-type:device_code",
+        "client_credentials",
+    ]
+
+
+def test_the_async_connection_also_refreshes_once_on_a_401(entra, tmp_path, empty_sandbox):
+    import asyncio
+
+    from d365nb.client.api import AsyncDataverse
+
+    entra.access_tokens = ["stale-token", empty_sandbox.token]
+    auth = secret_auth(entra, tmp_path)
+
+    async def main():
+        async with AsyncDataverse(empty_sandbox.url, auth=auth) as conn:
+            return await conn.whoami(), conn.requests_sent
+
+    me, sent = asyncio.run(main())
+    assert me["UserId"] and sent == 2  # refused once, then sent again with a fresh token
+    assert entra.grant_types == ["client_credentials", "client_credentials"]

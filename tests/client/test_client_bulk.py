@@ -107,3 +107,14 @@ def test_bulk_falls_back_to_batch_when_the_action_is_missing(d365):
     result = d365.create_many("tasks", [{"subject": f"b{i}"} for i in range(1500)])
     assert result.ok and d365.requests_sent - before == 2
     assert d365.get("tasks", result.ids[-1])["subject"] == "b1499"
+
+
+def test_a_record_refused_with_404_does_not_turn_bulk_actions_off(empty_d365):
+    ghost_lead = str(uuid.uuid4())  # the server answers 404 "lead With Id = ... Does Not Exist"
+    bad = empty_d365.create_many(
+        "tasks", [{"subject": "ok"}, {"subject": "x", "regardingobjectid": ("leads", ghost_lead)}]
+    )
+    assert bad.failed == 1 and bad.errors[1].status == 404
+    before = empty_d365.requests_sent
+    later = empty_d365.create_many("tasks", [{"subject": f"later {i}"} for i in range(2000)])
+    assert later.ok and empty_d365.requests_sent - before == 2  # still CreateMultiple x 1000

@@ -3,6 +3,7 @@
 import asyncio
 import logging
 
+import httpx
 import pytest
 
 import d365nb
@@ -97,3 +98,27 @@ def test_async_and_sync_share_one_governor_when_derived(empty_sandbox):
         assert twin.governor is conn.governor and twin.metadata is conn.metadata
         assert twin.tokens is conn.tokens
         asyncio.run(twin.aclose())
+
+
+def test_requests_carry_the_wire_contract_headers(empty_sandbox):
+    seen: list[httpx.Request] = []
+    with Dataverse(empty_sandbox.url, token=empty_sandbox.token) as conn:
+        conn._session.client.event_hooks["request"].append(seen.append)  # the real requests
+        task_id = conn.create("tasks", {"subject": "headers"})
+        conn.update("tasks", task_id, {"subject": "headers 2"})
+        conn.get("tasks", task_id)
+    by_method = {r.method: r.headers for r in seen}
+    for headers in by_method.values():
+        assert headers["Accept"] == "application/json"
+        assert headers["OData-MaxVersion"] == "4.0" and headers["OData-Version"] == "4.0"
+        assert headers["Authorization"] == f"Bearer {empty_sandbox.token}"
+    assert by_method["GET"]["If-None-Match"] == "null"  # no cached expanded collections
+    assert by_method["GET"]["Prefer"] == 'odata.include-annotations="*"'
+    assert by_method["POST"]["Content-Type"] == "application/json"
+    assert "If-None-Match" not in by_method["POST"]
+    assert by_method["PATCH"]["If-Match"] == "*"  # an update never creates
+
+
+def test_more_than_52_concurrent_requests_are_refused_up_front():
+    with pytest.raises(ValidationError, match="max_concurrency must be 1..52"):
+        Dataverse("https://contoso.crm.dynamics.com", token="x", max_concurrency=53)

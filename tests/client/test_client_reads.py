@@ -95,6 +95,10 @@ def test_tables_and_describe(d365):
     assert tables.loc["task", "entity_set"] == "tasks"
     desc = d365.describe("tasks")
     assert desc.loc["subject", "type"] == "String" and desc.loc["subject", "max_length"] == 200
+    assert desc.loc["subject", "required"] == "ApplicationRequired"  # the level, not a bool
+    assert desc.loc["ownerid", "required"] == "SystemRequired"
+    assert desc.loc["description", "required"] == "None"
+    assert d365.metadata.table("tasks").columns["subject"].required is True
     assert desc.loc["prioritycode", "choices"] == {0: "Low", 1: "Normal", 2: "High"}
     assert desc.loc["regardingobjectid", "targets"] == ["account", "contact", "lead"]
 
@@ -128,3 +132,28 @@ def test_async_connection_does_the_same_reads(sandbox):
     assert len(df) == 50 and df.index.name == "leadid"
     assert [len(p) for p in pages] == [10, 10, 10]
     assert me["UserId"]
+
+
+def test_labels_put_each_lookups_record_name_beside_its_id(d365):
+    df = d365.list("tasks", select="subject,regardingobjectid,ownerid", top=20, labels=True)
+    assert list(df.columns) == [
+        "subject",
+        "_regardingobjectid_value",
+        "regardingobjectid_label",
+        "_ownerid_value",
+        "ownerid_label",
+    ]
+    assert str(df["ownerid_label"].dtype) == "string"
+    task_id = df["_regardingobjectid_value"].first_valid_index()
+    record = d365.get("tasks", task_id)  # the service's own formatted values, read raw
+    formatted = "@OData.Community.Display.V1.FormattedValue"
+    assert (
+        df.loc[task_id, "regardingobjectid_label"] == record[f"_regardingobjectid_value{formatted}"]
+    )
+    assert df.loc[task_id, "ownerid_label"] == record[f"_ownerid_value{formatted}"]
+    owner = d365.get("systemusers", df.loc[task_id, "_ownerid_value"], select="fullname")
+    assert df.loc[task_id, "ownerid_label"] == owner["fullname"]
+    empty = d365.list("tasks", filter="subject eq 'no such task'", select="ownerid", labels=True)
+    assert list(empty.columns) == ["_ownerid_value", "ownerid_label"]  # same shape when empty
+    plain = d365.list("tasks", select="subject,ownerid", top=1)
+    assert list(plain.columns) == ["subject", "_ownerid_value"]  # labels only when asked

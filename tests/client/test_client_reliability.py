@@ -102,3 +102,22 @@ def test_threads_sharing_a_connection_share_the_throttle_governor(faulty):
     assert conn.governor.throttled > 0  # the limit was hit, absorbed, and adapted to
     assert conn.governor.limit < conn.governor.max_limit
     assert len(conn.list("tasks", select="subject")) == 120
+
+
+def test_a_slow_service_times_out_and_retries_then_says_so_in_one_line(empty_sandbox):
+    from d365nb.client.errors import TransportError
+
+    retry = RetryPolicy(max_retries=2, backoff=0.01, max_backoff=0.02)
+    with Dataverse(empty_sandbox.url, token=empty_sandbox.token, timeout=0.3, retry=retry) as conn:
+        conn.metadata.table("tasks")
+        empty_sandbox.set_faults("latency=1")
+        try:
+            sent = conn.requests_sent
+            with pytest.raises(TransportError) as info:
+                conn.whoami()
+        finally:
+            empty_sandbox.set_faults(None)
+        assert conn.requests_sent - sent == 3  # the first try and two retries
+        text = str(info.value)
+        assert "timeout" in text and "\n" not in text and info.value.is_transient
+        assert conn.whoami()["UserId"]  # the connection is still usable afterwards

@@ -78,3 +78,27 @@ def test_choices_by_label_and_dates_by_mm_dd_yyyy_are_stored_as_values(d365):
     record = d365.get("tasks", task_id, select="prioritycode,actualstart")
     assert record["prioritycode"] == 0
     assert record["actualstart"].startswith("2025-12-31")
+
+
+def test_validate_returns_the_body_create_would_send_and_writes_nothing(empty_d365):
+    from d365nb.client.errors import ValidationError
+
+    lead = str(uuid.uuid4())
+    body = empty_d365.validate(
+        "tasks",
+        {"subject": "Call", "prioritycode": "High", "scheduledend": "03/01/2026",
+         "regardingobjectid": ("leads", lead)},
+    )  # fmt: skip
+    assert body == {
+        "subject": "Call",
+        "prioritycode": 2,
+        "scheduledend": "2026-03-01T00:00:00Z",
+        "regardingobjectid_lead_task@odata.bind": f"/leads({lead})",
+    }
+    sent = empty_d365.requests_sent
+    with pytest.raises(ValidationError, match=r"task\.percentcomplete: expected a whole number"):
+        empty_d365.validate("tasks", {"percentcomplete": "half"}, for_update=True)
+    with pytest.raises(ValidationError, match="read-only"):
+        empty_d365.validate("tasks", {"activityid": str(uuid.uuid4())}, for_update=True)
+    assert empty_d365.requests_sent == sent  # metadata was cached: no request at all
+    assert len(empty_d365.list("tasks", select="subject")) == 0

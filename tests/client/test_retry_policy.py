@@ -8,9 +8,13 @@ import pytest
 from d365nb.client.errors import (
     BadRequest,
     ChangeTokenExpired,
+    D365Error,
+    Forbidden,
     NotFound,
+    PreconditionFailed,
     ServerError,
     Throttled,
+    Unauthorized,
     error_for_status,
 )
 from d365nb.client.http import ApiRequest, RetryPolicy, error_from_response, parse_retry_after
@@ -75,7 +79,14 @@ def test_throttled_error_is_transient_with_retry_after():
     ("status", "cls", "transient"),
     [
         (400, BadRequest, False),
+        (401, Unauthorized, False),
+        (403, Forbidden, False),
+        (404, NotFound, False),
+        (408, D365Error, True),
+        (412, PreconditionFailed, False),
+        (429, Throttled, True),
         (500, ServerError, False),
+        (502, ServerError, True),
         (503, ServerError, True),
         (504, ServerError, True),
     ],

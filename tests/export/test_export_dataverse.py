@@ -203,3 +203,18 @@ def test_arm_template_deploys_the_workflow_with_its_api_connection(new_flow, ass
     )
     plain = assert_valid(flow.to_logic_app(org=ORG))
     assert plain["actions"]["label"]["inputs"]["body"]["description"] == "[auto] created by flow"
+
+
+def test_a_step_whose_write_fires_its_own_trigger_is_flagged(new_flow, assert_valid):
+    flow = new_flow().on_updated("leads", every="1m")
+    flow.step("mark", "update leads {trigger[leadid]} jobtitle=Buyer")
+    result = export(flow, org=ORG)
+    assert_valid(result.document)
+    assert any(
+        "step mark writes to leads, the table the trigger watches" in n for n in result.warnings
+    )
+    # An update cannot fire a "created" trigger, and a task is not a lead.
+    quiet = new_flow("quiet").on_created("leads", every="1m")
+    quiet.step("mark", "update leads {trigger[leadid]} jobtitle=Buyer")
+    quiet.step("task", 'create tasks subject="{trigger[subject]}"')
+    assert export(quiet, org=ORG).warnings == []

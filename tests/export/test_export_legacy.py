@@ -7,7 +7,7 @@ import pytest
 from export_support import ORG
 
 from d365nb.flows import FlowError
-from d365nb.flows.export import recurrence
+from d365nb.flows.export import ExportWarning, recurrence
 
 CONNECTION = "@parameters('$connections')['dynamicscrmonline']['connectionId']"
 DATASET = "@{encodeURIComponent(encodeURIComponent('contoso.crm4'))}"
@@ -128,5 +128,6 @@ def test_what_the_legacy_connector_cannot_do_is_refused(new_flow, assert_valid):
     message = str(err.value)
     assert "\n" not in message
     assert "cannot watch columns" in message and "step mark" in message and "no upsert" in message
-    upsert = assert_valid(flow.to_logic_app(org=ORG))["actions"]["mark"]["inputs"]
+    with pytest.warns(ExportWarning, match="step mark writes to leads"):
+        upsert = assert_valid(flow.to_logic_app(org=ORG))["actions"]["mark"]["inputs"]
     assert upsert["method"] == "patch" and "If-Match" not in upsert["headers"]

@@ -37,3 +37,26 @@ def d365(sandbox_handle):
     conn = d365nb.connect(sandbox_handle.url, token=sandbox_handle.token, alias="flows-tests")
     yield conn
     conn.close()
+
+
+@pytest.fixture
+def shell(sandbox_handle, tmp_path, monkeypatch):
+    """An IPython shell with the extension loaded, connected to this module's sandbox."""
+    from flows_support import cell
+    from IPython.testing import globalipapp
+
+    monkeypatch.chdir(tmp_path)  # flows.sqlite goes beside the "notebook"
+    shell = globalipapp.start_ipython() or globalipapp.get_ipython()
+    shell.run_line_magic("load_ext", "d365nb")
+    shell.user_ns.update(_url=sandbox_handle.url, _token=sandbox_handle.token)
+    cell(shell, "%d365 connect {_url} --token {_token} --alias flowcmd")
+    yield shell
+    for flow in list(flows.values()):
+        flow.stop()
+    flows.clear()
+    from d365nb.client.registry import connections
+
+    conn = connections.get("flowcmd")
+    if conn is not None:
+        conn.close()
+    shell.run_line_magic("unload_ext", "d365nb")

@@ -15,6 +15,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 
+class CellFailed(Exception):
+    """A cell run in the test shell raised (the message is what the user would see)."""
+
+
+def cell(shell: Any, source: str) -> Any:
+    """Run ``source`` as a notebook cell; its result, or `CellFailed` with the error."""
+    result = shell.run_cell(source, store_history=True)
+    error = result.error_before_exec or result.error_in_exec
+    if error is not None:
+        raise CellFailed(str(error))
+    return result.result
+
+
 def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
     """Poll ``predicate`` until it is truthy; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout

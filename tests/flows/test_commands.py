@@ -4,39 +4,11 @@ sandbox: the notebook way of building, running and inspecting a flow, and its ba
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import pytest
-from flows_support import wait_for
-from IPython.testing import globalipapp
+from flows_support import CellFailed, cell, wait_for
 
 from d365nb.flows import flows
-
-
-class CellFailed(Exception):
-    pass
-
-
-def cell(shell: Any, source: str) -> Any:
-    result = shell.run_cell(source, store_history=True)
-    error = result.error_before_exec or result.error_in_exec
-    if error is not None:
-        raise CellFailed(str(error))
-    return result.result
-
-
-@pytest.fixture
-def shell(sandbox_handle, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # flows.sqlite goes beside the "notebook"
-    shell = globalipapp.start_ipython() or globalipapp.get_ipython()
-    shell.run_line_magic("load_ext", "d365nb")
-    shell.user_ns.update(_url=sandbox_handle.url, _token=sandbox_handle.token)
-    cell(shell, "%d365 connect {_url} --token {_token} --alias flowcmd")
-    yield shell
-    for flow in list(flows.values()):
-        flow.stop()
-    flows.clear()
-    shell.run_line_magic("unload_ext", "d365nb")
 
 
 def test_a_flow_built_from_cells_runs_and_shows_its_history(shell, tmp_path, capsys):
@@ -122,13 +94,45 @@ def test_rerunning_cells_redefines_the_trigger_and_replaces_the_step(shell):
         ("%d365 flow start ghost", "unknown flow 'ghost'"),
         ("%d365 flow run 0123456789abcdef", "no run"),
         ("%d365 flow launch f", "invalid choice"),
+        ("%d365 trigger f created leads --concurrency 0", "bad --concurrency 0"),
+        ("%d365 trigger f updated leads --columns nosuchcolumn", "no column 'nosuchcolumn'"),
+        ("%d365 trigger f created leads --since yesterday", "bad --since 'yesterday'"),
     ],
 )
-def test_bad_input_is_one_line_and_starts_nothing(shell, source, message):
+def test_bad_input_is_one_line_and_changes_nothing(shell, tmp_path, source, message):
     with pytest.raises(CellFailed) as err:
         cell(shell, source)
     assert message in str(err.value) and "\n" not in str(err.value).strip()
-    assert not any(f.running for f in flows.values())
+    assert flows == {}  # no half-defined flow left behind...
+    assert not (tmp_path / ".d365nb").exists()  # ...and no store created beside the notebook
+
+
+def test_a_bad_redefinition_leaves_the_running_flow_as_it_was(shell):
+    cell(shell, "%d365 trigger keep created leads --every 1h")
+    cell(shell, "%%d365 action keep one\n1")
+    cell(shell, "%d365 flow start keep")
+    flow = flows["keep"]
+    stored = flow.history.flow_definition("keep")
+    for bad in (
+        "%d365 trigger keep created nosuchtable --every 1m",
+        "%d365 trigger keep created leads --every banana",
+        "%d365 trigger keep updated leads --columns nosuchcolumn",
+    ):
+        with pytest.raises(CellFailed):
+            cell(shell, bad)
+        assert flows["keep"] is flow and flow.state == "Running"
+        assert flow.trigger.every == 3600 and flow.history.flow_definition("keep") == stored
+
+
+def test_unknown_step_is_one_line(shell):
+    cell(shell, "%d365 trigger us created leads --every 1h")
+    cell(shell, "%%d365 action us one\n1")
+    with pytest.raises(CellFailed) as err:
+        cell(shell, "%d365 action us ghost --remove")
+    assert str(err.value) == "flow 'us' has no step 'ghost' (steps: one)"
+    with pytest.raises(CellFailed, match="no run 'ghost'"):
+        cell(shell, "%d365 flow run ghost")
+    assert [s.name for s in flows["us"].steps] == ["one"] and not flows["us"].running
 
 
 def test_a_flow_without_steps_or_with_a_syntax_error_is_refused(shell):

@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from d365nb.flows.detect import Detector
-from d365nb.flows.model import Trigger
+from d365nb.flows.model import FlowError, Trigger
 
 
 def poll(detector: Detector, checkpoint, history, own=frozenset()):
@@ -153,3 +153,42 @@ def test_own_writes_are_skipped_once(d365, history, tag):
     changes, _, pages = poll(det, cp, history, own={mine})
     assert [c.record_id for c in changes] == [theirs]
     assert pages[0].own == [mine]
+
+
+def test_an_update_in_the_second_of_the_creation_after_a_poll_still_fires(d365, history, tag):
+    det = Detector(Trigger("updated", "leads", 1, filter=f"startswith(subject,'{tag}')"), d365)
+    cp = det.start("now")
+    for attempt in range(20):  # until the update lands in the same whole second as the creation
+        rid = lead(d365, subject=f"{tag} same second {attempt}")
+        changes, cp, _ = poll(det, cp, history)
+        assert changes == []  # the creation is not an update
+        d365.update("leads", rid, {"jobtitle": "edited"})
+        record = d365.get("leads", rid, select=["createdon", "modifiedon"])
+        changes, cp, _ = poll(det, cp, history)
+        if record["createdon"] == record["modifiedon"]:
+            break
+    else:
+        pytest.fail("never managed an update within the second of the creation")
+    # modifiedon == createdon, yet the record came back with a newer version: an update.
+    assert [(c.record_id, c.record["jobtitle"]) for c in changes] == [(rid, "edited")]
+    assert poll(det, cp, history)[0] == []
+
+
+def test_change_tracking_since_a_past_time_sees_what_came_after_it(d365, history, tag):
+    old = lead(d365, subject=f"{tag} before the start")
+    cases = [
+        ("created", "2000-01-01T00:00:00Z", True),  # a full sync, not "from now"
+        ("created", "2999-01-01T00:00:00Z", False),
+        ("updated", "2999-01-01T00:00:00Z", False),  # modified before --since: not an event
+    ]
+    for kind, since, expected in cases:
+        det = Detector(Trigger(kind, "leads", 1, since=since, mode="changes"), d365)
+        d365.update("leads", old, {"jobtitle": f"edited {kind} {since}"})
+        changes, _, _ = poll(det, det.start(since), history)
+        assert (old in [c.record_id for c in changes]) is expected, (kind, since)
+
+
+def test_a_deleted_trigger_only_watches_from_now(d365):
+    for since in ("beginning", "2020-01-01T00:00:00Z"):
+        with pytest.raises(FlowError, match="deleted trigger can only watch from now"):
+            Detector(Trigger("deleted", "leads", 1, since=since, mode="changes"), d365)

@@ -8,7 +8,7 @@ import threading
 import pytest
 from flows_support import FakeConn, FakeError, wait_for
 
-from d365nb.flows import Flow, FlowError, RetryPolicy, get_flow
+from d365nb.flows import Flow, FlowError, RetryPolicy, flows, get_flow
 from d365nb.flows.history import History
 
 FAST = RetryPolicy(type="exponential", count=4, interval=0.01)
@@ -105,6 +105,26 @@ def test_transient_errors_are_retried_and_others_are_not(conn, history):
     assert run.status == "Failed"
 
 
+def test_the_default_retry_waits_what_retry_after_says(conn, history):
+    calls = []
+
+    def throttled(trigger):
+        calls.append(1)
+        if len(calls) == 1:
+            raise FakeError(429, retry_after=0.05)
+        return "ok"
+
+    flow = make(conn, history).step("s", throttled)  # default policy: 7 s, unless told
+    flow.start()
+    wait_for(lambda: flow.state == "Running")
+    conn.insert("leads", {})
+    flow.poll_now()
+    wait_for(lambda: finished(flow, 1), timeout=5, what="the retry after 0.05 s, not 7 s")
+    step = flow.run(flow.runs().run_id.iloc[0]).step("s")
+    assert (step["status"], step["attempts"]) == ("Succeeded", 2)
+    assert "[retry 1] fake HTTP 429; waiting 0.05s" in step["log"]
+
+
 def test_retry_gives_up_after_the_policy_count(conn, history):
     def always(trigger):
         raise FakeError(429, retry_after=0)
@@ -130,6 +150,27 @@ def test_step_timeout_fails_the_step(conn, history):
     release.set()
     step = flow.run(flow.runs().run_id.iloc[0]).step("slow")
     assert step["status"] == "TimedOut" and "timed out" in step["error"]
+
+
+def test_a_timed_out_step_that_runs_on_cannot_write_any_more(conn, history):
+    release = threading.Event()
+    late: list[BaseException] = []
+
+    def slow(d365):
+        release.wait(10)
+        try:
+            d365.create("tasks", {"subject": "too late"})
+        except BaseException as err:  # noqa: BLE001 - recorded for the assertion
+            late.append(err)
+
+    flow = make(conn, history).step("slow", slow, timeout=0.2)
+    flow.start()
+    conn.insert("leads", {})
+    flow.poll_now()
+    wait_for(lambda: finished(flow, 1))
+    release.set()  # the abandoned thread carries on...
+    wait_for(lambda: late, what="the late write to be refused")
+    assert "late writes are refused" in str(late[0]) and conn.rows["tasks"] == {}
 
 
 @pytest.mark.parametrize("concurrency", [1, 3])
@@ -240,8 +281,8 @@ def test_runs_left_in_flight_by_a_stop_run_again_on_start(conn, history):
     gate = threading.Event()
     executed = []
 
-    def step(trigger):
-        executed.append(trigger["leadid"])
+    def step(trigger, run):
+        executed.append((trigger["leadid"], run.attempt, run.key))
         gate.wait(10)
 
     flow = make(conn, history).step("s", step)
@@ -250,12 +291,16 @@ def test_runs_left_in_flight_by_a_stop_run_again_on_start(conn, history):
     lead = conn.insert("leads", {})
     flow.poll_now()
     wait_for(lambda: executed)
+    assert flow.runs().status.tolist() == ["Running"]  # visible while it executes
     flow.stop()  # the run is in flight
     gate.set()
-    assert flow.runs().status.tolist() == ["Queued"]
+    assert flow.runs().status.tolist() == ["Running"]  # unfinished: owed on the next start
     flow.start()
     wait_for(lambda: finished(flow, 1))
-    assert executed == [lead, lead] and len(flow.runs()) == 1
+    key = f"{lead}:created"
+    assert executed == [(lead, 1, key), (lead, 2, key)]  # the same run, executed a second time
+    runs = flow.runs()
+    assert len(runs) == 1 and runs.attempts.tolist() == [2]
 
 
 def test_bad_input_is_a_clear_error_and_starts_nothing(conn, history):
@@ -280,10 +325,11 @@ def test_pause_stops_polling_and_resume_picks_up_what_came_meanwhile(conn, histo
     wait_for(lambda: flow.state == "Running")
     flow.pause()
     wait_for(lambda: flow.state == "Paused")
-    polls = flow._watcher().polls
+    watcher = flow._watcher()
+    polls, due = watcher.polls, watcher.next_poll
     conn.insert("leads", {})
-    flow.poll_now()  # a paused flow does not check its trigger
-    wait_for(lambda: flow._watcher().next_poll is not None)
+    flow.poll_now()  # a paused flow wakes up but does not check its trigger
+    wait_for(lambda: watcher.next_poll != due, what="the loop to go round once, paused")
     assert flow._watcher().polls == polls and len(flow.runs()) == 0
     flow.resume()
     wait_for(lambda: finished(flow, 1))
@@ -341,3 +387,44 @@ def test_a_stored_flow_can_be_loaded_and_resumes_its_history(conn, history):
     wait_for(lambda: finished(loaded, 1))
     run = loaded.run(loaded.runs().run_id.iloc[0])
     assert run.step("a")["outputs"] == "WHILE STOPPED"
+
+
+def test_the_flow_output_area_merges_writes_and_keeps_a_bounded_tail():
+    import ipywidgets
+
+    from d365nb.flows.output import FlowOutput
+
+    area = FlowOutput("f")
+    area.widget = ipywidgets.Output()  # what a kernel with widgets gets
+    area.write("a")
+    area.write("b\n")
+    area.write("oops\n", "stderr")
+    assert [o.get("text") for o in area.widget.outputs] == ["ab\n", "oops\n"]
+    for n in range(FlowOutput.KEEP * 2):
+        area.display(n)
+    outputs = area.widget.outputs
+    assert len(outputs) == FlowOutput.KEEP
+    assert outputs[-1]["data"]["text/plain"] == str(FlowOutput.KEEP * 2 - 1)
+
+
+def test_a_flow_that_cannot_be_loaded_leaves_its_stored_definition_alone(conn, history):
+    flow = Flow("mixed", conn, history=history).on_created("leads", every="1s")
+    flow.step("a", "1").step("b", lambda: 2).step("c", "3")
+    stored = history.flow_definition("mixed")
+    flows_before = dict(flows)
+    with pytest.raises(FlowError, match="step 'b' of flow 'mixed' is a Python callable"):
+        Flow.load("mixed", conn, history=history)
+    assert history.flow_definition("mixed") == stored
+    assert get_flow("mixed") is flows_before["mixed"]
+
+
+def test_a_test_run_cut_off_by_a_crash_is_closed_as_cancelled(conn, history):
+    from d365nb.flows.history import Change
+
+    flow = make(conn, history).step("s", "1")
+    # What a killed kernel leaves behind: a test run marked Running that nobody executes.
+    row = history.add_run("f", Change("x", "x:test", "created", {"leadid": "x"}), "test")
+    history.mark_started(row.run_id)
+    flow.start()
+    run = flow.run(row.run_id)
+    assert (run.status, run.error) == ("Cancelled", "interrupted: the process running it stopped")

@@ -138,3 +138,25 @@ def test_an_updated_flow_that_updates_its_own_records_does_not_loop(d365, histor
     d365.update("leads", lead, {"jobtitle": "c"})  # the next outside change still does
     wait_for(lambda: done(flow, 2))
     assert d365.get("leads", lead)["description"] == "seen c"
+
+
+def test_a_failed_write_to_the_watched_record_does_not_hide_the_next_change(d365, history):
+    tag = uuid.uuid4().hex[:8]
+    lead = d365.create("leads", {"subject": f"{tag} guard", "lastname": "Guard"})
+    flow = Flow("failedwrite", d365, history=history).on_updated(
+        "leads", every="1s", filter=f"startswith(subject,'{tag}')"
+    )
+    # The service refuses the write (400: no such column), so nothing of the flow's own lands.
+    flow.step(
+        "stamp",
+        "d365.update('leads', trigger['leadid'], {'nosuchcolumn': 1})",
+        retry="none",
+    )
+    flow.start()
+    wait_for(lambda: flow.state == "Running")
+    d365.update("leads", lead, {"jobtitle": "first"})
+    wait_for(lambda: done(flow, 1))
+    assert flow.history.own_writes("failedwrite") == set()
+    d365.update("leads", lead, {"jobtitle": "second"})  # someone else's change: an event
+    wait_for(lambda: done(flow, 2), what="a run for the second outside change")
+    assert flow.runs().status.tolist() == ["Failed", "Failed"]

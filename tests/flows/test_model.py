@@ -34,9 +34,11 @@ def test_since_accepts_now_beginning_and_iso():
 def test_default_retry_is_exponential_four_times_and_honours_retry_after():
     policy = RetryPolicy()
     assert (policy.type, policy.retries) == ("exponential", 4)
-    assert [policy.delay(n) for n in (1, 2, 3)] == [2.0, 4.0, 8.0]
-    assert policy.delay(1, retry_after=30) == 30
+    # Logic Apps' default (PT7S): the top of its random band for each retry.
+    assert [policy.delay(n) for n in (1, 2, 3, 4)] == [7.0, 14.0, 28.0, 56.0]
+    assert policy.delay(1, retry_after=30) == 30 and policy.delay(3, retry_after=1) == 1
     assert RetryPolicy.parse("none").retries == 0
+    assert RetryPolicy.parse("default") == RetryPolicy() == RetryPolicy.parse("exponential")
     fixed = RetryPolicy.parse("fixed:5s:3")
     assert (fixed.type, fixed.count, fixed.delay(3)) == ("fixed", 3, 5.0)
 

@@ -130,125 +130,15 @@ def stored(record: dict, column: Any) -> Any:
 FAKE_AUTHORITY = "https://login.entra.test"
 
 
-class FakeEntra:
-    """A loopback stand-in for Entra ID's device-code sign-in (the only thing faked): OpenID
-    discovery, ``devicecode`` and ``token`` endpoints. The token endpoint answers
-    ``authorization_pending`` until ``approve()`` - as while the person is signing in - and then
-    issues ``access_token``."""
+def FakeEntra(access_token: str) -> Any:  # noqa: N802 - kept as the class name tests use
+    """The shared fake Entra ID (``tests/fake_entra.py``) for the connection form: the token
+    endpoint answers ``authorization_pending`` until ``approve()`` - as while the person is
+    signing in - and then issues ``access_token``; ``start()``/``stop()``."""
+    from fake_entra import FakeEntra as SharedFakeEntra
 
-    def __init__(self, access_token: str) -> None:
-        import base64
-        import json
-        import threading
-
-        from starlette.applications import Starlette
-        from starlette.requests import Request
-        from starlette.responses import JSONResponse
-        from starlette.routing import Route
-
-        self.approved = threading.Event()
-        self.polls = 0
-
-        def b64(data: dict) -> str:
-            return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
-
-        async def discovery(request: Request):
-            base = f"{FAKE_AUTHORITY}/{request.path_params['tenant']}"
-            return JSONResponse(
-                {
-                    "token_endpoint": f"{base}/oauth2/v2.0/token",
-                    "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
-                    "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
-                    "issuer": f"{base}/v2.0",
-                }
-            )
-
-        async def devicecode(request: Request):
-            return JSONResponse(
-                {
-                    "device_code": "device-1",
-                    "user_code": "FORM-2468",
-                    "verification_uri": "https://microsoft.com/devicelogin",
-                    "expires_in": 900,
-                    "interval": 1,
-                    "message": "To sign in, open https://microsoft.com/devicelogin and enter FORM-2468.",
-                }
-            )
-
-        async def token(request: Request):
-            self.polls += 1
-            if not self.approved.is_set():
-                return JSONResponse(
-                    {"error": "authorization_pending", "error_description": "pending"},
-                    status_code=400,
-                )
-            now = 1_700_000_000
-            claims = {"iss": f"{FAKE_AUTHORITY}/tid/v2.0", "sub": "u", "aud": "app", "oid": "oid-1", "tid": "tid",
-                      "preferred_username": "ada@contoso.test", "iat": now, "exp": now + 10**9}  # fmt: skip
-            return JSONResponse(
-                {
-                    "access_token": access_token,
-                    "token_type": "Bearer",
-                    "expires_in": 3600,
-                    "refresh_token": "rt-1",
-                    "id_token": f"{b64({'alg': 'none'})}.{b64(claims)}.",
-                    "client_info": b64({"uid": "oid-1", "utid": "tid"}),
-                }
-            )
-
-        self.app = Starlette(
-            routes=[
-                Route("/{tenant}/v2.0/.well-known/openid-configuration", discovery),
-                Route("/{tenant}/oauth2/v2.0/devicecode", devicecode, methods=["POST"]),
-                Route("/{tenant}/oauth2/v2.0/token", token, methods=["POST"]),
-            ]
-        )
-
-    def approve(self) -> None:
-        """The person has entered the code and signed in."""
-        self.approved.set()
-
-    def start(self) -> None:
-        import socket
-        import threading
-
-        import uvicorn
-
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        self.server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning"))
-        self.thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [sock]}, daemon=True
-        )
-        self.thread.start()
-        wait_until(lambda: self.server.started, 10, "fake Entra ID to start")
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-
-    def http_client(self) -> Any:
-        """A requests-like client for msal that sends its calls here over loopback HTTP."""
-        port = self.port
-
-        class Loopback:
-            def __init__(self) -> None:
-                self.client = httpx.Client(timeout=10)
-
-            def _url(self, url: str) -> str:
-                return url.replace(FAKE_AUTHORITY, f"http://127.0.0.1:{port}")
-
-            def get(self, url, params=None, headers=None, **_):
-                return self.client.get(self._url(url), params=params, headers=headers)
-
-            def post(self, url, params=None, data=None, headers=None, **_):
-                return self.client.post(self._url(url), params=params, data=data, headers=headers)
-
-            def close(self) -> None:
-                self.client.close()
-
-        return Loopback()
+    return SharedFakeEntra(
+        access_token, authority=FAKE_AUTHORITY, user_code="FORM-2468", approved=False
+    )
 
 
 def wait_until(condition: Any, timeout: float, what: str = "condition") -> Any:

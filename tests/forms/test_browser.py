@@ -14,12 +14,11 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
-from forms_support import SandboxReader, unique
+from forms_support import SandboxReader, unique, wait_until
 
 CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,17 +47,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def wait_until(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
 
 
 FRONTENDS = {  # app module, notebook URL path, app-specific options
@@ -216,9 +204,20 @@ def test_create_task_form_in_the_browser(lab, sandbox_handle):
             flow_view = page.locator(".d365nb-form-flow")
             flow_view.locator("svg.d365nb-flow-diagram").wait_for(timeout=30_000)
             flow_view.screenshot(path=str(ARTIFACTS / f"{app}-forms-5-flow-view.png"))
-            page.locator(".d365nb-form-action").screenshot(
-                path=str(ARTIFACTS / f"{app}-forms-6-action.png")
+            action = page.locator(".d365nb-form-action")
+            action.scroll_into_view_if_needed()
+            # Dynamic content: pick a trigger field, Insert puts its token into Subject.
+            dynamic = action.locator(".d365nb-dynamic select")
+            assert dynamic.input_value() != ""  # a field is picked from the start
+            dynamic.select_option(label="Last Name (lastname)")
+            action.get_by_role("button", name="Insert").click()
+            subject_box = action.locator(".d365nb-field-subject input")
+            wait_until(
+                lambda: subject_box.input_value() == "{trigger[lastname]}",
+                30,
+                "the dynamic content token in Subject",
             )
+            action.screenshot(path=str(ARTIFACTS / f"{app}-forms-6-action.png"))
         except Exception:
             page.screenshot(path=str(ARTIFACTS / f"{app}-forms-failure.png"))
             raise

@@ -3,6 +3,8 @@ against a loopback fake of Entra ID), and bad input refused in one line."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from forms_support import FAKE_AUTHORITY, FakeEntra, wait_until
 
@@ -46,17 +48,35 @@ def test_device_code_shows_link_and_code_then_connects(sandbox_handle, tmp_path,
             cache_path=tmp_path / "tokens.json",
         )
         form.url.value = sandbox_handle.url
+        form.tick_seconds = 0.05
         assert form.method.value == "device_code"
         form.connect_button.click()
         wait_until(lambda: "FORM-2468" in form.prompt.value, 30, "the device code")
         assert "href='https://microsoft.com/devicelogin'" in form.prompt.value
-        assert "waiting for you to sign in" in form.status.value  # live status while pending
+        first = wait_until(
+            lambda: "waiting for you to sign in" in form.status.value and form.status.value,
+            30,
+            "the waiting line",
+        )
+        assert "the code expires in 1" in first  # Entra's expires_in is 900 s
+        # Live: the line counts on by itself while the person signs in.
+        wait_until(
+            lambda: "waiting" in form.status.value and form.status.value != first,
+            30,
+            "the waiting line to count on",
+        )
         assert form.connect_button.disabled
         wait_until(lambda: entra.polls >= 1, 30, "msal to poll")
         entra.approve()
         conn = form.wait(60)
         assert conn is not None, form.status.value
         assert "connected to" in form.status.value and form.prompt.value == ""
+        wait_until(
+            lambda: not any(t.name == "d365nb-device-code-status" for t in threading.enumerate()),
+            10,
+            "the countdown to stop",
+        )
+        assert "connected to" in form.status.value  # no late tick overwrote the result
         assert sandbox_handle.token not in form.status.value + form.prompt.value + repr(form)
         assert not form.connect_button.disabled
         conn.close()
@@ -93,3 +113,28 @@ def test_a_typed_token_is_cleared_from_the_form_once_used(sandbox_handle, restor
     assert conn is not None, form.status.value
     assert sandbox_handle.token not in form.status.value + form.fallback_html() + repr(form)
     conn.close()
+
+
+def test_waiting_line_counts_down_to_expiry():
+    from d365nb.notebook.forms.connection import _waiting_line
+
+    assert _waiting_line(62, 900) == "waiting for you to sign in… 1:02 (the code expires in 13:58)"
+    assert "has expired: click Connect" in _waiting_line(901, 900)
+    assert _waiting_line(5, None) == "waiting for you to sign in… 0:05"
+
+
+def test_a_person_may_name_their_tenant_and_app_for_device_code(tmp_path):
+    form = ConnectionForm(cache_path=tmp_path / "tokens.json")
+    assert form.method.value == "device_code"
+    assert form.tenant in form.extra.children and form.client_id in form.extra.children
+    assert "optional" in form.tenant.placeholder
+    form.url.value = "https://contoso.crm.dynamics.com"
+    assert form._auth().client_id != "my-app-id"  # blank boxes: d365nb's public client
+    form.tenant.value = "contoso.onmicrosoft.com"
+    form.client_id.value = " my-app-id "
+    auth = form._auth()
+    assert type(auth).__name__ == "DeviceCodeAuth" and auth.client_id == "my-app-id"
+    form.method.value = "interactive"
+    assert form._auth().client_id == "my-app-id"
+    form.method.value = "client_secret"
+    assert form.secret in form.extra.children and "optional" not in form.tenant.placeholder

@@ -51,6 +51,15 @@ def test_decimal_accepts_fractions():
     assert field.value() == 1234.5
 
 
+@pytest.mark.parametrize("typed", ["1,5", "12,34", "1,2345"])
+def test_a_comma_that_is_not_a_thousands_separator_is_flagged_not_dropped(typed):
+    # "1,5" may mean one and a half: turning it into 15 would store a wrong amount silently.
+    field = make_field(ColumnMeta("revenue", "Money", "Revenue", min_value=0))
+    field.input.value = typed
+    assert not field.validate()
+    assert "is not a number" in field.error.value
+
+
 @pytest.mark.parametrize(
     ("typed", "expected"),
     [("03/31/2026", "2026-03-31"), ("2026-03-31", "2026-03-31"), ("3/1/2026", "2026-03-01")],

@@ -10,6 +10,7 @@ from forms_support import unique, wait_until
 
 from d365nb.flows import Flow
 from d365nb.notebook.forms import ActionForm, FlowView
+from d365nb.notebook.forms import columns as cols
 
 
 @pytest.fixture
@@ -107,3 +108,102 @@ def test_live_view_redraws_by_itself_when_a_run_finishes(flow, reader):
         assert "Succeeded" in view.history.value
     finally:
         view.live.value = False
+
+
+def test_dynamic_content_fits_the_field_type_and_fills_numbers_dates_and_lookup_ids(
+    flow, conn, reader
+):
+    owner = conn.whoami()["UserId"]
+    lastname = unique("Typed")
+    lead_id = reader.create(
+        "leads",
+        {
+            "subject": "Dynamic types",
+            "lastname": lastname,
+            "numberofemployees": 42,
+            "estimatedclosedate": "2027-02-03",
+            "ownerid@odata.bind": f"/systemusers({owner})",
+        },
+    )
+    form = ActionForm(flow, "tasks", conn)
+    # Numbers only take numbers, dates only dates; text takes anything.
+    assert set(form.dynamic_options("actualdurationminutes")) >= {"numberofemployees"}
+    assert "lastname" not in form.dynamic_options("actualdurationminutes")
+    assert form.dynamic_options("scheduledend")[:1] and all(
+        cols.kind(form.trigger_fields[k]) == cols.DATE for k in form.dynamic_options("scheduledend")
+    )
+    form.insert_into.value = "actualdurationminutes"
+    assert "lastname" not in [key for _, key in form.dynamic.options]
+    with pytest.raises(ValueError, match="Last Name is not a whole number"):
+        form.insert("lastname", into="actualdurationminutes")
+    # A lookup is in the trigger record as _x_value (its id): the token must use that key.
+    assert "_ownerid_value" in form.trigger_fields and "ownerid" not in form.trigger_fields
+    form.fields["subject"].input.value = "Sized "
+    form.insert("lastname", into="subject")
+    form.insert("numberofemployees", into="actualdurationminutes")
+    form.insert("estimatedclosedate", into="scheduledend")
+    form.insert("_ownerid_value", into="description")
+    assert not form.fields["actualdurationminutes"].error.value  # a template is not flagged
+    form.step_name.value = "typed"
+    assert form.submit(), form.status.value
+    assert flow.test(record_id=lead_id) is not None
+    task = reader.query("tasks", filter=f"subject eq 'Sized {lastname}'")
+    assert len(task) == 1, flow.runs()
+    assert task[0]["actualdurationminutes"] == 42
+    assert task[0]["scheduledend"].startswith("2027-02-03")
+    assert task[0]["description"] == owner
+
+
+def test_insert_button_puts_the_picked_trigger_field_into_the_picked_field(flow, conn):
+    form = ActionForm(flow, "tasks", conn)
+    assert form.dynamic.value == form.dynamic_options(form.insert_into.value)[0]  # ready to use
+    form.insert_into.value = "percentcomplete"
+    assert [key for _, key in form.dynamic.options] == form.dynamic_options("percentcomplete")
+    assert form.dynamic.value in form.dynamic_options("percentcomplete")
+    form.dynamic.value = "numberofemployees"
+    form.insert_button.click()
+    assert form.fields["percentcomplete"].input.value == "{trigger[numberofemployees]}"
+    with pytest.raises(ValueError, match="cannot go into 'prioritycode'"):
+        form.insert("lastname", into="prioritycode")  # a choice takes no dynamic content
+    with pytest.raises(ValueError, match="'colour' is not a field of the trigger's lead"):
+        form.insert("colour", into="subject")
+
+
+def test_action_form_for_a_flow_without_trigger_says_so_in_one_line(conn, tmp_path):
+    bare = Flow(f"forms_bare_{uuid.uuid4().hex[:6]}", conn, history=tmp_path / "bare.sqlite")
+    try:
+        with pytest.raises(ValueError, match="has no trigger yet") as caught:
+            ActionForm(bare, "tasks", conn)
+        assert "\n" not in str(caught.value)
+    finally:
+        bare.delete()
+
+
+def test_trigger_box_shows_the_run_unless_the_latest_poll_failed(flow, reader):
+    flow.step("make_task", 'create tasks subject="Trigger box: {trigger[lastname]}"')
+    flow.history.record_check(flow.name, "Skipped")  # a poll before any run: nothing new
+    assert "class='d365nb-trigger' data-status='Skipped'" in FlowView(flow).diagram.value
+    lead_id = reader.create("leads", {"subject": unique("Box"), "lastname": "Box"})
+    flow.test(record_id=lead_id)
+    flow.history.record_check(flow.name, "Skipped")  # idle polls after the run
+    view = FlowView(flow)
+    assert "class='d365nb-trigger' data-status='Succeeded'" in view.diagram.value
+    flow.history.record_check(flow.name, "Failed", error="401")  # the trigger can't see anymore
+    view.refresh()
+    assert "class='d365nb-trigger' data-status='Failed'" in view.diagram.value
+
+
+def test_a_new_live_view_of_a_flow_stops_the_previous_one(flow):
+    flow.step("make_task", 'create tasks subject="x"')
+    first, second = FlowView(flow, refresh_every=0.05), FlowView(flow, refresh_every=0.05)
+    first.live.value = True
+    second.live.value = True  # e.g. the cell showing the view was run again
+    try:
+        assert not first.live.value and second.live.value
+        wait_until(
+            lambda: first._timer is None or first._timer.finished.is_set(),
+            10,
+            "the first view's timer to stop",
+        )
+    finally:
+        second.live.value = False

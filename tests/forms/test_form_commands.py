@@ -55,7 +55,9 @@ def test_form_magic_builds_and_stores_the_form(shell, operation, cls):
 
 def test_list_form_without_a_table_offers_the_table_dropdown(shell):
     assert run(shell, "%d365 form list -o lf") is None
-    assert {"task", "lead", "account"} <= set(shell.user_ns["lf"].table.options)
+    options = dict(shell.user_ns["lf"].table.options)  # label -> logical name
+    assert {"task", "lead", "account"} <= set(options.values())
+    assert options["Lead (lead)"] == "lead"  # display names, as the designer's Entity Name
 
 
 def test_connect_form_from_the_magic(shell):
@@ -71,6 +73,9 @@ def test_connect_form_from_the_magic(shell):
         ("%d365 form create", "needs a table"),
         ("%d365 form create nosuchtable", "nosuchtable"),
         ("%d365 form flow no_such_flow", "no_such_flow"),
+        ("%d365 form list tasks leads", "too many arguments: tasks leads"),
+        ("%d365 form connect sandbox", "too many arguments: sandbox"),
+        ("%d365 form flow f1 tasks", "too many arguments: f1 tasks"),
     ],
 )
 def test_bad_form_lines_are_one_line_errors(shell, line, message):
@@ -111,3 +116,26 @@ def test_form_function_refuses_unknown_operations_in_one_line(conn):
     with pytest.raises(ValueError, match=r"unknown form 'nope': use one of list, get, create"):
         forms.form("nope", "tasks", conn)
     assert isinstance(forms.form("create", "tasks", conn), forms.CreateForm)
+
+
+def _widget_tree(widget):
+    yield widget
+    for child in getattr(widget, "children", ()):
+        yield from _widget_tree(child)
+
+
+def test_forms_use_only_the_core_ipywidgets_front_end(conn):
+    # What lets JupyterLab, Notebook 7 and VS Code render them with no extension to install.
+    from ipywidgets import _version as shipped
+
+    core = {
+        "@jupyter-widgets/controls": shipped.__jupyter_widgets_controls_version__,
+        "@jupyter-widgets/base": shipped.__jupyter_widgets_base_version__,
+        "@jupyter-widgets/output": shipped.__jupyter_widgets_output_version__,
+    }
+    for built in (forms.create_form("tasks", conn), forms.list_form("leads", conn),
+                  forms.update_form("contacts", conn), forms.delete_form("accounts", conn),
+                  forms.connection_form()):  # fmt: skip
+        for widget in _widget_tree(built.widget):
+            assert core.get(widget._model_module) == widget._model_module_version, widget
+            assert widget._view_module in core, widget

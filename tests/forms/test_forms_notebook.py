@@ -26,7 +26,8 @@ def test_forms_notebook_runs_with_fallbacks_and_no_token(tmp_path, monkeypatch, 
     forms_shown = [
         o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})
     ]
-    assert len(forms_shown) == 8
+    assert len(forms_shown) == 9  # 8 from d365nb.forms, 1 from `%d365 form get leads`
+    assert any("<b>Get Lead</b>" in o["data"]["text/html"] for o in forms_shown)
     assert all("d365nb-form-fallback" in o["data"]["text/html"] for o in forms_shown)
     flow_html = next(
         o["data"]["text/html"]

@@ -66,7 +66,9 @@ def test_value_widget_follows_the_column_type(conn):
 def test_conditions_are_quoted_as_odata_literals():
     subject = ColumnMeta("subject", "String", "Subject")
     assert condition(subject, "eq", "O'Neil") == "subject eq 'O''Neil'"
-    assert condition(subject, "contains", "50%") == "contains(subject,'50%')"
+    # A typed value is matched as typed: Dataverse's LIKE wildcards are bracketed.
+    assert condition(subject, "contains", "50%") == "contains(subject,'50[%]')"
+    assert condition(subject, "startswith", "a_b[") == "startswith(subject,'a[_]b[[]')"
     whole = ColumnMeta("percentcomplete", "Integer", "Percent")
     assert condition(whole, "ge", 50) == "percentcomplete ge 50"
     lookup = ColumnMeta("regardingobjectid", "Lookup", "Regarding", targets=["account"])
@@ -136,7 +138,7 @@ def test_changing_the_table_rebuilds_columns_and_clears_rows(conn):
     form.add_row("subject")
     form.table.value = "lead"
     assert form.rows == []
-    assert "lastname" in form.columns.options
+    assert ("Last Name (lastname)", "lastname") in form.columns.options
     assert form.meta.entity_set == "leads"
 
 
@@ -159,3 +161,20 @@ def test_a_bad_row_value_is_one_plain_line_in_the_status(conn):
     form.run()
     assert "not a whole number" in form.status.value
     assert "ValueError" not in form.status.value
+
+
+def test_a_contains_row_matches_percent_and_underscore_as_typed(conn, reader):
+    tag = unique("Wild").replace(" ", "")
+    for subject in (f"{tag} 50% off", f"{tag} 500 off", f"{tag} a_b", f"{tag} axb"):
+        reader.create("tasks", {"subject": subject})
+    form = ListForm("tasks", conn)
+    row = form.add_row("subject")
+    form.columns.value = ("subject",)
+    row.set("contains", f"{tag} 50%")
+    assert sorted(form.run()["subject"]) == [f"{tag} 50% off"]
+    row.set("contains", f"{tag} a_b")
+    assert sorted(form.run()["subject"]) == [f"{tag} a_b"]
+    form.remove_row(row)
+    form.raw.value = f"contains(subject,'{tag} a_b') or contains(subject,'{tag} a%b')"
+    # The raw OData box is OData as written: its wildcards stay wildcards.
+    assert sorted(form.run()["subject"]) == [f"{tag} a_b", f"{tag} axb"]

@@ -70,6 +70,16 @@ def test_names_with_quotes_and_guid_shapes_are_searched_as_text(conn, reader):
     assert RecordSearch(conn, "contact")("00000000-0000-0000-0000-00000000000a") == []
 
 
+def test_wildcard_characters_in_a_search_are_matched_as_typed(conn, reader):
+    tag = unique("Pct").replace(" ", "")
+    for name in (f"{tag} 100% Juice", f"{tag} 1000 Juice", f"{tag} [A] Co", f"{tag} A Co"):
+        reader.create("accounts", {"name": name})
+    search = RecordSearch(conn, "accounts")
+    assert [label for label, _ in search(f"{tag} 100%")] == [f"{tag} 100% Juice"]
+    assert [label for label, _ in search(f"{tag} [A]")] == [f"{tag} [A] Co"]
+    assert [label for label, _ in search("% Juice", "contains")] == [f"{tag} 100% Juice"]
+
+
 def test_the_lookup_type_decides_the_table_searched_and_the_value(conn, reader):
     name = unique("Typed")
     contact_id = reader.create("contacts", {"lastname": name})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import uuid
 
 import pytest
@@ -166,6 +167,9 @@ def test_delete_form_asks_before_deleting(conn, reader, table):
     form.picker.results.value = record_id
     form.button.click()
     assert form.asking
+    name = reader.get(form.meta.entity_set, record_id)[form.meta.primary_name]
+    assert f"<b>{html.escape(name)}</b>" in form.question.value  # says which record goes
+    assert f"{form.meta.entity_set}({record_id})" in form.question.value
     assert reader.get(form.meta.entity_set, record_id) is not None  # nothing deleted yet
     form.confirm_button.click()
     assert not form.asking
@@ -233,3 +237,18 @@ def test_set_fills_fields_like_typing_including_lookups_by_type_and_id(conn, rea
         ValueError, match=r"'colour' is not a field of this form \(fields: subject, "
     ):
         form.set(colour="red")
+
+
+def test_update_form_loads_a_record_holding_a_removed_choice_value(conn, reader, sandbox_handle):
+    # Dataverse keeps a removed option's value on old records; the store is written directly
+    # because the Web API (rightly) refuses to write an unknown option.
+    record_id = reader.create("tasks", {"subject": unique("Old option"), "prioritycode": 1})
+    sandbox_handle.org.store.update("task", record_id, {"prioritycode": 7})
+    form = UpdateForm("tasks", conn, record_id=record_id)
+    assert form.record_id == record_id, form.status.value
+    assert "7 is not a choice of Priority any more" in form.fields["prioritycode"].error.value
+    assert form.fields["subject"].input.value.startswith("Old option")
+    form.fields["category"].input.value = "Still editable"
+    assert form.submit(), form.status.value
+    after = reader.get("tasks", record_id)
+    assert (after["category"], after["prioritycode"]) == ("Still editable", 7)  # left alone

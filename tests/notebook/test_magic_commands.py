@@ -106,6 +106,20 @@ def test_create_update_delete_one_record(shell, d365, api):
     assert _tasks(api, tag) == []
 
 
+def test_create_with_owner_lookup_to_a_systemuser(shell, d365, api):
+    tag = _tag()
+    me = api.get("WhoAmI").json()["UserId"]
+    shell.user_ns["me"] = me
+    task_id = d365(shell, f'create tasks subject="{tag}" ownerid=systemusers({{me}})')
+    record = api.get(
+        f"tasks({task_id})",
+        params={"$select": "_ownerid_value"},
+        headers={"Prefer": 'odata.include-annotations="*"'},
+    ).json()
+    assert record["_ownerid_value"] == me
+    assert record["_ownerid_value@Microsoft.Dynamics.CRM.lookuplogicalname"] == "systemuser"
+
+
 def test_create_with_lookup_to_a_lead(shell, d365, api):
     tag = _tag()
     lead_id = api.get("leads", params={"$top": "1", "$select": "leadid"}).json()["value"][0][
@@ -259,6 +273,26 @@ def test_unknown_column_suggests_names(shell, d365, api):
     assert _tasks(api, tag) == []
 
 
+def test_unknown_column_in_odata_text_gets_a_suggestion_from_cached_metadata(shell, d365):
+    text = _error(shell, d365, "list leads --filter \"lastnam eq 'x'\" --orderby fullname")
+    assert "Could not find a property named 'lastnam'" in text and "did you mean lastname" in text
+    text = _error(shell, d365, "list leads --select fullname,lastnam")  # checked by the client
+    assert "no column 'lastnam'; did you mean lastname" in text
+    text = _error(shell, d365, 'list leads --orderby "fulname desc"')
+    assert "did you mean fullname" in text
+    text = _error(shell, d365, 'list leads --filter "_ownerid_valu eq null"')
+    assert "did you mean _ownerid_value" in text
+    assert len(text.splitlines()) == 1
+
+
+def test_unknown_column_in_where_is_named_and_nothing_is_deleted(shell, d365, api):
+    tag = _tag()
+    d365(shell, f'create tasks subject="{tag}"')
+    text = _error(shell, d365, f"delete tasks --where \"subjct eq '{tag}'\" --yes")
+    assert "did you mean subject" in text
+    assert len(_tasks(api, tag)) == 1
+
+
 def test_malformed_filter_shows_server_message_with_position_and_code(shell, d365):
     text = _error(shell, d365, 'list leads --filter "statuscode eq"')
     assert "position" in text and "0x80060888" in text
@@ -270,6 +304,12 @@ def test_bad_value_names_field_expected_type_and_example(shell, d365, api):
     text = _error(shell, d365, f"create tasks subject={tag} percentcomplete=lots")
     assert "percentcomplete" in text and "whole number" in text and "e.g. percentcomplete=" in text
     assert _tasks(api, tag) == []
+
+
+def test_every_one_line_error_names_the_command_that_failed(shell, d365):
+    assert _error(shell, d365, "create tasks subject").startswith("%d365 create: 'subject' is")
+    assert _error(shell, d365, "get leads {no_such_name}").startswith("%d365 get: cannot evaluate")
+    assert _error(shell, d365, "list leadz").startswith("%d365 list: ")
 
 
 def test_missing_record_is_not_found_naming_table_and_id(shell, d365):
@@ -328,6 +368,31 @@ def test_update_cell_body_sets_the_fields(shell, d365, api):
     d365(shell, "update tasks {tid}", cell="percentcomplete: 60\nprioritycode: 2\n")
     [task] = _tasks(api, tag)
     assert (task["percentcomplete"], task["prioritycode"]) == (60, 2)
+
+
+def test_rerunning_connect_reuses_the_open_connection(shell, d365, sandbox, capsys):
+    import d365nb
+    from d365nb.client.registry import connections
+
+    conn = connections.get("nbtest")
+    other = d365nb.connect(sandbox.url, token=sandbox.token, alias="nbrerun")  # now current
+    try:
+        d365(shell, "connect {_sb_url} --token {_sb_token} --alias nbtest")  # the cell, again
+        assert "already connected to" in capsys.readouterr().out
+        assert connections.get("nbtest") is conn and connections.current is conn
+        assert [alias for alias, _ in connections.items()].count("nbtest2") == 0
+    finally:
+        connections.remove(other)
+        other.close()
+
+
+def test_connect_refuses_an_alias_open_to_another_target(shell, d365):
+    from d365nb.client.registry import connections
+
+    before = [alias for alias, _ in connections.items()]
+    text = _error(shell, d365, "connect sandbox --alias nbtest")
+    assert "'nbtest' is already open to http://127.0.0.1:" in text
+    assert [alias for alias, _ in connections.items()] == before
 
 
 def test_connect_empty_sandbox(bare_shell, d365):

@@ -89,3 +89,20 @@ def test_flow_names_complete_from_defined_flows(bare_shell):
         assert "nb_completion_flow" in _complete(bare_shell, "%%d365 action nb_")
     finally:
         del flow_module.flows["nb_completion_flow"]
+
+
+def test_trigger_completes_kind_table_and_filter_columns(shell, warm):
+    assert _complete(shell, "%d365 trigger follow_up up") == ["updated"]
+    assert "leads" in _complete(shell, "%d365 trigger follow_up created le")
+    assert "statuscode" in _complete(shell, '%d365 trigger follow_up created leads --filter "stat')
+    assert "--every" in _complete(shell, "%d365 trigger follow_up created leads --ev")
+
+
+def test_trigger_completion_knows_every_trigger_option():
+    from d365nb.notebook import completion, flow_commands
+
+    parser = flow_commands._trigger_parser()
+    declared = {o for a in parser._actions for o in a.option_strings if o.startswith("--")}
+    assert declared == set(completion._TRIGGER_OPTIONS)
+    kinds = next(a.choices for a in parser._actions if a.dest == "kind")
+    assert tuple(kinds) == completion._TRIGGER_KINDS

@@ -38,6 +38,19 @@ def test_pyproject_found_from_a_subfolder(project):
     assert options["page_size"] == 250
 
 
+def test_dict_option_and_magic_subtable_are_read_other_subtables_ignored(
+    project, bare_shell, capsys
+):
+    (project / "pyproject.toml").write_text(
+        "[tool.d365nb]\nconnect_options = { timeout = 45 }\n\n"
+        "[tool.d365nb.magic]\npreview_rows = 3\n\n[tool.d365nb.flows]\ndir = 'x'\n",
+        encoding="utf-8",
+    )
+    magic = _reload(bare_shell)
+    assert magic.connect_options == {"timeout": 45} and magic.preview_rows == 3
+    assert "ignoring" not in capsys.readouterr().out
+
+
 def test_env_options_are_named_after_traits():
     assert env_options({"D365NB_PAGE_SIZE": "5", "OTHER": "x"}) == {"page_size": "5"}
 
@@ -94,3 +107,22 @@ def test_default_alias_picks_the_connection(shell, d365, sandbox):
 
         connections.remove(other)
         other.close()
+
+
+def test_connect_options_refuse_secrets_without_echoing_them(project, bare_shell, capsys, caplog):
+    (project / "pyproject.toml").write_text(
+        "[tool.d365nb]\nconnect_options = { auth = { client_secret = 'pp-s3cret-1' } }\n",
+        encoding="utf-8",
+    )
+    magic = _reload(bare_shell)
+    out = capsys.readouterr().out
+    assert magic.connect_options == {}
+    assert "ignoring option connect_options from" in out and "client_secret" in out
+    assert "pp-s3cret-1" not in out
+    # %config reports a refused value through IPython's log rather than raising.
+    run_cell(bare_shell, "%config D365Magic.connect_options = {'token': 'cfg-s3cret-2'}")
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "must not hold secrets (token)" in logged
+    out = capsys.readouterr()
+    assert "cfg-s3cret-2" not in out.out + out.err + logged
+    assert magic.connect_options == {}

@@ -7,14 +7,9 @@ from conftest import run_cell
 from tqdm import tqdm as tqdm_class
 
 from d365nb.client.errors import BadRequest, UnknownTable
-from d365nb.notebook.display import (
-    Progress,
-    footer_of,
-    format_footer,
-    redact,
-    remember_footer,
-    render_error,
-)
+from d365nb.notebook.display import footer_of, format_footer, remember_footer
+from d365nb.notebook.error_lines import redact, render_error
+from d365nb.notebook.progress import Progress
 
 
 class Clock:
@@ -122,6 +117,14 @@ def test_error_is_one_line_with_code_and_hint():
     debug = render_error(bad, debug=True).splitlines()
     assert (
         debug[1] == "request: GET http://x/api/data/v9.2/leads?$filter=a; Authorization: Bearer ***"
+    )
+
+
+def test_error_notes_join_the_one_line_before_the_generic_hint():
+    err = UnknownTable("no table named 'leadz'")
+    err.add_note("did you mean\nleads?")
+    assert render_error(err) == (
+        "no table named 'leadz' - did you mean leads? - %d365 tables lists the tables"
     )
 
 

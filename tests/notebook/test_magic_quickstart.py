@@ -17,7 +17,7 @@ def _outputs_text(nb) -> str:
     return "\n".join(
         json.dumps(output, ensure_ascii=False)
         for cell in nb.cells
-        if cell.cell_type == "code"
+        if cell.cell_type == "code" and "raises-exception" not in cell.metadata.get("tags", [])
         for output in cell.outputs
     )
 
@@ -32,6 +32,14 @@ def test_quickstart_runs_and_leaks_no_token(tmp_path):
         )
     )
     progress_cell = nb.cells[-1]
+    # A failed request with debug on: the error names the request, with the token redacted.
+    nb.cells.append(
+        nbformat.v4.new_code_cell(
+            '%config D365Magic.debug = True\n%d365 list leads --filter "statuscode eq"',
+            metadata={"tags": ["raises-exception"]},
+        )
+    )
+    error_cell = nb.cells[-1]
     token_file = tmp_path / "token.txt"
     # A probe cell, run after the notebook, fetches the token from the kernel into a file
     # without printing it, so the test knows what it must not find.
@@ -51,6 +59,11 @@ def test_quickstart_runs_and_leaks_no_token(tmp_path):
     executed = nbformat.writes(nb)
     assert token not in executed
     assert not re.search(r"(?i)bearer\s+(?!\*\*\*)[A-Za-z0-9._~+/=-]{8,}", executed)
+
+    # IPython prints a UsageError as one "UsageError: ..." stream, not a traceback.
+    error = "".join(o.get("text", "") + o.get("evalue", "") for o in error_cell.outputs)
+    assert "request: GET " in error and "Authorization: Bearer ***" in error
+    assert "Traceback" not in error
 
     shown = [o for o in progress_cell.outputs if o.output_type == "display_data"]
     assert shown, "the bar was displayed"

@@ -69,6 +69,12 @@ def test_filter_expressions_and_format_field_syntax_both_work():
     assert interpolate_filter("a eq {trigger[subject]}", ns) == "a eq 'S''1'"
 
 
+def test_comprehension_in_braces_sees_user_names_and_leaves_namespace_alone():
+    ns = {"nums": [1, 5, 9], "limit": 4}
+    assert interpolate("{[n for n in nums if n > limit]}", ns) == "[5, 9]"
+    assert set(ns) == {"nums", "limit"}
+
+
 def test_dollar_text_and_doubled_braces_pass_untouched():
     assert interpolate_filter("$filter {{x}}", {}) == "$filter {x}"
 

@@ -81,3 +81,11 @@ def test_random_tokens_differ(empty_sandbox):
 def test_binds_loopback_by_default(empty_sandbox):
     assert empty_sandbox.url.startswith("http://127.0.0.1:")
     assert empty_sandbox.api == empty_sandbox.url + "/api/data/v9.2/"
+
+
+def test_auth_scheme_is_case_insensitive(sandbox):
+    # RFC 9110: the scheme is case-insensitive; some HTTP libraries send "bearer".
+    r = httpx.get(sandbox.api + "WhoAmI", headers={"Authorization": f"bearer {sandbox.token}"})
+    assert r.status_code == 200
+    near = httpx.get(sandbox.api + "WhoAmI", headers={"Authorization": f"bearer {sandbox.token}x"})
+    assert near.status_code == 401

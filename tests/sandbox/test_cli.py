@@ -141,3 +141,42 @@ def test_port_in_use_is_a_one_line_error():
     assert proc.stdout == ""
     assert f"cannot listen on 127.0.0.1:{port}" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_limits_faults_and_seed_options_reach_the_running_sandbox():
+    proc = _launch(
+        "--data", "empty", "--limits", "requests=3,window=300", "--faults", "503=1", "--seed", "7"
+    )
+    try:
+        line = _first_line(proc)
+        auth = {"Authorization": f"Bearer {line['token']}"}
+        control = line["url"] + "/_sandbox/faults"
+        assert httpx.get(line["api"] + "WhoAmI", headers=auth).status_code == 503
+        shown = httpx.get(control, headers=auth).json()
+        assert shown["faults"]["unavailable"] == 1.0 and shown["seed"] == 7
+        # switched off over HTTP, as a script driving a CLI sandbox does
+        assert httpx.put(control, headers=auth, json={"faults": None}).status_code == 200
+        # three requests are within the limit; the fourth exceeds it (faulted ones never
+        # reached the limiter)
+        statuses = [httpx.get(line["api"] + "WhoAmI", headers=auth) for _ in range(4)]
+        assert [r.status_code for r in statuses] == [200, 200, 200, 429]
+        assert statuses[-1].json()["error"]["code"] == "0x80072322"
+        assert int(statuses[-1].headers["Retry-After"]) >= 1
+    finally:
+        code, _, _ = _stop(proc)
+    assert code == 0
+
+
+@pytest.mark.parametrize("kind", ["missing directory", "not a database"])
+def test_unusable_db_is_a_one_line_error(tmp_path, kind):
+    path = tmp_path / "nowhere" / "x.db"
+    if kind == "not a database":
+        path = tmp_path / "garbage.db"
+        path.write_text("this is not SQLite\n" * 100)
+    proc = _launch("--db", str(path))
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    assert out == ""
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert "cannot open the sandbox database" in err

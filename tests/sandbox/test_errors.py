@@ -285,3 +285,18 @@ def test_older_v9_paths_are_served(api, sandbox):
     r = api.get(sandbox.url + "/api/data/v9.1/WhoAmI")
     assert r.status_code == 200
     assert r.json()["UserId"] == sandbox.org.user_id
+
+
+def test_deleting_an_owner_that_still_owns_records_is_refused(empty_sandbox, empty_api):
+    # ownerid is SystemRequired: deleting the owning team would leave records without an owner.
+    r = empty_api.post(
+        "teams", json={"name": "Owners"}, headers={"Prefer": "return=representation"}
+    )
+    team = r.json()["teamid"]
+    body = {"subject": "s", "lastname": "Owned", "ownerid@odata.bind": f"/teams({team})"}
+    assert empty_api.post("leads", json=body).status_code == 204
+    err = _error(empty_api.delete(f"teams({team})"), 400)
+    assert err["code"] == "0x80040203" and "'ownerid'" in err["message"]
+    assert empty_api.get(f"teams({team})").status_code == 200
+    owned = empty_api.get("leads?$select=_ownerid_value").json()["value"]
+    assert [v["_ownerid_value"] for v in owned] == [team]

@@ -153,3 +153,28 @@ def test_query_function_over_http(empty_api, accounts):
         },
     )
     assert names(response) == ["Acct A", "Acct C"]
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        "LastXDays(PropertyName='createdon',PropertyValue=99999999999)",
+        "LastXYears(PropertyName='createdon',PropertyValue=100000)",
+        "NextXYears(PropertyName='createdon',PropertyValue=9000)",
+        "On(PropertyName='createdon',PropertyValue='9999-12-31')",
+    ],
+)
+def test_date_function_beyond_the_calendar_is_a_query_error(api, call):
+    r = api.get(f"leads?$select=subject&$filter=Microsoft.Dynamics.CRM.{call}")
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["code"] == "0x80060888"
+    assert "outside the supported range" in r.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("name", ["fetchXml", "savedQuery", "userQuery"])
+def test_named_queries_are_refused_not_ignored(empty_api, accounts, name):
+    # Ignoring them would answer a FetchXML or saved-view query with every row of the table.
+    r = empty_api.get(f"accounts?{name}=x")
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["code"] == "0x80060888"
+    assert f"{name} is not supported" in r.json()["error"]["message"]

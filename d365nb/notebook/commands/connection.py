@@ -1,8 +1,9 @@
 """``connect``, ``connections``, ``use``, ``whoami``.
 
-Secrets: ``--token`` is never echoed; pass it as ``{variable}`` so it is not stored in the
-notebook either (a literal token in the line is accepted, with a warning, and scrubbed from the
-in-memory input history this magic can reach). Client secrets come only from the environment.
+Secrets: ``--token`` is never echoed and must be passed as ``{variable}``. A token typed
+literally would be saved with the notebook, where the kernel cannot reach it, so it is refused
+(and scrubbed from the kernel's input history, see ``notebook.history``). Client secrets come
+only from the environment.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from urllib.parse import urlparse
 
 from IPython.core.error import UsageError
 
+from d365nb.notebook.history import scrub
 from d365nb.notebook.values import interpolate
 
 
@@ -34,31 +36,6 @@ def _show_device_code(prompt: Any) -> None:
     display(device_code_bundle(prompt), raw=True)
 
 
-def _scrub_history(magic: Any, secret: str) -> None:
-    """Replace a literal secret in the input history lists this kernel keeps in memory."""
-    shell = magic.shell
-    if shell is None or not secret:
-        return
-    manager = getattr(shell, "history_manager", None)
-    lists = [shell.user_ns.get("In"), shell.user_ns.get("_ih")]
-    if manager is not None:
-        lists += [manager.input_hist_parsed, manager.input_hist_raw]
-    for entries in lists:
-        if isinstance(entries, list):
-            for i, entry in enumerate(entries):
-                if isinstance(entry, str) and secret in entry:
-                    entries[i] = entry.replace(secret, "***")
-    if manager is not None:
-        cache = getattr(manager, "db_input_cache", None)
-        if isinstance(cache, list):
-            for i, row in enumerate(cache):
-                cache[i] = tuple(x.replace(secret, "***") if isinstance(x, str) else x for x in row)
-    for key in ("_i", "_ii", "_iii"):
-        value = shell.user_ns.get(key)
-        if isinstance(value, str) and secret in value:
-            shell.user_ns[key] = value.replace(secret, "***")
-
-
 def _auth_options(options: Namespace) -> dict[str, Any]:
     """connect() keyword arguments for the sign-in the options ask for.
 
@@ -77,23 +54,71 @@ def _auth_options(options: Namespace) -> dict[str, Any]:
     return kwargs
 
 
+def _already_open(alias: str | None, target: str) -> Any:
+    """The open connection named ``alias`` when it is to ``target`` (re-running a connect cell
+    is then a no-op, and flows holding it keep working); None when the alias is free.
+
+    The same alias for another target is refused: the client would quietly pick ``alias2``.
+    """
+    from d365nb.client.registry import connections
+
+    conn = connections.get(alias) if alias else None
+    if conn is None:
+        return None
+    if target.lower() == "sandbox":
+        same = getattr(conn, "sandbox", None) is not None
+    else:
+        wanted = urlparse(target)
+        same = _display_url(conn).lower() == f"{wanted.scheme}://{wanted.netloc}".lower()
+    if not same:
+        raise UsageError(
+            f"%d365 connect: {alias!r} is already open to {_display_url(conn)}; "
+            "pick another --alias (or close that connection first)"
+        )
+    return conn
+
+
+def _sign_in_flags(options: Namespace) -> list[str]:
+    """The Entra ID sign-in options given on the line (they need an org URL and no token)."""
+    given = {
+        "--client-id": options.client_id,
+        "--tenant": options.tenant,
+        "--device-code": options.device_code,
+        "--interactive": options.interactive,
+    }
+    return [flag for flag, value in given.items() if value]
+
+
 def cmd_connect(magic: Any, options: Namespace, cell: str | None) -> None:
     """Open a connection, register it under its alias and make it current."""
     import d365nb
+    from d365nb.client.registry import connections
 
     raw_token = options.token
+    if raw_token and "{" not in raw_token:
+        scrub(magic.shell, raw_token)
+        raise UsageError(
+            "%d365 connect: a literal --token would be saved in the notebook; put it in a "
+            "variable and pass --token {variable} (nothing was connected; the token was "
+            "removed from this kernel's input history)"
+        )
     target = interpolate(options.target, magic.namespace)
     token = interpolate(raw_token, magic.namespace) if raw_token else None
-    if raw_token and "{" not in raw_token:
-        _scrub_history(magic, raw_token)
-        print(
-            "d365nb: a literal --token stays in the notebook source; "
-            "prefer --token {variable} (the token is not shown here)"
-        )
+    existing = _already_open(options.alias, target)
+    if existing is not None:
+        connections.use(options.alias)
+        print(f"already connected to {_display_url(existing)} as {options.alias!r} (now current)")
+        return
     kwargs: dict[str, Any] = {}
     if options.verify:
         kwargs["verify"] = interpolate(options.verify, magic.namespace)
+    sign_in = _sign_in_flags(options)
     if target.lower() == "sandbox":
+        if sign_in or raw_token:
+            flags = ", ".join(sign_in + (["--token"] if raw_token else []))
+            raise UsageError(
+                f"%d365 connect sandbox: {flags} apply to an org URL; the sandbox signs itself in"
+            )
         if options.data:
             kwargs["sandbox_options"] = {"data": options.data}
         conn = d365nb.connect("sandbox", alias=options.alias, **kwargs)
@@ -108,6 +133,10 @@ def cmd_connect(magic: Any, options: Namespace, cell: str | None) -> None:
             )
         kwargs = {**magic.connect_options, **kwargs}
         if token:
+            if sign_in:
+                raise UsageError(
+                    f"%d365 connect: --token replaces sign-in; drop {', '.join(sign_in)}"
+                )
             kwargs["token"] = token
         else:
             kwargs.update(_auth_options(options))

@@ -8,7 +8,9 @@ from typing import Any
 
 from IPython.core.error import UsageError
 
-from d365nb.notebook.display import Progress, format_footer, remember_footer
+from d365nb.notebook.display import format_footer, remember_footer
+from d365nb.notebook.hints import column_hints
+from d365nb.notebook.progress import Progress
 from d365nb.notebook.values import interpolate, interpolate_filter
 
 _FORMATTED = "@OData.Community.Display.V1.FormattedValue"
@@ -32,9 +34,12 @@ def cmd_list(magic: Any, options: Namespace, cell: str | None) -> Any:
     else:
         max_pages = options.pages or (magic.max_pages if magic.max_pages > 0 else None)
     started = time.perf_counter()
-    with Progress(
-        f"{table}", unit="rows", after=magic.progress_after, enabled=magic.show_progress
-    ) as progress:
+    with (
+        Progress(
+            f"{table}", unit="rows", after=magic.progress_after, enabled=magic.show_progress
+        ) as progress,
+        column_hints(conn, table),
+    ):
         frame = conn.list(
             table,
             filter=interpolate_filter(options.filter, ns) if options.filter else None,
@@ -91,9 +96,10 @@ def cmd_get(magic: Any, options: Namespace, cell: str | None) -> Any:
     table = interpolate(options.table, ns)
     record_id = interpolate(options.id, ns)
     started = time.perf_counter()
-    record = conn.get(
-        table, record_id, select=_opt(options.select, ns), expand=_opt(options.expand, ns)
-    )
+    with column_hints(conn, table):
+        record = conn.get(
+            table, record_id, select=_opt(options.select, ns), expand=_opt(options.expand, ns)
+        )
     frame = record_frame(record)
     frame.attrs["record"] = record
     footer = format_footer(

@@ -12,7 +12,9 @@ from typing import Any
 
 from IPython.core.error import UsageError
 
-from d365nb.notebook.display import Progress, format_footer, remember_footer
+from d365nb.notebook.display import format_footer, remember_footer
+from d365nb.notebook.hints import column_hints
+from d365nb.notebook.progress import Progress
 from d365nb.notebook.values import (
     interpolate,
     interpolate_filter,
@@ -62,8 +64,15 @@ def _bulk_frame(result: Any, index: Any, conn: Any, verb: str, elapsed: float) -
     return remember_footer(frame, footer)
 
 
-def _source_index(source: Any) -> Any:
-    return getattr(source, "index", None)
+def _bulk_from(magic: Any, conn: Any, table: str, name: str, command: str) -> Any:
+    """``create/update --from DF``: one bulk write of every row, results indexed like the input."""
+    source = _frame_source(magic, name, command)
+    write = conn.create_many if command == "create" else conn.update_many
+    started = time.perf_counter()
+    with _progress(magic, table) as progress:
+        result = write(table, source, progress=progress)
+    elapsed = time.perf_counter() - started
+    return _bulk_frame(result, getattr(source, "index", None), conn, f"{command}d", elapsed)
 
 
 def _values(magic: Any, meta: Any, words: list[str], cell: str | None) -> Any:
@@ -85,11 +94,7 @@ def cmd_create(magic: Any, options: Namespace, cell: str | None) -> Any:
     if options.source:
         if options.values or (cell and cell.strip()):
             raise UsageError("%d365 create --from DF takes no field=value words or cell body")
-        source = _frame_source(magic, options.source, "create")
-        with _progress(magic, table) as progress:
-            result = conn.create_many(table, source, progress=progress)
-        elapsed = time.perf_counter() - started
-        return _bulk_frame(result, _source_index(source), conn, "created", elapsed)
+        return _bulk_from(magic, conn, table, options.source, "create")
     meta = conn.metadata.table(table)
     values = _values(magic, meta, options.values, cell)
     if isinstance(values, list):
@@ -110,8 +115,11 @@ def cmd_create(magic: Any, options: Namespace, cell: str | None) -> Any:
 def _matching(magic: Any, conn: Any, meta: Any, where: str) -> Any:
     """Every record matching ``where`` (primary id and name only)."""
     flt = interpolate_filter(where, magic.namespace)
-    select = ",".join(c for c in (meta.primary_name,) if c) or meta.primary_id
-    with _progress(magic, meta.logical_name, "rows") as progress:
+    select = meta.primary_name or meta.primary_id  # the id is the index; the name is for people
+    with (
+        _progress(magic, meta.logical_name, "rows") as progress,
+        column_hints(conn, meta.logical_name),
+    ):
         return conn.list(
             meta.logical_name, filter=flt, select=select, page_size=magic.page_size,
             progress=progress,
@@ -131,14 +139,6 @@ def _preview(magic: Any, conn: Any, matches: Any, verb: str, what: str) -> Any:
     return remember_footer(preview, footer)
 
 
-def _check_values(conn: Any, meta: Any, values: dict[str, Any]) -> None:
-    """Type-check ``values`` as the client will (field, expected type, example), sending nothing."""
-    from d365nb.client.values import coerce_record
-
-    # The connection resolves lookup targets ("leads" -> lead) from its cached table list.
-    coerce_record(meta, values, for_update=True, resolve_target=conn._target)
-
-
 def cmd_update(magic: Any, options: Namespace, cell: str | None) -> Any:
     """One record (``<id> field=value``), many (``--from DF``) or all matching ``--where``."""
     conn = magic.connection()
@@ -148,11 +148,7 @@ def cmd_update(magic: Any, options: Namespace, cell: str | None) -> Any:
     if options.source:
         if words or options.where or (cell and cell.strip()):
             raise UsageError("%d365 update --from DF takes no id, field=value, --where or cell")
-        source = _frame_source(magic, options.source, "update")
-        with _progress(magic, table) as progress:
-            result = conn.update_many(table, source, progress=progress)
-        elapsed = time.perf_counter() - started
-        return _bulk_frame(result, _source_index(source), conn, "updated", elapsed)
+        return _bulk_from(magic, conn, table, options.source, "update")
     meta = conn.metadata.table(table)
     record_id = None
     if words and "=" not in words[0]:
@@ -165,7 +161,8 @@ def cmd_update(magic: Any, options: Namespace, cell: str | None) -> Any:
     if not values:
         raise UsageError(f"%d365 update {table}: nothing to update; give field=value words")
     if options.where:
-        _check_values(conn, meta, values)  # a bad value fails before the preview, not after
+        # A bad value fails before the preview (nothing read, nothing written), not after it.
+        conn.validate(meta.logical_name, values, for_update=True)
         matches = _matching(magic, conn, meta, options.where)
         if not options.yes:
             return _preview(magic, conn, matches, "updated", f"{meta.logical_name} records")

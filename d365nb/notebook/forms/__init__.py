@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from d365nb.notebook.forms.action import ActionForm
 from d365nb.notebook.forms.base import Form
 from d365nb.notebook.forms.connection import ConnectionForm
-from d365nb.notebook.forms.flowview import ActionForm, FlowView
+from d365nb.notebook.forms.flowview import FlowView
 from d365nb.notebook.forms.listform import ListForm
 from d365nb.notebook.forms.picker import LookupPicker, RecordSearch
 from d365nb.notebook.forms.record import CreateForm, DeleteForm, GetForm, UpdateForm

@@ -46,14 +46,17 @@ class Form:
         self.widget.add_class(f"d365nb-form-{self.kind}")
 
     def set_title(self, title: str) -> None:
+        """Show ``title`` as the form's heading."""
         self.title = title
         if hasattr(self, "header"):
             self.header.value = f"<h4 style='margin:4px 0'>{escape(title)}</h4>"
 
     def show_error(self, err: BaseException | str) -> None:
+        """Put a one-line error on the status line (never a traceback)."""
         self.status.value = error_line(err)
 
     def show_ok(self, message: str) -> None:
+        """Put a one-line success message on the status line."""
         self.status.value = ok_line(message)
 
     # -- display -----------------------------------------------------------------------------

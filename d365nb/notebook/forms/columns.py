@@ -38,8 +38,6 @@ _KINDS = {
     "owner": LOOKUP,
 }
 
-_REQUIRED_LEVELS = {"applicationrequired", "systemrequired"}
-
 
 def kind(column: Any) -> str | None:
     """The input kind for a column (``text``, ``whole``, ``date``, ...), None when not editable
@@ -48,17 +46,15 @@ def kind(column: Any) -> str | None:
 
 
 def is_required(column: Any) -> bool:
-    """True for required columns; accepts a bool or a Dataverse RequiredLevel name.
+    """True for columns a person must fill in (``ColumnMeta.required``: Application- or
+    SystemRequired).
 
     Owner, State and Status are never required of the person: left blank, Dataverse makes the
     caller the owner and starts the record in its default state.
     """
     if str(getattr(column, "type", "")).lower() in ("owner", "state", "status"):
-        return False  # state/status default to the table's initial state
-    required = getattr(column, "required", False)
-    if isinstance(required, str):
-        return required.lower() in _REQUIRED_LEVELS
-    return bool(required)
+        return False
+    return bool(getattr(column, "required", False))
 
 
 def label(column: Any) -> str:
@@ -67,11 +63,8 @@ def label(column: Any) -> str:
 
 
 def options(column: Any) -> dict[int, str]:
-    """Choice options as ``{value: label}`` (accepts a dict or a sequence of Option objects)."""
-    raw = getattr(column, "options", None) or {}
-    if isinstance(raw, dict):
-        return {int(k): str(v) for k, v in raw.items()}
-    return {int(o.value): str(o.label) for o in raw}
+    """Choice options as ``{value: label}`` (``ColumnMeta.options``), in metadata order."""
+    return {int(k): str(v) for k, v in (getattr(column, "options", None) or {}).items()}
 
 
 def targets(column: Any) -> list[str]:

@@ -9,6 +9,7 @@ live in password boxes, are handed to the client and are never echoed.
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import ipywidgets as widgets
@@ -33,6 +34,7 @@ class ConnectionForm(Form):
     kind = "connection"
 
     title = "Connect to Dynamics 365"
+    tick_seconds = 1.0  # how often the waiting line counts on while the person signs in
 
     def __init__(self, alias: str | None = None, **auth_options: Any) -> None:
         super().__init__()
@@ -64,6 +66,10 @@ class ConnectionForm(Form):
         self.connect_button.on_click(lambda _b: self.connect())
         self.sandbox_button.on_click(lambda _b: self.connect_sandbox())
         self._thread: threading.Thread | None = None
+        # Set when an attempt ends; the lock keeps a late countdown tick from overwriting the
+        # final "connected"/error line.
+        self._done = threading.Event()
+        self._status_lock = threading.Lock()
         self._method_changed()
         self._assemble(
             self.url,
@@ -74,22 +80,57 @@ class ConnectionForm(Form):
         )
 
     def _method_changed(self) -> None:
-        extra = {"client_secret": [self.tenant, self.client_id, self.secret], "token": [self.token]}
+        # A person signing in may still need their own tenant or app registration (optional);
+        # an app signing in needs all three.
+        signing_in = [self.tenant, self.client_id]
+        extra = {
+            "device_code": signing_in,
+            "interactive": signing_in,
+            "client_secret": [self.tenant, self.client_id, self.secret],
+            "token": [self.token],
+        }
         self.extra.children = tuple(extra.get(self.method.value, []))
+        optional = self.method.value in ("device_code", "interactive")
+        self.tenant.placeholder = "organizations (optional)" if optional else "tenant GUID"
+        self.client_id.placeholder = "d365nb's public client (optional)" if optional else ""
+
+    def _person_options(self) -> dict[str, Any]:
+        """``auth_options`` plus the tenant / client id typed for a person's sign-in."""
+        options = dict(self.auth_options)
+        if self.tenant.value.strip():
+            options["tenant_id"] = self.tenant.value.strip()
+        if self.client_id.value.strip():
+            options["client_id"] = self.client_id.value.strip()
+        return options
 
     # -- status ------------------------------------------------------------------------------
     def set_status(self, text: str) -> None:
+        """Show a progress line (``⏳ text``)."""
         self.status.value = f"<span class='d365nb-progress'>⏳ {escape(text)}</span>"
 
     def show_device_code(self, prompt: Any) -> None:
-        """Show a device-code prompt (``user_code``, ``verification_uri``) as a link and the code."""
+        """Show a device-code prompt (``user_code``, ``verification_uri``) as a link and the code,
+        with a status line that counts on (time waited, time left) until the sign-in ends."""
         uri = escape(prompt.verification_uri)
         self.prompt.value = (
             f"<div style='padding:6px;border:1px solid #90caf9;background:#e3f2fd'>"
             f"Open <a href='{uri}' target='_blank' rel='noopener'>{uri}</a> and enter the code "
             f"<code style='font-size:1.3em' class='d365nb-user-code'>{escape(prompt.user_code)}</code></div>"
         )
-        self.set_status("waiting for you to sign in…")
+        started = time.monotonic()
+        expires_in = getattr(prompt, "expires_in", None)
+        done = self._done
+
+        def tick() -> None:
+            while True:
+                with self._status_lock:
+                    if done.is_set():
+                        return
+                    self.set_status(_waiting_line(time.monotonic() - started, expires_in))
+                if done.wait(self.tick_seconds):
+                    return
+
+        threading.Thread(target=tick, daemon=True, name="d365nb-device-code-status").start()
 
     # -- connecting --------------------------------------------------------------------------
     def _auth(self) -> Any:
@@ -98,9 +139,11 @@ class ConnectionForm(Form):
         url = self.url.value.strip()
         method = self.method.value
         if method == "device_code":
-            return auth.DeviceCodeAuth(url, callback=self.show_device_code, **self.auth_options)
+            return auth.DeviceCodeAuth(
+                url, callback=self.show_device_code, **self._person_options()
+            )
         if method == "interactive":
-            return auth.InteractiveAuth(url, **self.auth_options)
+            return auth.InteractiveAuth(url, **self._person_options())
         if method == "client_secret":
             if self.tenant.value and self.client_id.value and self.secret.value:
                 return auth.ClientSecretAuth(
@@ -150,6 +193,7 @@ class ConnectionForm(Form):
             self.show_error("already connecting; wait for it to finish")
             return
         self.connect_button.disabled = self.sandbox_button.disabled = True
+        self._done = threading.Event()
         self._thread = threading.Thread(
             target=self._run, args=(make,), daemon=True, name="d365nb-connect"
         )
@@ -161,15 +205,15 @@ class ConnectionForm(Form):
             who = conn.whoami()  # proves the sign-in worked
             _register(conn, self.alias)
         except Exception as err:  # the status line, not a traceback on a background thread
-            self.status.value = error_line(err)
+            final = error_line(err)
         else:
             self.result = conn
-            self.prompt.value = ""
-            self.status.value = ok_line(
-                f"connected to {_where(conn)} as user {who.get('UserId', '?')}"
-            )
-        finally:
-            self.connect_button.disabled = self.sandbox_button.disabled = False
+            final = ok_line(f"connected to {_where(conn)} as user {who.get('UserId', '?')}")
+        with self._status_lock:
+            self._done.set()
+            self.prompt.value = ""  # a used or failed device code is of no further use
+            self.status.value = final
+        self.connect_button.disabled = self.sandbox_button.disabled = False
 
     def wait(self, timeout: float = 60.0) -> Any:
         """Wait for a connection attempt to finish; return the connection (or None)."""
@@ -179,6 +223,24 @@ class ConnectionForm(Form):
 
     def _fallback_body(self) -> str:
         return "<p>Run the cell in a notebook with widgets, or use <code>%d365 connect sandbox</code>.</p>"
+
+
+def _waiting_line(waited: float, expires_in: float | None) -> str:
+    """ "waiting for you to sign in… 0:42 (the code expires in 14:18)"."""
+    line = f"waiting for you to sign in… {_clock(waited)}"
+    if expires_in:
+        left = expires_in - waited
+        line += (
+            f" (the code expires in {_clock(left)})"
+            if left > 0
+            else " (the code has expired: click Connect for a new one)"
+        )
+    return line
+
+
+def _clock(seconds: float) -> str:
+    whole = max(0, int(seconds))
+    return f"{whole // 60}:{whole % 60:02d}"
 
 
 def _connect(target: str, **kwargs: Any) -> Any:

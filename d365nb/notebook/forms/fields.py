@@ -8,6 +8,7 @@ sent.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -99,6 +100,7 @@ class Field:
         return problem is None
 
     def show_error(self, message: str | None) -> None:
+        """Show ``message`` under the input (None clears it)."""
         self.error.value = (
             f"<span class='d365nb-error' style='{ERROR_STYLE}'>{escape(message)}</span>"
             if message
@@ -106,6 +108,7 @@ class Field:
         )
 
     def changed(self) -> bool:
+        """Whether the input differs from the loaded value (an invalid input counts as changed)."""
         try:
             return self.value() != self.original
         except ValueError:
@@ -183,7 +186,9 @@ class NumberField(Field):
             self.input.value = _num(value)
 
     def convert(self, raw: Any) -> Any:
-        text = str(raw).strip().replace(",", "")
+        text = str(raw).strip()
+        if _GROUPED.match(text):  # "12,500" is twelve thousand five hundred...
+            text = text.replace(",", "")  # ...but "1,5" stays invalid rather than becoming 15
         try:
             number: int | float = int(text) if self.whole else float(text)
         except ValueError:
@@ -195,6 +200,9 @@ class NumberField(Field):
         if self.max_value is not None and number > self.max_value:
             raise ValueError(f"{_num(number)} is above the maximum {_num(self.max_value)}")
         return number
+
+
+_GROUPED = re.compile(r"^-?\d{1,3}(,\d{3})+(\.\d+)?$")
 
 
 def _num(value: Any) -> str:
@@ -290,6 +298,9 @@ class ChoiceField(Field):
             if value.lower() not in by_label:
                 raise ValueError(f"{value!r} is not a choice of {cols.label(self.column)}")
             value = by_label[value.lower()]
+        if int(value) not in self.choices:
+            # Dataverse keeps a removed option's value on old records: say so, don't crash.
+            raise ValueError(f"{value} is not a choice of {cols.label(self.column)} any more")
         self.input.value = int(value)
 
 

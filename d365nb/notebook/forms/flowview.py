@@ -44,12 +44,14 @@ def _step_statuses(flow: Any, run_id: str) -> dict[str, str]:
 
 
 def _trigger_status(flow: Any, latest_run: dict[str, Any] | None) -> str | None:
-    """The latest trigger check's status (Succeeded / Skipped / Failed); a flow only tested by
-    hand has no checks, but a run means its trigger record was found."""
+    """The trigger box's status: Failed while its latest poll fails (the flow is blind then);
+    otherwise Succeeded for the latest run (its record was found), as in a Logic Apps run view.
+    An idle poll ("Skipped": nothing new) does not grey out the run being shown."""
     checks = flow.history.checks(flow.name, 1)
-    if checks:
-        return checks[0].get("status")
-    return "Succeeded" if latest_run else None
+    latest_check = checks[0].get("status") if checks else None
+    if latest_check == "Failed" or latest_run is None:
+        return latest_check
+    return "Succeeded"
 
 
 def _box(y: int, title: str, subtitle: str, status: str | None, css: str) -> str:
@@ -134,6 +136,9 @@ def history_table(runs: list[dict[str, Any]]) -> str:
     return f"<table class='d365nb-history'>{head}{''.join(rows)}</table>"
 
 
+_LIVE_VIEWS: dict[str, FlowView] = {}  # flow name -> its view refreshing itself
+
+
 class FlowView(Form):
     """Diagram of a flow (coloured by its latest run) beside its run history; Refresh or let it
     refresh itself every few seconds."""
@@ -182,10 +187,20 @@ class FlowView(Form):
             self.status.value = f"latest run <code>{escape(str(latest['run_id'])[:8])}</code>: {escape(latest.get('status'))}"
 
     def _live_changed(self, on: bool) -> None:
+        name = getattr(self.flow, "name", "")
         if on:
+            # One live view per flow: re-running the cell that shows it must not pile up
+            # timers that keep redrawing views nobody can see any more.
+            previous = _LIVE_VIEWS.get(name)
+            _LIVE_VIEWS[name] = self
+            if previous is not None and previous is not self:
+                previous.live.value = False
             self._tick()
-        elif self._timer is not None:
-            self._timer.cancel()
+        else:
+            if self._timer is not None:
+                self._timer.cancel()
+            if _LIVE_VIEWS.get(name) is self:
+                del _LIVE_VIEWS[name]
 
     def _tick(self) -> None:
         if not self.live.value:

@@ -11,11 +11,12 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from d365nb.client.errors import D365Error
 from d365nb.client.query import literal
 from d365nb.notebook.forms import columns as cols
 from d365nb.notebook.forms.base import Form, current_connection
 from d365nb.notebook.forms.fields import BLANK, BooleanField, Field, make_field
-from d365nb.notebook.forms.picker import string_literal
+from d365nb.notebook.forms.picker import like_literal, string_literal
 from d365nb.notebook.forms.render import escape
 
 NO_VALUE = {"null", "notnull", "last7", "next7"}
@@ -60,8 +61,8 @@ def condition(column: Any, op: str, value: Any = BLANK) -> str:
         )
     if value is BLANK:
         raise ValueError(f"enter a value for {cols.label(column)}")
-    if op in ("contains", "startswith", "endswith"):
-        return f"{op}({name},{string_literal(str(value))})"
+    if op in ("contains", "startswith", "endswith"):  # the raw OData box keeps wildcards
+        return f"{op}({name},{string_literal(like_literal(str(value)))})"
     if kind == cols.LOOKUP:
         value = value[1]  # (entity_set, id) -> bare GUID
     elif kind in (cols.TEXT, cols.MEMO):
@@ -96,6 +97,7 @@ class FilterRow:
 
     @property
     def meta(self) -> Any:
+        """The chosen column's metadata."""
         return self.form.meta.columns[self.column.value]
 
     def _column_changed(self) -> None:
@@ -149,12 +151,15 @@ class ListForm(Form):
         super().__init__()
         self.conn = current_connection(conn)
         self.rows: list[FilterRow] = []
-        names = _table_names(self.conn)
+        choices = _table_choices(self.conn)
         if table is not None:
-            table = self.conn.metadata.table(table).logical_name
-            if table not in names:
-                names = sorted({*names, table})
-        self.table = widgets.Dropdown(options=names, value=table or names[0], description="Table")
+            meta = self.conn.metadata.table(table)
+            table = meta.logical_name
+            if table not in [name for _, name in choices]:
+                choices = sorted([*choices, (f"{meta.display_name or table} ({table})", table)])
+        self.table = widgets.Dropdown(
+            options=choices, value=table or choices[0][1], description="Table"
+        )
         self.columns = widgets.SelectMultiple(
             description="Columns", rows=6, layout=widgets.Layout(width="420px")
         )
@@ -194,6 +199,7 @@ class ListForm(Form):
         )
 
     def filterable(self) -> list[Any]:
+        """The columns a filter row may test."""
         # Helper columns (``owneridname``...) belong to their lookup: filter on the lookup itself.
         return [
             c
@@ -204,12 +210,12 @@ class ListForm(Form):
     def _table_changed(self) -> None:
         self.meta = self.conn.metadata.table(self.table.value)
         self.set_title(f"List {self.meta.display_name or self.meta.logical_name}")
-        names = sorted(self.meta.columns)
+        choices = _column_choices(self.meta)
         self.rows = []
         self.rows_box.children = ()
-        self.columns.options = names
+        self.columns.options = choices
         self.columns.value = ()
-        self.orderby.options = [("", None)] + [(n, n) for n in names]
+        self.orderby.options = [("", None), *choices]
         self.refresh_preview()
 
     def add_row(self, column: str | None = None) -> FilterRow:
@@ -221,6 +227,7 @@ class ListForm(Form):
         return row
 
     def remove_row(self, row: FilterRow) -> None:
+        """Drop a filter condition row."""
         self.rows.remove(row)
         self.rows_box.children = tuple(r.widget for r in self.rows)
         self.refresh_preview()
@@ -241,6 +248,7 @@ class ListForm(Form):
         }
 
     def refresh_preview(self) -> None:
+        """Show the OData the widgets describe (left as is while a value is invalid)."""
         if not hasattr(self, "preview"):
             return
         try:
@@ -277,13 +285,19 @@ class ListForm(Form):
         return f"<p>table <code>{escape(self.meta.entity_set)}</code> · {self.preview.value}</p>"
 
 
-def _table_names(conn: Any) -> list[str]:
-    """Logical names of the org's tables (one request, cached by the client's metadata)."""
+def _table_choices(conn: Any) -> list[tuple[str, str]]:
+    """``[("Account (account)", "account"), ...]`` for the org's tables (one request, cached by
+    the client); the names already cached when the org cannot be asked."""
     try:
         frame = conn.tables()
-        for column in ("logical_name", "LogicalName", "name"):
-            if column in frame.columns:
-                return sorted(str(v) for v in frame[column])
-        return sorted(str(v) for v in frame.index)
-    except Exception:
-        return sorted(conn.metadata.cached_table_names())
+    except D365Error:
+        return [(name, name) for name in sorted(conn.metadata.cached_table_names())]
+    return sorted(
+        (f"{row.display_name or row.Index} ({row.Index})", str(row.Index))
+        for row in frame.itertuples()
+    )
+
+
+def _column_choices(meta: Any) -> list[tuple[str, str]]:
+    """``[("Topic (subject)", "subject"), ...]`` sorted by display name."""
+    return sorted((f"{cols.label(c)} ({c.name})", c.name) for c in meta.columns.values())

@@ -8,6 +8,7 @@ request, not one per keystroke.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +20,7 @@ from d365nb.notebook.forms.render import error_line, escape
 from d365nb.notebook.forms.shared import layout, make
 
 SEARCH_TOP = 10
+RESULT_SEPARATOR = "  ·  "  # between a result's name and its short id in the results list
 # Seconds of quiet typing before a search is sent: long enough that typing a word sends one
 # request, short enough that pause-to-results stays within 200 ms (see benchmarks/bench_forms.py).
 SEARCH_DELAY = 0.15
@@ -27,6 +29,16 @@ SEARCH_DELAY = 0.15
 def string_literal(text: str) -> str:
     """An OData string literal, always quoted (a name that looks like a GUID is still a name)."""
     return "'" + text.replace("'", "''") + "'"
+
+
+def like_literal(text: str) -> str:
+    """``text`` to be matched as typed by ``contains``/``startswith``/``endswith``.
+
+    Dataverse runs those functions as SQL Server LIKE patterns, where ``%``, ``_`` and ``[``
+    are wildcards; a person searching "50%" or "A_B" means those characters, so each is
+    bracketed (``[%]``), as Microsoft's "wildcard characters" page says to.
+    """
+    return re.sub(r"([%_\[])", r"[\1]", text)
 
 
 class Debouncer:
@@ -75,6 +87,7 @@ class Debouncer:
                 self._fn(*args)
 
     def cancel(self) -> None:
+        """Drop a pending call."""
         self._take()
 
 
@@ -98,7 +111,7 @@ class RecordSearch:
         else:
             if mode not in ("startswith", "contains"):
                 raise ValueError(f"unknown search mode {mode!r} (use startswith or contains)")
-            query = f"{mode}({name},{string_literal(text)})"
+            query = f"{mode}({name},{string_literal(like_literal(text))})"
         records = _first_page(self.conn, meta.entity_set, query, [name], name, top)
         return [(str(r.get(name) or "(no name)"), str(r[key])) for r in records]
 
@@ -106,13 +119,10 @@ class RecordSearch:
 def _first_page(
     conn: Any, table: str, query: str | None, select: list[str], orderby: str, top: int
 ) -> list[dict]:
-    # Raw JSON records: a picker needs two fields, not a DataFrame.
-    if hasattr(conn, "iter_pages"):
-        for page in conn.iter_pages(table, filter=query, select=select, orderby=orderby, top=top):
-            return list(page)[:top]
-        return []
-    frame = conn.list(table, filter=query, select=select, orderby=orderby, top=top)
-    return [{**row, frame.index.name: index} for index, row in frame.to_dict("index").items()]
+    # Raw JSON records of the first page only: a picker needs two fields, not a DataFrame.
+    for page in conn.iter_pages(table, filter=query, select=select, orderby=orderby, top=top):
+        return list(page)[:top]
+    return []
 
 
 class LookupPicker:
@@ -153,6 +163,7 @@ class LookupPicker:
         self.chosen = make(widgets.HTML)
         self.status = make(widgets.HTML)
         self._value: tuple[str, str] | None = None
+        self.label = ""  # the picked record's primary name, as shown
         self._debounced = Debouncer(self._search, delay)
         self.query.observe(lambda change: self._debounced(change["new"]), "value")
         self.mode.observe(lambda change: self._debounced(self.query.value), "value")
@@ -186,7 +197,9 @@ class LookupPicker:
             self.status.value = error_line(err)
             return
         self.status.value = "" if found else "<i>no matching records</i>"
-        self.results.options = [(f"{label}  ·  {rid[:8]}", rid) for label, rid in found]
+        self.results.options = [
+            (f"{label}{RESULT_SEPARATOR}{rid[:8]}", rid) for label, rid in found
+        ]
         self.results.layout.display = "" if found else "none"  # no empty box taking room
 
     def search(self, text: str | None = None) -> list[tuple[str, str]]:
@@ -198,7 +211,7 @@ class LookupPicker:
             self._search(text)
         else:
             self._debounced.flush()
-        return [(label.split("  ·  ")[0], rid) for label, rid in self.results.options]
+        return [(label.split(RESULT_SEPARATOR)[0], rid) for label, rid in self.results.options]
 
     def flush(self) -> None:
         """Run a pending debounced search at once (or wait for the one in flight)."""
@@ -232,18 +245,25 @@ class LookupPicker:
         self._set((self._metas[target].entity_set, str(record_id)), label)
 
     def clear(self) -> None:
+        """Unpick: no record chosen."""
         self.results.value = None
         self._set(None)
 
     def _set(self, value: tuple[str, str] | None, label: str | None = None) -> None:
         self._value = value
         if value is None:
+            self.label = ""
             self.chosen.value = ""
         else:
             shown = label or dict((rid, lab) for lab, rid in self.results.options).get(value[1], "")
-            self.chosen.value = f"<span class='d365nb-chosen'>✔ {escape(shown.split('  ·  ')[0])} <code>{value[0]}({value[1]})</code></span>"
+            self.label = shown.split(RESULT_SEPARATOR)[0]
+            self.chosen.value = (
+                f"<span class='d365nb-chosen'>✔ {escape(self.label)} "
+                f"<code>{value[0]}({value[1]})</code></span>"
+            )
         for callback in self._callbacks:
             callback(value)
 
     def on_change(self, callback: Callable[[tuple[str, str] | None], None]) -> None:
+        """Call ``callback((entity_set, id) or None)`` whenever the pick changes."""
         self._callbacks.append(callback)

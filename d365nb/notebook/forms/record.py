@@ -150,16 +150,27 @@ class CreateForm(FieldsForm):
         return record_id
 
 
-class RecordPickerMixin:
-    """A record picker (search one table by primary name) at the top of a form."""
-
-    def _make_picker(self, conn: Any, meta: Any) -> LookupPicker:
-        picker = LookupPicker(conn, [meta.logical_name], name="record")
-        picker.widget.children = (widgets.HTML("<b>Record</b>"), *picker.widget.children)
-        return picker
+def record_picker(conn: Any, meta: Any) -> LookupPicker:
+    """A record picker (search one table by primary name, or paste an id) to top a form."""
+    picker = LookupPicker(conn, [meta.logical_name], name="record")
+    picker.widget.children = (widgets.HTML("<b>Record</b>"), *picker.widget.children)
+    return picker
 
 
-class UpdateForm(FieldsForm, RecordPickerMixin):
+class RecordPickerForm(Form):
+    """Base of the get and delete forms: a table's metadata and a record picker."""
+
+    verb = ""
+
+    def __init__(self, table: str, conn: Any = None) -> None:
+        super().__init__()
+        self.conn = current_connection(conn)
+        self.meta = self.conn.metadata.table(table)
+        self.title = f"{self.verb} {self.meta.display_name or self.meta.logical_name}"
+        self.picker = record_picker(self.conn, self.meta)
+
+
+class UpdateForm(FieldsForm):
     """Pick a record, edit its fields, save only what changed."""
 
     kind = "update"
@@ -170,7 +181,7 @@ class UpdateForm(FieldsForm, RecordPickerMixin):
         super().__init__(table, conn)
         self.title = f"Update {self.meta.display_name or self.meta.logical_name}"
         self.record_id: str | None = None
-        self.picker = self._make_picker(self.conn, self.meta)
+        self.picker = record_picker(self.conn, self.meta)
         self.picker.on_change(lambda value: value and self.load(value[1]))
         self.button = widgets.Button(
             description="Save changes", button_style="primary", icon="save"
@@ -190,7 +201,15 @@ class UpdateForm(FieldsForm, RecordPickerMixin):
             return False
         self.record_id = str(record_id)
         for field in self.fields.values():
-            field.load(record_value(record, field.column))
+            try:
+                field.load(record_value(record, field.column))
+            except ValueError as err:
+                # Data the metadata does not describe (a removed option, a lookup type the
+                # column no longer targets): shown on the field, which stays blank and is
+                # not sent unless the person fills it in.
+                field.set(None)
+                field.original = BLANK
+                field.show_error(str(err))
         self.show_ok(f"loaded {record.get(self.meta.primary_name) or record_id}")
         return True
 
@@ -219,22 +238,20 @@ class UpdateForm(FieldsForm, RecordPickerMixin):
         return True
 
 
-class GetForm(Form, RecordPickerMixin):
+class GetForm(RecordPickerForm):
     """Pick a record and show it; ``result`` = the record (dict)."""
 
     kind = "get"
+    verb = "Get"
 
     def __init__(self, table: str, conn: Any = None) -> None:
-        super().__init__()
-        self.conn = current_connection(conn)
-        self.meta = self.conn.metadata.table(table)
-        self.title = f"Get {self.meta.display_name or self.meta.logical_name}"
-        self.picker = self._make_picker(self.conn, self.meta)
+        super().__init__(table, conn)
         self.picker.on_change(lambda value: value and self.fetch(value[1]))
         self.view = widgets.HTML()
         self._assemble(self.picker.widget, self.view)
 
     def fetch(self, record_id: str) -> dict | None:
+        """Read the record, show it and keep it as ``result`` (None when refused)."""
         try:
             record = self.conn.get(self.meta.entity_set, record_id)
         except Exception as err:
@@ -252,17 +269,14 @@ class GetForm(Form, RecordPickerMixin):
         return record
 
 
-class DeleteForm(Form, RecordPickerMixin):
+class DeleteForm(RecordPickerForm):
     """Pick a record, click Delete, confirm; ``result`` = the deleted id."""
 
     kind = "delete"
+    verb = "Delete"
 
     def __init__(self, table: str, conn: Any = None) -> None:
-        super().__init__()
-        self.conn = current_connection(conn)
-        self.meta = self.conn.metadata.table(table)
-        self.title = f"Delete {self.meta.display_name or self.meta.logical_name}"
-        self.picker = self._make_picker(self.conn, self.meta)
+        super().__init__(table, conn)
         self.button = widgets.Button(description="Delete…", button_style="danger", icon="trash")
         self.button.add_class("d365nb-submit")
         self.question = widgets.HTML()
@@ -286,14 +300,16 @@ class DeleteForm(Form, RecordPickerMixin):
         if self.picker.value is None:
             self.show_error("pick a record first")
             return
-        name = self.picker.chosen.value
+        entity_set, record_id = self.picker.value
         self.question.value = (
-            f"Delete this {escape(self.meta.logical_name)}? {name} This cannot be undone."
+            f"Delete {escape(self.meta.logical_name)} <b>{escape(self.picker.label or '(no name)')}"
+            f"</b> <code>{entity_set}({record_id})</code>? This cannot be undone."
         )
         self.confirm_box.layout.display = ""
         self.status.value = ""
 
     def cancel(self) -> None:
+        """Hide the question; nothing is deleted."""
         self.confirm_box.layout.display = "none"
         self.show_ok("not deleted")
 

@@ -12,38 +12,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from xml.sax.saxutils import quoteattr
 
-from ..schema.model import Column, Table
+from ..schema.model import Column, Table, edm_type
 
 NAMESPACE = "Microsoft.Dynamics.CRM"
 ALIAS = "mscrm"
 BASE_ENTITY = "crmbaseentity"
 CONTAINER = "System"
-
-_EDM_TYPES = {
-    "String": "Edm.String",
-    "Memo": "Edm.String",
-    "Integer": "Edm.Int32",
-    "BigInt": "Edm.Int64",
-    "Decimal": "Edm.Decimal",
-    "Money": "Edm.Decimal",
-    "Double": "Edm.Double",
-    "Boolean": "Edm.Boolean",
-    "DateTime": "Edm.DateTimeOffset",
-    "Picklist": "Edm.Int32",
-    "State": "Edm.Int32",
-    "Status": "Edm.Int32",
-    "Uniqueidentifier": "Edm.Guid",
-    "Lookup": "Edm.Guid",
-    "Customer": "Edm.Guid",
-    "Owner": "Edm.Guid",
-}
-
-
-def edm_type(column: Column) -> str:
-    """The Edm type of a column as the Web API serves it."""
-    if column.type == "DateTime" and column.date_behavior == "DateOnly":
-        return "Edm.Date"
-    return _EDM_TYPES.get(column.type, "Edm.String")
 
 
 def property_name(column: Column) -> str:

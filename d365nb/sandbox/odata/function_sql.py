@@ -90,7 +90,16 @@ def compile_query_function(compiler: FilterCompiler, node: QueryFunction) -> str
             f"The function '{qualified}' needs a date and time column, not '{prop.value}'.",
             node.pos,
         )
-    cond = functions.condition(short, compiler.now, value, values)
+    try:
+        cond = functions.condition(short, compiler.now, value, values)
+    except ODataError:
+        raise
+    except (OverflowError, ValueError):  # e.g. LastXYears(100000): before year 1
+        raise ODataError(
+            f"The function '{qualified}' reaches a date outside the supported range "
+            f"(position {node.pos} in '{compiler.text}').",
+            node.pos,
+        ) from None
     return _condition(compiler, target, cond, qualified, node.pos)
 
 

@@ -19,6 +19,9 @@ SUPPORTED = {"$select", "$filter", "$orderby", "$top", "$count", "$expand"}
 PASSED_THROUGH = {"$skiptoken", "$deltatoken"}
 # Dataverse documents $skip, $search and $format as unsupported; $apply is not emulated.
 UNSUPPORTED = {"$skip", "$search", "$format", "$apply", "$levels", "$compute", "$index"}
+# Dataverse's named-query parameters: the sandbox does not emulate them, and ignoring one would
+# answer a FetchXML or saved-view query with every row of the table.
+NAMED_QUERIES = {"fetchXml", "savedQuery", "userQuery"}
 EXPAND_OPTIONS = {"$select", "$filter", "$orderby", "$top", "$expand"}
 MAX_EXPANDS = 15
 ONLY_SELECT_FILTER = (
@@ -54,6 +57,11 @@ class ExpandPlan:
 def check_names(params: Mapping[str, str]) -> None:
     """Refuse options Dataverse does not support, in its words."""
     for name in params:
+        if name in NAMED_QUERIES:
+            raise ODataError(
+                f"The query parameter {name} is not supported by the sandbox; "
+                "use $filter, $orderby and $expand instead."
+            )
         if not name.startswith("$") or name in SUPPORTED or name in PASSED_THROUGH:
             continue
         if name in UNSUPPORTED:

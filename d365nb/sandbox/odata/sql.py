@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ..schema.model import LOOKUP_TYPES, Column, Table
+from ..schema.model import Column, Table, edm_type
 from .errors import ODataError
 from .navigation import Navigations, navigations
 from .nodes import (
@@ -47,21 +47,6 @@ _OP_KINDS = {
 }
 _LOOKUP_VALUE = re.compile(r"_(\w+)_value")
 _NUMBER_TYPES = {"Integer", "BigInt", "Decimal", "Double", "Money", "Picklist", "State", "Status"}
-_EDM = {
-    "String": "Edm.String",
-    "Memo": "Edm.String",
-    "Integer": "Edm.Int32",
-    "Picklist": "Edm.Int32",
-    "State": "Edm.Int32",
-    "Status": "Edm.Int32",
-    "BigInt": "Edm.Int64",
-    "Decimal": "Edm.Decimal",
-    "Money": "Edm.Decimal",
-    "Double": "Edm.Double",
-    "Boolean": "Edm.Boolean",
-    "DateTime": "Edm.DateTimeOffset",
-    "Uniqueidentifier": "Edm.Guid",
-}
 _LITERAL_EDM = {
     "string": "Edm.String",
     "int": "Edm.Int32",
@@ -101,14 +86,6 @@ def kind_of(column: Column) -> str:
     if t == "DateTime":
         return "date" if column.date_behavior == "DateOnly" else "datetime"
     return "guid"  # Uniqueidentifier and lookups
-
-
-def edm_of(column: Column) -> str:
-    if column.type in LOOKUP_TYPES:
-        return "Edm.Guid"
-    if column.type == "DateTime" and column.date_behavior == "DateOnly":
-        return "Edm.Date"
-    return _EDM.get(column.type, "Edm.String")
 
 
 def storage_datetime(value: dt.datetime) -> str:
@@ -235,7 +212,9 @@ class FilterCompiler:
         if column is not None and not column.is_lookup:
             if rest:
                 raise not_found(rest[0], table, pos)
-            return Operand(f"{alias}.{quote(column.name)}", kind_of(column), edm_of(column), column)
+            return Operand(
+                f"{alias}.{quote(column.name)}", kind_of(column), edm_type(column), column
+            )
         match = _LOOKUP_VALUE.fullmatch(name)
         if match and (lookup := table.columns.get(match.group(1))) and lookup.is_lookup:
             if rest:

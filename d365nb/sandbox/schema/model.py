@@ -24,6 +24,25 @@ NUMBER_TYPES = frozenset({"Integer", "BigInt", "Decimal", "Double", "Money"})
 CHOICE_TYPES = frozenset({"Picklist", "State", "Status"})
 LOOKUP_TYPES = frozenset({"Lookup", "Customer", "Owner"})
 REQUIRED_LEVELS = ("None", "Recommended", "ApplicationRequired", "SystemRequired")
+# The Edm type the Web API uses for each column type (CSDL, literals, conversion errors).
+EDM_TYPES = {
+    "String": "Edm.String",
+    "Memo": "Edm.String",
+    "Integer": "Edm.Int32",
+    "BigInt": "Edm.Int64",
+    "Decimal": "Edm.Decimal",
+    "Money": "Edm.Decimal",
+    "Double": "Edm.Double",
+    "Boolean": "Edm.Boolean",
+    "DateTime": "Edm.DateTimeOffset",
+    "Picklist": "Edm.Int32",
+    "State": "Edm.Int32",
+    "Status": "Edm.Int32",
+    "Uniqueidentifier": "Edm.Guid",
+    "Lookup": "Edm.Guid",
+    "Customer": "Edm.Guid",
+    "Owner": "Edm.Guid",
+}
 
 
 @dataclass(frozen=True)
@@ -107,3 +126,10 @@ class Table:
 
     def column(self, name: str) -> Column | None:
         return self.columns.get(name)
+
+
+def edm_type(column: Column) -> str:
+    """The Edm type of a column's value on the wire (`Edm.Int32`, `Edm.Date`, ...)."""
+    if column.type == "DateTime" and column.date_behavior == "DateOnly":
+        return "Edm.Date"
+    return EDM_TYPES.get(column.type, "Edm.String")
