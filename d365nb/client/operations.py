@@ -275,7 +275,8 @@ class Operations:
         params = build_query(select=self._select(meta, select))
         if token:
             params["$deltatoken"] = token
-        headers = {"Prefer": f"odata.track-changes,odata.maxpagesize={MAX_PAGE}"}
+        # Formatted values ride along: change-tracking flow triggers expose them (issue 6).
+        headers = {"Prefer": f"odata.track-changes,odata.maxpagesize={MAX_PAGE},{ANNOTATIONS}"}
         upserted: list[dict] = []
         deleted: list[str] = []
         path: str | None = meta.entity_set

@@ -276,18 +276,46 @@ def parse_declarative(name: str, source: str) -> Declarative:
 
 class _Formatter:
     """str.format over the run namespace (``{trigger[subject]}``, ``{trigger.subject}``,
-    ``{steps[create_task]}``)."""
+    ``{steps[create_task]}``). Null fields follow Logic Apps: inside text ``@{...}`` of a null
+    is the empty string, never the word "None"; a template that is one field and nothing else
+    is the field's value itself (`render_value`), so a null stays null."""
 
     def __init__(self) -> None:
         import string
 
-        self._formatter = string.Formatter()
+        class _NullAsEmpty(string.Formatter):
+            def format_field(self, value: Any, format_spec: str) -> Any:
+                return "" if value is None else super().format_field(value, format_spec)
+
+            def convert_field(self, value: Any, conversion: str | None) -> Any:
+                return None if value is None else super().convert_field(value, conversion)
+
+        self._formatter = _NullAsEmpty()
 
     def parse(self, text: str) -> Any:
         return self._formatter.parse(text)
 
     def render(self, text: str, namespace: dict[str, Any]) -> str:
         return self._formatter.vformat(text, (), namespace)
+
+    def whole_field(self, text: str) -> str | None:
+        """The field name when `text` is exactly one plain ``{field}``, else None."""
+        parts = list(self._formatter.parse(text))
+        if len(parts) != 1:
+            return None
+        literal, field, spec, conversion = parts[0]
+        if literal or field is None or spec or conversion:
+            return None
+        return field
+
+    def render_value(self, text: str, namespace: dict[str, Any]) -> Any:
+        """A value template: None when it is one field that is null, else the rendered text."""
+        field = self.whole_field(text)
+        if field is not None:
+            value, _ = self._formatter.get_field(field, (), namespace)
+            if value is None:
+                return None
+        return self.render(text, namespace)
 
 
 _FORMATTER = _Formatter()
@@ -315,15 +343,22 @@ def compile_declarative(
     command = parse_declarative(name, source)
 
     def run_declarative(namespace: dict[str, Any]) -> Any:
-        def render(text: str) -> str:
+        def render(text: str, whole: bool = False) -> Any:
             try:
+                if whole:
+                    return _FORMATTER.render_value(text, namespace)
                 return _FORMATTER.render(text, namespace)
             except (KeyError, AttributeError, IndexError) as err:
                 raise FlowError(f"step {name!r}: template {text!r} failed: {err}") from None
 
-        values = {
-            k: _typed(render(v)) if "{" in v else _typed(v) for k, v in command.values.items()
-        }
+        def value_of(text: str) -> Any:
+            if "{" not in text:
+                return _typed(text)
+            rendered = render(text, whole=True)
+            # `x={trigger[x]}` with x null sends null (the column is cleared / left empty)
+            return None if rendered is None else _typed(rendered)
+
+        values = {k: value_of(v) for k, v in command.values.items()}
         d365 = namespace["d365"]
         record_id = render(command.record_id) if command.record_id else None
         namespace["_inputs"] = {

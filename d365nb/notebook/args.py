@@ -273,7 +273,13 @@ def _build() -> dict[str, Command]:
         Command(
             "form",
             "an ipywidgets form for an operation",
-            ["%d365 form list leads", "%d365 form create tasks"],
+            [
+                "%d365 form list leads",
+                "%d365 form create tasks",
+                "%d365 form connect",
+                "%d365 form flow lead_followup",
+                "%d365 form action lead_followup tasks",
+            ],
             external=True,
         )
     )
@@ -317,8 +323,13 @@ def help_text(topic: str | None = None) -> str:
             hint = closest(topic, tuple(COMMANDS))
             suggestion = f" Did you mean: {', '.join(hint)}?" if hint else ""
             raise UsageError(f"%d365 help: no command {topic!r}.{suggestion}")
+        flow_parser = _flow_command_parser(cmd.name) if cmd.parser is None else None
         if cmd.parser is not None:
             text = cmd.parser.format_help()
+        elif flow_parser is not None:
+            text = f"%d365 {cmd.name}: {cmd.summary}\n\n" + flow_parser.format_help()
+            if cmd.name == "flow":
+                text += "\n" + _flow_export_help()
         else:
             text = f"%d365 {cmd.name}: {cmd.summary}\n"
         if cmd.cell:
@@ -348,6 +359,33 @@ def help_text(topic: str | None = None) -> str:
         lines += [_indent(COMMANDS[name].examples[0])]
     lines += ["", "%d365 help <command> (or %d365 <command> --help) for one command."]
     return "\n".join(lines) + "\n"
+
+
+def _flow_command_parser(name: str) -> argparse.ArgumentParser | None:
+    """The argument parser the flows part uses for `trigger`/`action`/`flow`, so their help
+    lists the options those commands really take. Imported only when help is asked for (loading
+    the extension must stay light); None when flows are not available."""
+    if name not in ("trigger", "action", "flow"):
+        return None
+    try:
+        from d365nb.notebook import flow_commands
+    except ImportError:
+        return None
+    factory = {
+        "trigger": flow_commands._trigger_parser,
+        "action": flow_commands._action_parser,
+        "flow": flow_commands._flow_parser,
+    }[name]
+    return factory()
+
+
+def _flow_export_help() -> str:
+    """`%d365 flow export` parses its own options: show them under the flow help."""
+    try:
+        from d365nb.flows.export_command import _parser
+    except ImportError:
+        return ""
+    return _parser().format_help()
 
 
 def _indent(example: str) -> str:

@@ -83,18 +83,25 @@ def _interpolate(magic: Any, text: str | None, odata: bool = False) -> str | Non
 # -- %d365 trigger ----------------------------------------------------------------------------
 def _trigger_parser() -> _Parser:
     p = _Parser(prog="%d365 trigger", add_help=False, allow_abbrev=False)
-    p.add_argument("flow")
-    p.add_argument("kind", choices=("created", "updated", "deleted"))
-    p.add_argument("table")
-    p.add_argument("--every", default="3m", help="10s, 3m, 1h, 1d (default 3m)")
-    p.add_argument("--filter")
-    p.add_argument("--select")
-    p.add_argument("--columns")
-    p.add_argument("--since")
-    p.add_argument("--mode", default="auto", choices=("auto", "watermark", "changes"))
-    p.add_argument("--concurrency", type=int)
-    p.add_argument("--self-trigger", action="store_true")
-    p.add_argument("--connection", "-c")
+    p.add_argument("flow", help="flow name (created on first use)")
+    p.add_argument("kind", choices=("created", "updated", "deleted"), help="what to react to")
+    p.add_argument("table", help="table to watch (logical or entity-set name)")
+    p.add_argument("--every", default="3m", help="polling interval: 10s, 3m, 1h, 1d (default 3m)")
+    p.add_argument("--filter", help="OData $filter the record must match ({expr} as literal)")
+    p.add_argument("--select", help="columns handed to the steps as trigger (comma separated)")
+    p.add_argument("--columns", help="updated only: react only when one of these columns changed")
+    p.add_argument("--since", help="now (default), beginning, or an ISO date/time")
+    p.add_argument(
+        "--mode",
+        default="auto",
+        choices=("auto", "watermark", "changes"),
+        help="detection: versionnumber watermark or change tracking (default auto)",
+    )
+    p.add_argument("--concurrency", type=int, help="runs at the same time (default 1)")
+    p.add_argument(
+        "--self-trigger", action="store_true", help="also react to the flow's own writes"
+    )
+    p.add_argument("--connection", "-c", help="connection alias (default: the current one)")
     return p
 
 
@@ -164,9 +171,9 @@ def _set_trigger(target: Flow, args: argparse.Namespace, filter_text: str | None
 # -- %%d365 action ----------------------------------------------------------------------------
 def _action_parser() -> _Parser:
     p = _Parser(prog="%%d365 action", add_help=False, allow_abbrev=False)
-    p.add_argument("flow")
-    p.add_argument("step")
-    p.add_argument("--if", dest="when")
+    p.add_argument("flow", help="flow name (declare its trigger first)")
+    p.add_argument("step", help="step name; re-running the cell replaces the step")
+    p.add_argument("--if", dest="when", help="Python condition on trigger; skip the step if false")
     p.add_argument("--retry", help="none, default, fixed:5s:3 or exponential:2s:4")
     p.add_argument("--timeout", help="e.g. 30s, 2m")
     p.add_argument("--remove", action="store_true", help="remove the step")
@@ -203,12 +210,14 @@ def action(magic: Any, line: str, cell: str | None) -> Any:
 # -- %d365 flow ...----------------------------------------------------------------------------
 def _flow_parser() -> _Parser:
     p = _Parser(prog="%d365 flow", add_help=False, allow_abbrev=False)
-    p.add_argument("verb", choices=FLOW_VERBS)
+    p.add_argument("verb", choices=FLOW_VERBS, help="what to do (export takes the options below)")
     p.add_argument("target", nargs="?", help="flow name, or run id for run/resubmit")
-    p.add_argument("--record")
-    p.add_argument("--top", type=int)
-    p.add_argument("-o", "--out")
-    p.add_argument("--no-wait", action="store_true")
+    p.add_argument("--record", help="test: run the flow once on this record id")
+    p.add_argument("--top", type=int, help="runs: how many runs to show")
+    p.add_argument("-o", "--out", help="store the result in this notebook variable")
+    p.add_argument(
+        "--no-wait", action="store_true", help="resubmit: return without waiting for the run to end"
+    )
     return p
 
 

@@ -90,11 +90,10 @@ def _apply(org: Any, table: Any, action: str, targets: list[dict[str, Any]]) -> 
     """Write every target (inside the caller's transaction); the ids in target order."""
     service = org.service
     pk = table.primary_id
+    if action == "CreateMultiple":
+        return service.create_many(table, targets)
     ids: list[str] = []
     for index, target in enumerate(targets):
-        if action == "CreateMultiple":
-            ids.append(service.create(table, target)[pk])
-            continue
         key = _key_of(target, table, index, action)
         if action == "UpdateMultiple":
             if key is None:

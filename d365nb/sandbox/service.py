@@ -390,6 +390,94 @@ class Service:
                     self.create(collection.child, {**child, **bind})
             return row
 
+    def create_many(self, table: Table, bodies: list[Any]) -> list[str]:
+        """CreateMultiple: create every body, all or nothing; returns the ids in order.
+
+        The outcome equals calling `create` on each body in order inside one transaction (the
+        same error for the same first bad body), but the work is batched: every body is
+        validated first, bound records and key clashes are checked with one `IN (...)` query
+        per table, and the rows go in with one `executemany`. Bodies with deep inserts or
+        collection binds take the one-by-one path (they write related records as they go).
+        """
+        pk = table.primary_id
+        required = self._required_on_create(table)
+        prepared: list[tuple[str, dict[str, Any], list[tuple[Table, str]]]] = []
+        failure: Exception | None = None  # the first body `create` would have refused
+        for body in bodies:
+            try:
+                parsed = self.changes_from_body(table, body, creating=True)
+                if parsed.links or parsed.deep_single or parsed.deep_children:
+                    return [self.create(table, b)[pk] for b in bodies]  # nothing written yet
+                changes = parsed.values
+                row_id = changes.get(pk) or str(uuid.uuid4())
+                changes[pk] = row_id
+                self._check_state(table, changes, changes)
+                if table.ownership == "UserOwned" and changes.get("ownerid") is None:
+                    changes["ownerid"], changes["ownerid__type"] = self.user_id, "systemuser"
+                if "createdby" in table.columns:
+                    changes["createdby"], changes["createdby__type"] = self.user_id, "systemuser"
+                    changes["modifiedby"], changes["modifiedby__type"] = self.user_id, "systemuser"
+                self.store.complete(table, changes, creating=True)
+                for col in required:
+                    if changes.get(col.name) is None:
+                        raise self._required(table, col)
+            except Exception as exc:  # noqa: BLE001 - raised below, after earlier bodies' checks
+                failure = exc
+                break
+            prepared.append((row_id, changes, parsed.bound))
+        with self.store.transaction():
+            self._check_created(table, prepared)
+            if failure is not None:
+                raise failure
+            self.store.insert_many(table.logical_name, [row for _, row, _ in prepared])
+        return [row_id for row_id, _, _ in prepared]
+
+    def _required_on_create(self, table: Table) -> list[Column]:
+        """The columns `create` refuses to leave empty (SystemRequired, settable on create)."""
+        return [
+            col
+            for col in table.columns.values()
+            if col.required == "SystemRequired" and col.valid_for_create and not col.read_only
+        ]
+
+    def _check_created(
+        self, table: Table, prepared: list[tuple[str, dict[str, Any], list[tuple[Table, str]]]]
+    ) -> None:
+        """Bound records exist and keys are new, in the order `create` checks them one by one
+        (a bind may name a record created earlier in the same call)."""
+        wanted: dict[str, set[str]] = {table.logical_name: {row_id for row_id, _, _ in prepared}}
+        for _, _, bound in prepared:
+            for target, target_id in bound:
+                wanted.setdefault(target.logical_name, set()).add(target_id)
+        found = {name: self._existing_ids(name, ids) for name, ids in wanted.items()}
+        created: set[str] = set()
+        for row_id, _, bound in prepared:
+            for target, target_id in bound:
+                if target_id not in found[target.logical_name] and not (
+                    target is table and target_id in created
+                ):
+                    raise errors.RecordNotFound(target.logical_name, target_id)
+            if row_id in found[table.logical_name] or row_id in created:
+                raise errors.DuplicateRecord()
+            created.add(row_id)
+
+    def _existing_ids(self, table_name: str, ids: set[str]) -> set[str]:
+        """Which of `ids` are records of `table_name`, in one query per 900 ids."""
+        pk = self.schema[table_name].primary_id
+        wanted = list(ids)
+        out: set[str] = set()
+        with self.store.lock:
+            for start in range(0, len(wanted), 900):
+                chunk = wanted[start : start + 900]
+                marks = ",".join("?" * len(chunk))
+                out.update(
+                    r[0]
+                    for r in self.store.conn.execute(
+                        f'SELECT "{pk}" FROM "{table_name}" WHERE "{pk}" IN ({marks})', chunk
+                    )
+                )
+        return out
+
     def update(
         self,
         table: Table,

@@ -252,7 +252,7 @@ class Store:
                 self._version += 1
                 row["versionnumber"] = self._version
                 ids.append(row[pk])
-                values.append(tuple(row.get(n) for n in names))
+                values.append(tuple(map(row.get, names)))
             sql = _insert_sql(table, names)
             with self.transaction():
                 self.conn.executemany(sql, values)

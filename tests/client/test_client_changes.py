@@ -29,3 +29,13 @@ def test_async_changes(empty_sandbox):
 
     new_id, delta = asyncio.run(main())
     assert [r["activityid"] for r in delta.upserted] == [new_id]
+
+
+def test_changes_carry_formatted_values(empty_d365):
+    """Change-tracking flow triggers expose formatted values (issue 6), so changes() asks for
+    them: a choice column comes with its label."""
+    start = empty_d365.changes("tasks", select="subject,prioritycode")
+    empty_d365.create("tasks", {"subject": "labelled", "prioritycode": 2})
+    delta = empty_d365.changes("tasks", start.token, select="subject,prioritycode")
+    (record,) = delta.upserted
+    assert record["prioritycode@OData.Community.Display.V1.FormattedValue"] == "High"

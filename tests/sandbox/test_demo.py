@@ -255,3 +255,26 @@ def test_demo_leads_cover_every_status_over_http(api):
         if body["value"]:
             seen.add(status)
     assert seen == set(range(1, 8))
+
+
+_EMAIL = r"^[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?@(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}$"
+_WEBSITE = r"^https://(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}$"
+
+
+@pytest.mark.parametrize("seed", [0, 7, 11])
+def test_every_demo_email_and_website_is_well_formed(tables, seed):
+    import re
+
+    data = demo.generate(tables, seed=seed, now=NOW)
+    checked = 0
+    for rows_ in data.values():
+        for row in rows_:
+            for col in ("emailaddress1", "internalemailaddress", "emailaddress"):
+                value = row.get(col)
+                if value is not None:
+                    assert re.match(_EMAIL, value) and ".." not in value, value
+                    checked += 1
+            if row.get("websiteurl") is not None:
+                assert re.match(_WEBSITE, row["websiteurl"]), row["websiteurl"]
+                checked += 1
+    assert checked > 100

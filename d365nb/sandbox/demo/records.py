@@ -176,7 +176,10 @@ class DemoBuilder:
         categories = self.schema["account"].columns["industrycode"].options
         for n, name in enumerate(self._company_names(COUNTS["account"])):
             city, country = self.rng.choice(words.CITIES)
-            domain = _ascii(name.split(" ")[0] + name.split(" ")[-1]) + ".example.com"
+            # `_ascii` keeps dots (for `first.last` logins); a domain label must not, or
+            # "Adventure Inc." becomes `adventureinc..example.com`.
+            label = _ascii(name.split(" ")[0] + name.split(" ")[-1]).replace(".", "")
+            domain = label + ".example.com"
             employees = int(self.rng.lognormvariate(5, 1.6)) + 1
             state, status = (1, 2) if self.rng.random() < 0.08 else (0, 1)
             account = {
@@ -267,7 +270,7 @@ class DemoBuilder:
                 self.rng.choice(words.COMPANY_SUFFIXES),
             )
             company = account["name"] if account else f"{stem} {suffix}".strip()
-            domain = _ascii(company.split(" ")[0]) + ".example.org"
+            domain = _ascii(company.split(" ")[0]).replace(".", "") + ".example.org"
             product = self.rng.choice(words.PRODUCTS)
             subject = self.rng.choice(words.LEAD_SUBJECTS).format(product=product, company=company)
             employees = int(self.rng.lognormvariate(4, 1.5)) + 1
