@@ -41,6 +41,22 @@ def summary(times: list[float]) -> str:
     return f"median {statistics.median(times):7.2f} ms  p95 {p95:7.2f} ms"
 
 
+def report(
+    label: str,
+    times: list[float],
+    target_ms: float,
+    note: str = "",
+    baseline: tuple[str, list[float]] | None = None,
+) -> None:
+    """A figure against its target and, when given, the baseline measured in the same run."""
+    verdict = "OK" if statistics.median(times) <= target_ms else "OVER TARGET"
+    print(f"{label}: {summary(times)}  [{verdict} <= {target_ms:.0f} ms]{note}")
+    if baseline is not None:
+        base_label, base_times = baseline
+        ratio = statistics.median(times) / statistics.median(base_times)
+        print(f"  {base_label} {summary(base_times)}  ratio {ratio:.2f}x")
+
+
 def bare_widgets(count: int) -> widgets.VBox:
     # The same widget count as the form, without metadata or validation wiring.
     return widgets.VBox(
@@ -135,13 +151,11 @@ def main() -> None:
             form_times = timed(lambda t=table: CreateForm(t, conn), args.repeat)
             widget_count = len(CreateForm(table, conn).fields)
             base_times = timed(lambda n=widget_count: bare_widgets(n), args.repeat)
-            ratio = statistics.median(form_times) / statistics.median(base_times)
-            verdict = "OK" if statistics.median(form_times) <= FORM_TARGET_MS else "OVER TARGET"
-            print(
-                f"create form {table:6} ({widget_count} fields): {summary(form_times)}  [{verdict} <= {FORM_TARGET_MS:.0f} ms]"
-            )
-            print(
-                f"  baseline bare widgets x{widget_count}:      {summary(base_times)}  ratio {ratio:.2f}x"
+            report(
+                f"create form {table:6} ({widget_count} fields)",
+                form_times,
+                FORM_TARGET_MS,
+                baseline=(f"baseline bare widgets x{widget_count}:     ", base_times),
             )
 
         if args.kernel:
@@ -175,13 +189,12 @@ def main() -> None:
             base_times = timed(
                 lambda q=query: raw.get("accounts", params=q).raise_for_status(), args.repeat
             )
-            ratio = statistics.median(search_times) / statistics.median(base_times)
-            verdict = "OK" if statistics.median(search_times) <= SEARCH_TARGET_MS else "OVER TARGET"
-            print(
-                f"lookup search {mode:10} over {args.records}: {summary(search_times)}  [{verdict} <= {SEARCH_TARGET_MS:.0f} ms] ({len(found)} hits)"
-            )
-            print(
-                f"  baseline raw httpx GET:                {summary(base_times)}  ratio {ratio:.2f}x"
+            report(
+                f"lookup search {mode:10} over {args.records}",
+                search_times,
+                SEARCH_TARGET_MS,
+                f" ({len(found)} hits)",
+                baseline=("baseline raw httpx GET:               ", base_times),
             )
         typed_latency(picker, f"Bench {tag} {middle}", args.repeat)
         picker.mode.value = "contains"
@@ -190,9 +203,10 @@ def main() -> None:
         print(f"lookup search contains, no match (scans all {args.records}): {summary(misses)}")
         # "%", "_" and "[" are matched as typed (bracketed LIKE wildcards): no index helps then.
         literal = timed(lambda: picker.search(f"{tag} 0_"), args.repeat)
-        verdict = "OK" if statistics.median(literal) <= SEARCH_TARGET_MS else "OVER TARGET"
-        print(
-            f"lookup search contains '_' as typed (scans all {args.records}): {summary(literal)}  [{verdict} <= {SEARCH_TARGET_MS:.0f} ms]"
+        report(
+            f"lookup search contains '_' as typed (scans all {args.records})",
+            literal,
+            SEARCH_TARGET_MS,
         )
         conn.close()
 
@@ -213,9 +227,11 @@ def typed_latency(picker: LookupPicker, text: str, repeat: int) -> None:
             time.sleep(0.001)
         times.append((time.perf_counter() - start) * 1000)
         assert picker.searches == before + 1  # the whole burst cost one search
-    verdict = "OK" if statistics.median(times) <= SEARCH_TARGET_MS else "OVER TARGET"
-    print(
-        f"typed search, last keystroke -> results (debounce {picker._debounced.delay * 1000:.0f} ms): {summary(times)}  [{verdict} <= {SEARCH_TARGET_MS:.0f} ms]"
+    delay = picker._debounced.delay * 1000
+    report(
+        f"typed search, last keystroke -> results (debounce {delay:.0f} ms)",
+        times,
+        SEARCH_TARGET_MS,
     )
 
 

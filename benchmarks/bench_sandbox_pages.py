@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import orjson
+from timing import best_ms
 
 from d365nb.sandbox import odata
 from d365nb.sandbox import server as sandbox_server
@@ -64,17 +65,6 @@ def make_leads(n: int, start: int, rng: random.Random) -> list[dict]:
             }
         )
     return rows
-
-
-def best_ms(fn, repeat: int = 7) -> float:
-    """Best of `repeat` runs, in ms: on a shared machine the minimum is the run least disturbed
-    by other processes (timeit's advice); every figure, ours and the baseline, is taken alike."""
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t) * 1000)
-    return min(times)
 
 
 def server_page(

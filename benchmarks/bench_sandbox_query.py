@@ -19,6 +19,8 @@ import datetime as dt
 import random
 import time
 
+from timing import best_ms
+
 from d365nb.sandbox import odata, schema
 from d365nb.sandbox.odata.parser import _parse
 from d365nb.sandbox.store import Store
@@ -75,15 +77,8 @@ def build(rows: int, seed: int = 1) -> Store:
 
 
 def timed(fn, repeat: int = 9) -> float:
-    """Best-of-`repeat` wall time of `fn()` in ms (the machine is shared: the minimum is the
-    figure least disturbed by other processes)."""
-    fn()
-    samples = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - t0) * 1000)
-    return min(samples)
+    """Best-of-`repeat` wall time of `fn()` in ms, after one untimed run."""
+    return best_ms(fn, repeat, warm_up=True)
 
 
 def engine(store: Store, params: dict, page_size: int, pages: int = 1):

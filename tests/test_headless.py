@@ -8,7 +8,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -16,26 +15,16 @@ import nbformat
 import pytest
 
 from d365nb.cli import main
+from d365nb.demo_cli import ACTION_BODY
 from d365nb.flows import FlowError, flows, headless
+from tests.support.flows import d365, sandbox_handle, stop_flows
+from tests.support.shells import connected
+from tests.support.waiting import wait_for
 
-ACTION = """\
-subject = trigger["subject"] or trigger["lastname"]
-task_id = d365.create("tasks", {"subject": subject,
-                                "regardingobjectid": f"leads({trigger['leadid']})"})
-print(f"task {task_id} for lead {trigger['leadid']}")
-task_id
-"""
+__all__ = ["d365", "sandbox_handle"]  # fixtures: a module-scoped empty sandbox, a connection
 
-
-def wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+# The demo's action (a task for each new lead, printing "task <id> for lead <id>").
+ACTION = ACTION_BODY
 
 
 def write_notebook(path: Path, tag: str, name: str = "handoff") -> Path:
@@ -59,26 +48,7 @@ def write_notebook(path: Path, tag: str, name: str = "handoff") -> Path:
 @pytest.fixture(autouse=True)
 def _forget_flows():
     yield
-    for flow in list(flows.values()):
-        flow.stop()
-    flows.clear()
-
-
-@pytest.fixture(scope="module")
-def org():
-    from d365nb import sandbox
-
-    with sandbox.start(data="empty") as handle:
-        yield handle
-
-
-@pytest.fixture(scope="module")
-def d365(org):
-    import d365nb
-
-    conn = d365nb.connect(org.url, token=org.token, alias="headless-tests")
-    yield conn
-    conn.close()
+    stop_flows()
 
 
 def runs_of(folder: Path, flow: str) -> list[tuple[str, str]]:
@@ -126,33 +96,24 @@ def test_flows_built_headless_match_the_notebook_definition(tmp_path, d365):
     assert flow.history.flow_definition("handoff")["steps"][0]["source"].strip() == ACTION.strip()
 
 
-def test_headless_and_kernel_build_the_same_definition(tmp_path, org, d365, monkeypatch):
+def test_headless_and_kernel_build_the_same_definition(
+    tmp_path, sandbox_handle, d365, bare_shell, monkeypatch
+):
     """Same definition = same checkpoint signature: what lets a flow change hands."""
-    from IPython.testing import globalipapp
-
     notebook = write_notebook(tmp_path / "nb.ipynb", "same")
     [flow] = headless.load_flows(notebook, d365)
     terminal = flow.definition()
     flows.clear()
     monkeypatch.chdir(tmp_path)
-    shell = globalipapp.start_ipython() or globalipapp.get_ipython()
-    shell.run_line_magic("load_ext", "d365nb")
-    try:
-        shell.user_ns.update(_url=org.url, _token=org.token)
-        shell.run_cell("%d365 connect {_url} --token {_token} --alias kernel")
+    with connected(bare_shell, sandbox_handle, "kernel"):
         for cell in nbformat.read(notebook, as_version=4).cells[2:4]:
-            assert shell.run_cell(cell.source).success
+            assert bare_shell.run_cell(cell.source).success
         assert flows["handoff"].definition() == terminal
-    finally:
-        from d365nb.client.registry import connections
-
-        conn = connections.get("kernel")
-        connections.remove(conn)
-        conn.close()
-        shell.run_line_magic("unload_ext", "d365nb")
 
 
-def test_a_flow_moves_from_notebook_to_terminal_without_missing_or_repeating(tmp_path, org, d365):
+def test_a_flow_moves_from_notebook_to_terminal_without_missing_or_repeating(
+    tmp_path, sandbox_handle, d365
+):
     tag = uuid.uuid4().hex[:8]
     notebook = write_notebook(tmp_path / "handoff.ipynb", tag)
     # 1. In the "kernel": the same cells, started in-process; two leads are handled here.
@@ -168,7 +129,14 @@ def test_a_flow_moves_from_notebook_to_terminal_without_missing_or_repeating(tmp
         d365.create("leads", {"subject": f"{tag} gap {i}", "lastname": "B"}) for i in range(2)
     ]
     # 3. The terminal takes over from the notebook's checkpoint.
-    proc = cli("flow", "run", str(notebook), "--org", org.url, env={"D365NB_TOKEN": org.token})
+    proc = cli(
+        "flow",
+        "run",
+        str(notebook),
+        "--org",
+        sandbox_handle.url,
+        env={"D365NB_TOKEN": sandbox_handle.token},
+    )
     try:
         wait_for(lambda: len(runs_of(tmp_path, "handoff")) >= 4, what="the backlog runs")
         later = d365.create("leads", {"subject": f"{tag} later", "lastname": "C"})
@@ -194,7 +162,7 @@ def test_a_flow_moves_from_notebook_to_terminal_without_missing_or_repeating(tmp
         assert f"for lead {lead}" in out
     assert first[0] not in out
     assert "stopped: handoff" in out
-    assert org.token not in out + err
+    assert sandbox_handle.token not in out + err
 
 
 def test_sigterm_stops_a_sandbox_run_cleanly(tmp_path):
@@ -256,7 +224,7 @@ def test_flow_runs_prints_the_history(tmp_path, d365, capsys):
     assert main(["flow", "runs", "--dir", str(tmp_path)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == [
-        "flow", "run", "status", "change", "record", "started", "seconds", "error"
+        "flow", "run", "status", "change", "record", "started", "seconds", "org", "error"
     ]  # fmt: skip
     assert lines[1].split()[:5] == [
         "handoff",
@@ -328,6 +296,25 @@ def test_sigterm_does_not_wait_for_a_blocked_step(tmp_path):
     assert any(status in ("Running", "Queued") for _, status in runs_of(tmp_path, "nap"))
     assert not any(status == "Succeeded" for _, status in runs_of(tmp_path, "nap"))
 
+    # The next --sandbox run is a new organisation (a new in-memory sandbox): it says so, does
+    # not apply the old checkpoint, and closes the run owed to the gone one instead of running
+    # it against records that do not exist here.
+    owed = [rid for rid, status in runs_of(tmp_path, "nap") if status in ("Running", "Queued")]
+    (tmp_path / "step-started").unlink()
+    again = cli("flow", "run", str(tmp_path / "nap.ipynb"), "--sandbox", cwd=tmp_path)
+    try:
+        wait_for(lambda: (tmp_path / "step-started").exists(), what="the step to start again")
+    finally:
+        again.send_signal(signal.SIGTERM)
+        out, err = again.communicate(timeout=30)
+    notice = [line for line in out.splitlines() if "its checkpoint was taken on" in line]
+    assert len(notice) == 1 and notice[0].endswith("starting from --since beginning"), out
+    with sqlite3.connect(tmp_path / ".d365nb" / "flows.sqlite") as db:
+        closed = db.execute(
+            "SELECT status, error FROM runs WHERE record_id=? ORDER BY seq LIMIT 1", (owed[0],)
+        ).fetchone()
+    assert closed[0] == "Cancelled" and "queued on organisation" in closed[1]
+
 
 def test_a_bad_cell_leaves_the_notebook_store_as_it_was(tmp_path, d365):
     good = write_notebook(tmp_path / "nb.ipynb", "x")
@@ -341,3 +328,29 @@ def test_a_bad_cell_leaves_the_notebook_store_as_it_was(tmp_path, d365):
         headless.load_flows(good, d365)
     assert headless.history_beside(good).flow_definition("handoff") == stored
     assert "handoff" not in flows
+
+
+def test_a_step_alias_must_name_the_one_connection_a_headless_run_has(tmp_path, d365):
+    """Headless there is one organisation: a declarative step's --alias for another connection
+    is refused (one line) instead of silently writing to that one organisation."""
+
+    def notebook(alias: str) -> Path:
+        nb = nbformat.v4.new_notebook()
+        nb.cells = [
+            nbformat.v4.new_code_cell(
+                "%d365 trigger al created leads --every 1h --connection main"
+            ),
+            nbformat.v4.new_code_cell(
+                f"%%d365 action al task\ncreate tasks subject=x --alias {alias}"
+            ),
+        ]
+        nbformat.write(nb, tmp_path / "al.ipynb")
+        return tmp_path / "al.ipynb"
+
+    with pytest.raises(FlowError) as err:
+        headless.load_flows(notebook("other"), d365)
+    assert "--alias other names a connection this headless run does not have" in str(err.value)
+    assert "\n" not in str(err.value)
+    flows.clear()
+    [flow] = headless.load_flows(notebook("main"), d365)
+    assert [s.name for s in flow.steps] == ["task"]

@@ -21,13 +21,18 @@ import httpx
 import pandas as pd
 
 from d365nb.client import auth as auth_mod
+from d365nb.client import transport as transport_mod
+from d365nb.client.aggregate import aggregate_op
 from d365nb.client.errors import D365Error, ValidationError
+from d365nb.client.connect_options import check_connect
+from d365nb.client.fetchxml import fetchxml_op
 from d365nb.client.governor import MAX_CONCURRENCY, Governor
-from d365nb.client.http import DEFAULT_TIMEOUT, AsyncSession, RetryPolicy, SyncSession
+from d365nb.client.http import DEFAULT_TIMEOUT, AsyncSession, SyncSession
 from d365nb.client.metadata import MetadataCache, TableMeta
 from d365nb.client.operations import DEFAULT_CHUNK, Operations, Progress
 from d365nb.client.registry import connections
 from d365nb.client.results import BulkResult, Changes, Page
+from d365nb.client.retry import RetryPolicy
 
 __all__ = ["Dataverse", "AsyncDataverse", "connect"]
 
@@ -118,16 +123,26 @@ class _Connection(Operations):
         alias: str | None = None,
         max_concurrency: int = MAX_CONCURRENCY,
         retry: RetryPolicy | None = None,
+        transport: Any = None,
         _shared: _Connection | None = None,
         **auth_options: Any,
     ) -> None:
         super().__init__()
         self.sandbox: Any = None
+        # Any httpx transport (None: the network); each facade adapts it (client/transport.py).
+        self.transport = transport
+        url = check_connect(
+            url=url, verify=verify, timeout=timeout, alias=alias, retry=retry, auth=auth,
+            options=auth_options,
+        )
         if url == "sandbox":
             from d365nb import sandbox as sandbox_mod
 
             sandbox_options = auth_options.pop("sandbox_options", None) or {}
-            self.sandbox = sandbox_mod.start(**sandbox_options)
+            try:
+                self.sandbox = sandbox_mod.start(**sandbox_options)
+            except (TypeError, ValueError) as exc:  # a bad option: one line naming it
+                raise ValidationError(f"sandbox_options: {exc}") from None
             url, token = self.sandbox.url, self.sandbox.token
             verify = self.sandbox.ca or verify
             alias = alias or "sandbox"
@@ -222,6 +237,288 @@ class _Connection(Operations):
         return frame
 
 
+    def update_many_op(
+        self,
+        table: str,
+        records: Any,
+        *,
+        chunk_size: int,
+        progress: Progress,
+        missing: str,
+        dry_run: bool,
+    ) -> Any:
+        """A frame read by ``list`` goes back as a diff (``client.roundtrip``); anything else
+        is a plain bulk update of every record given."""
+        from d365nb.client import roundtrip
+
+        meta = yield from self.metadata.load_op(table)
+        snapshot = roundtrip.snapshot_for(records, meta)
+        if snapshot is not None:
+            return (
+                yield from roundtrip.write_back_op(
+                    self, meta, records, snapshot, chunk_size=chunk_size, progress=progress,
+                    dry_run=dry_run,
+                )
+            )
+        if dry_run:
+            raise ValidationError(
+                "dry_run needs a DataFrame read by list() (it diffs against what was read)"
+            )
+        return (
+            yield from self.bulk_op(
+                "Update", table, records, chunk_size=chunk_size, progress=progress,
+                missing=missing,
+            )
+        )
+
+
+    # -- the calls both facades share ---------------------------------------------------------
+    # Each builds an operation (`operations`) and hands it to `_run` / `_iterate`: the blocking
+    # facade runs it to the end and returns the value; the asyncio facade's `_run` is a
+    # coroutine function, so there the same call returns an awaitable (`await conn.get(...)`).
+    # One definition, so the two facades cannot drift apart.
+
+    def list(
+        self,
+        table: str,
+        filter: str | None = None,
+        orderby: str | list[str] | None = None,
+        select: str | list[str] | None = None,
+        top: int | None = None,
+        expand: str | list[str] | None = None,
+        count: bool = False,
+        page_size: int | None = None,
+        max_pages: int | None = None,
+        labels: bool = False,
+        progress: Progress = None,
+        flatten: bool = True,
+        explode: bool = False,
+    ) -> pd.DataFrame:
+        """Records of ``table`` as a DataFrame indexed by the primary id (all pages).
+
+        ``df.attrs`` holds ``pages``, ``count`` (with ``count=True``, or when ``max_pages`` may
+        cut the read), ``truncated`` (``max_pages`` stopped before the last row: a
+        :class:`TruncatedRead` warning says so with the count), ``elapsed`` and ``table``.
+        ``progress(rows_so_far, count_or_None)`` is called after each page.
+        ``flatten`` (default) turns ``expand`` results into ``nav.col`` columns; ``explode``
+        gives one row per child of a collection-valued expand (else a list column).
+        The frame remembers what was read: edit it and ``update_many(table, df)`` sends only
+        the changed cells.
+        """
+        return self._finish_list(
+            self._run(
+                self.list_op(
+                    table,
+                    filter=filter,
+                    orderby=orderby,
+                    select=select,
+                    top=top,
+                    expand=expand,
+                    count=count,
+                    page_size=page_size,
+                    max_pages=max_pages,
+                    labels=labels,
+                    progress=progress,
+                    flatten=flatten,
+                    explode=explode,
+                )
+            )
+        )
+
+    def iter_pages(
+        self,
+        table: str,
+        filter: str | None = None,
+        orderby: str | list[str] | None = None,
+        select: str | list[str] | None = None,
+        top: int | None = None,
+        expand: str | list[str] | None = None,
+        count: bool = False,
+        page_size: int | None = None,
+        max_pages: int | None = None,
+        labels: bool = False,
+    ) -> Iterator[list[dict]]:
+        """Pages of raw JSON records, following ``@odata.nextLink`` (on an
+        :class:`AsyncDataverse`, an async iterator: ``async for page in conn.iter_pages(...)``)."""
+        return self._iterate(
+            self.pages_op(
+                table,
+                filter=filter,
+                orderby=orderby,
+                select=select,
+                top=top,
+                expand=expand,
+                count=count,
+                page_size=page_size,
+                max_pages=max_pages,
+                labels=labels,
+            )
+        )
+
+    def get(
+        self, table: str, id: Any, select: Any = None, expand: Any = None, labels: bool = True
+    ) -> dict:
+        """One record as JSON (with formatted-value annotations when ``labels``)."""
+        return self._run(self.get_op(table, id, select=select, expand=expand, labels=labels))
+
+    def whoami(self) -> dict:
+        """``{"UserId", "BusinessUnitId", "OrganizationId"}`` of the signed-in principal."""
+        return self._run(self.whoami_op())
+
+    def aggregate(
+        self,
+        table: str,
+        groupby: str | list[str] | None = None,
+        agg: dict[str, str] | str | None = None,
+        filter: str | None = None,
+        labels: bool = False,
+    ) -> pd.DataFrame:
+        """Counts, sums, averages, min/max per group in ONE request (``$apply``, or FetchXML
+        for ``count(col)`` and date parts): one row per group, group columns first.
+
+        ``d365.aggregate("leads", groupby=["statuscode"], agg={"n": "count()",
+        "total": "sum(estimatedvalue)"})``; see :mod:`d365nb.client.aggregate`.
+        """
+        return self._run(
+            aggregate_op(self, table, groupby=groupby, agg=agg, filter=filter, labels=labels)
+        )
+
+    def fetchxml(self, xml: str, all_pages: bool = False) -> pd.DataFrame:
+        """Run a FetchXML query; ``all_pages`` follows the paging cookies. Link-entity columns
+        are named ``alias.column``."""
+        return self._run(fetchxml_op(self, xml, all_pages=all_pages))
+
+    def changes(self, table: str, token: str | None = None, select: Any = None) -> Changes:
+        """Records created/updated and ids deleted since ``token`` (None: everything now), and
+        the next token. An expired token raises :class:`ChangeTokenExpired`: call again with
+        ``token=None`` to resync."""
+        return self._run(self.changes_op(table, token, select))
+
+    def validate(self, table: str, values: dict, *, for_update: bool = False) -> dict:
+        """Check ``values`` for ``table`` exactly as ``create`` (or ``update`` with
+        ``for_update=True``) would, without writing anything; returns the JSON body that would
+        be sent (lookups as ``nav@odata.bind``, choices as values, dates as ISO 8601).
+
+        Raises :class:`ValidationError` / :class:`UnknownColumn` naming the field, the expected
+        type and an example. Only metadata is read (once per table).
+
+        >>> d365.validate("tasks", {"prioritycode": "High", "regardingobjectid": ("leads", lead_id)})
+        {'prioritycode': 2, 'regardingobjectid_lead_task@odata.bind': '/leads(...)'}
+        """
+        return self._run(self.validate_op(table, values, for_update=for_update))
+
+    def create(self, table: str, values: dict, id: Any = None) -> str:
+        """Create a record; returns its id (generated client-side unless given)."""
+        return self._run(self.create_op(table, values, id))
+
+    def update(self, table: str, id: Any, values: dict) -> None:
+        """Update an existing record (``If-Match: *``: never creates)."""
+        return self._run(self.update_op(table, id, values))
+
+    def upsert(self, table: str, id: Any, values: dict) -> bool:
+        """Update or create the record with this id; True when it was created."""
+        return self._run(self.upsert_op(table, id, values))
+
+    def delete(self, table: str, id: Any) -> None:
+        """Delete a record."""
+        return self._run(self.delete_op(table, id))
+
+    def create_many(
+        self,
+        table: str,
+        records: Any,
+        chunk_size: int = DEFAULT_CHUNK,
+        progress: Progress = None,
+        missing: str = "null",
+    ) -> BulkResult:
+        """Create records from a list of dicts or a DataFrame (CreateMultiple, else $batch).
+
+        Missing cells (NaN, ``pd.NA``, ``NaT``) are sent as explicit nulls and clear the column
+        (``missing="null"``, the default); ``missing="omit"`` leaves them out instead, and an
+        update left with nothing to send is refused. Ids may be GUIDs in any case, braced or
+        pasted record URLs; the same record twice in one call is refused before any request.
+        """
+        return self._run(
+            self.bulk_op(
+                "Create", table, records, chunk_size=chunk_size, progress=progress, missing=missing
+            )
+        )
+
+    def update_many(
+        self,
+        table: str,
+        records: Any,
+        chunk_size: int = DEFAULT_CHUNK,
+        progress: Progress = None,
+        missing: str = "null",
+        dry_run: bool = False,
+    ) -> BulkResult:
+        """Update records; each carries its primary key (a column, or the DataFrame index).
+
+        A DataFrame read by :meth:`list` (then edited) is written back: only changed cells are
+        sent, each record with ``If-Match`` on the etag it was read with; columns that cannot
+        be written are skipped (``result.plan.skipped_line()``). ``dry_run=True`` returns that
+        plan (``result.plan.changes``: id, column, old, new) and sends nothing.
+
+        Missing cells and ids: as in :meth:`create_many`.
+        """
+        return self._run(
+            self.update_many_op(
+                table, records, chunk_size=chunk_size, progress=progress, missing=missing,
+                dry_run=dry_run,
+            )
+        )
+
+    def upsert_many(
+        self,
+        table: str,
+        records: Any,
+        chunk_size: int = DEFAULT_CHUNK,
+        progress: Progress = None,
+        missing: str = "null",
+    ) -> BulkResult:
+        """Create-or-update records by primary key (UpsertMultiple, else $batch).
+
+        Missing cells and ids: as in :meth:`create_many`.
+        """
+        return self._run(
+            self.bulk_op(
+                "Upsert", table, records, chunk_size=chunk_size, progress=progress, missing=missing
+            )
+        )
+
+    def delete_many(
+        self, table: str, records: Any, chunk_size: int = DEFAULT_CHUNK, progress: Progress = None
+    ) -> BulkResult:
+        """Delete records given as ids, dicts with the primary key, or a DataFrame."""
+        return self._run(
+            self.delete_many_op(table, records, chunk_size=chunk_size, progress=progress)
+        )
+
+
+class TruncatedRead(UserWarning):
+    """``list(max_pages=N)`` stopped before the last matching row."""
+
+
+def _warn_truncated(frame: pd.DataFrame, stacklevel: int) -> pd.DataFrame:
+    """Say when a page limit cut the result, with how many rows match (the warning names the
+    caller's line: `stacklevel` frames up)."""
+    if frame.attrs.get("truncated"):
+        import warnings
+
+        count = frame.attrs.get("count")
+        of = "more"
+        if count is not None:  # Dataverse counts at most 5,000: "5,000+" then
+            of = f"{count:,}" + ("+" if count <= len(frame) else "")
+        warnings.warn(
+            f"{frame.attrs.get('table')}: read {frame.attrs.get('pages')} page(s), "
+            f"{len(frame):,} of {of} rows; max_pages=None reads them all",
+            TruncatedRead,
+            stacklevel=stacklevel,
+        )
+    return frame
+
+
 class Dataverse(_Connection):
     """A blocking connection to one Dataverse organisation (or the sandbox).
 
@@ -231,10 +528,16 @@ class Dataverse(_Connection):
 
     def __init__(self, url: str, **kwargs: Any) -> None:
         super().__init__(url, **kwargs)
+        self.transport = transport_mod.for_sync(self.transport)
         self._session = SyncSession(
             self.api_url,
             self.tokens,
-            httpx.Client(verify=self._verify(), timeout=self.timeout, limits=self._limits()),
+            httpx.Client(
+                verify=self._verify(),
+                timeout=self.timeout,
+                limits=self._limits(),
+                transport=self.transport,
+            ),
             self.governor,
             self.retry,
         )
@@ -274,87 +577,12 @@ class Dataverse(_Connection):
     def _iterate(self, op: Any) -> Iterator[list[dict]]:
         return self._drive(op)
 
+    def _finish_list(self, frame: pd.DataFrame) -> pd.DataFrame:
+        # warn -> _warn_truncated -> here -> list -> the caller
+        return _warn_truncated(frame, stacklevel=4)
+
     # -- reads ---------------------------------------------------------------------------------
 
-    def list(
-        self,
-        table: str,
-        filter: str | None = None,
-        orderby: str | list[str] | None = None,
-        select: str | list[str] | None = None,
-        top: int | None = None,
-        expand: str | list[str] | None = None,
-        count: bool = False,
-        page_size: int | None = None,
-        max_pages: int | None = None,
-        labels: bool = False,
-        progress: Progress = None,
-    ) -> pd.DataFrame:
-        """Records of ``table`` as a DataFrame indexed by the primary id (all pages).
-
-        ``df.attrs`` holds ``pages``, ``count`` (with ``count=True``), ``elapsed`` and ``table``.
-        ``progress(rows_so_far, count_or_None)`` is called after each page.
-        """
-        return self._run(
-            self.list_op(
-                table,
-                filter=filter,
-                orderby=orderby,
-                select=select,
-                top=top,
-                expand=expand,
-                count=count,
-                page_size=page_size,
-                max_pages=max_pages,
-                labels=labels,
-                progress=progress,
-            )
-        )
-
-    def iter_pages(
-        self,
-        table: str,
-        filter: str | None = None,
-        orderby: str | list[str] | None = None,
-        select: str | list[str] | None = None,
-        top: int | None = None,
-        expand: str | list[str] | None = None,
-        count: bool = False,
-        page_size: int | None = None,
-        max_pages: int | None = None,
-        labels: bool = False,
-    ) -> Iterator[list[dict]]:
-        """Pages of raw JSON records, following ``@odata.nextLink``."""
-        return self._iterate(
-            self.pages_op(
-                table,
-                filter=filter,
-                orderby=orderby,
-                select=select,
-                top=top,
-                expand=expand,
-                count=count,
-                page_size=page_size,
-                max_pages=max_pages,
-                labels=labels,
-            )
-        )
-
-    def get(
-        self, table: str, id: Any, select: Any = None, expand: Any = None, labels: bool = True
-    ) -> dict:
-        """One record as JSON (with formatted-value annotations when ``labels``)."""
-        return self._run(self.get_op(table, id, select=select, expand=expand, labels=labels))
-
-    def whoami(self) -> dict:
-        """``{"UserId", "BusinessUnitId", "OrganizationId"}`` of the signed-in principal."""
-        return self._run(self.whoami_op())
-
-    def changes(self, table: str, token: str | None = None, select: Any = None) -> Changes:
-        """Records created/updated and ids deleted since ``token`` (None: everything now), and
-        the next token. An expired token raises :class:`ChangeTokenExpired`: call again with
-        ``token=None`` to resync."""
-        return self._run(self.changes_op(table, token, select))
 
     def tables(self) -> pd.DataFrame:
         """Every table: logical name (index), entity set, display name, keys, change tracking."""
@@ -364,90 +592,6 @@ class Dataverse(_Connection):
     def describe(self, table: str) -> pd.DataFrame:
         """The columns of ``table``: display name, type, required level, limits, choices."""
         return self._describe_frame(self.metadata.table(table))
-
-    # -- writes --------------------------------------------------------------------------------
-
-    def validate(self, table: str, values: dict, *, for_update: bool = False) -> dict:
-        """Check ``values`` for ``table`` exactly as ``create`` (or ``update`` with
-        ``for_update=True``) would, without writing anything; returns the JSON body that would
-        be sent (lookups as ``nav@odata.bind``, choices as values, dates as ISO 8601).
-
-        Raises :class:`ValidationError` / :class:`UnknownColumn` naming the field, the expected
-        type and an example. Only metadata is read (once per table).
-
-        >>> d365.validate("tasks", {"prioritycode": "High", "regardingobjectid": ("leads", lead_id)})
-        {'prioritycode': 2, 'regardingobjectid_lead_task@odata.bind': '/leads(...)'}
-        """
-        return self._run(self.validate_op(table, values, for_update=for_update))
-
-    def create(self, table: str, values: dict, id: Any = None) -> str:
-        """Create a record; returns its id (generated client-side unless given)."""
-        return self._run(self.create_op(table, values, id))
-
-    def update(self, table: str, id: Any, values: dict) -> None:
-        """Update an existing record (``If-Match: *``: never creates)."""
-        self._run(self.update_op(table, id, values))
-
-    def upsert(self, table: str, id: Any, values: dict) -> bool:
-        """Update or create the record with this id; True when it was created."""
-        return self._run(self.upsert_op(table, id, values))
-
-    def delete(self, table: str, id: Any) -> None:
-        """Delete a record."""
-        self._run(self.delete_op(table, id))
-
-    def create_many(
-        self,
-        table: str,
-        records: Any,
-        chunk_size: int = DEFAULT_CHUNK,
-        progress: Progress = None,
-        missing: str = "omit",
-    ) -> BulkResult:
-        """Create records from a list of dicts or a DataFrame (CreateMultiple, else $batch)."""
-        return self._run(
-            self.bulk_op(
-                "Create", table, records, chunk_size=chunk_size, progress=progress, missing=missing
-            )
-        )
-
-    def update_many(
-        self,
-        table: str,
-        records: Any,
-        chunk_size: int = DEFAULT_CHUNK,
-        progress: Progress = None,
-        missing: str = "omit",
-    ) -> BulkResult:
-        """Update records; each carries its primary key (a column, or the DataFrame index)."""
-        return self._run(
-            self.bulk_op(
-                "Update", table, records, chunk_size=chunk_size, progress=progress, missing=missing
-            )
-        )
-
-    def upsert_many(
-        self,
-        table: str,
-        records: Any,
-        chunk_size: int = DEFAULT_CHUNK,
-        progress: Progress = None,
-        missing: str = "omit",
-    ) -> BulkResult:
-        """Create-or-update records by primary key (UpsertMultiple, else $batch)."""
-        return self._run(
-            self.bulk_op(
-                "Upsert", table, records, chunk_size=chunk_size, progress=progress, missing=missing
-            )
-        )
-
-    def delete_many(
-        self, table: str, records: Any, chunk_size: int = DEFAULT_CHUNK, progress: Progress = None
-    ) -> BulkResult:
-        """Delete records given as ids, dicts with the primary key, or a DataFrame."""
-        return self._run(
-            self.delete_many_op(table, records, chunk_size=chunk_size, progress=progress)
-        )
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -460,6 +604,7 @@ class Dataverse(_Connection):
             verify=self.verify,
             timeout=self.timeout,
             retry=self.retry,
+            transport=self.transport,
             _shared=self,
         )
 
@@ -481,46 +626,48 @@ class Dataverse(_Connection):
 
 
 class AsyncDataverse(_Connection):
-    """The asyncio twin of :class:`Dataverse`: the same methods as coroutines (``iter_pages``
-    is an async iterator). ``await conn.load_table(name)`` fills ``conn.metadata``."""
+    """The asyncio twin of :class:`Dataverse`: the same methods, awaited (``iter_pages`` is an
+    async iterator). Most are the very definitions of :class:`Dataverse` (see `_Connection`):
+    here `_run` is a coroutine function, so each call returns an awaitable.
+    ``await conn.load_table(name)`` fills ``conn.metadata``."""
 
     def __init__(self, url: str, **kwargs: Any) -> None:
         super().__init__(url, **kwargs)
+        # From aio(): the blocking connection's transport, which that connection closes.
+        borrowed = kwargs.get("_shared") is not None
+        self.transport = transport_mod.for_async(self.transport, borrowed=borrowed)
         self._session = AsyncSession(
             self.api_url,
             self.tokens,
-            httpx.AsyncClient(verify=self._verify(), timeout=self.timeout, limits=self._limits()),
+            httpx.AsyncClient(
+                verify=self._verify(),
+                timeout=self.timeout,
+                limits=self._limits(),
+                transport=self.transport,
+            ),
             self.governor,
             self.retry,
         )
         if self.sandbox is not None:
             _close_at_exit(self)
 
-    # Async generators cannot return a value, so the two drivers are written out (see
-    # Dataverse._drive for what they do).
     async def _run(self, op: Any) -> Any:
+        result: list[Any] = []
+        async for _ in self._iterate(op, result):
+            pass  # pages of a non-paging call are not wanted
+        return result[0]
+
+    async def _iterate(self, op: Any, result: list[Any] | None = None) -> AsyncIterator[list[dict]]:
+        """The asyncio twin of `Dataverse._drive`. An async generator cannot return a value, so
+        the operation's value is appended to `result` (for `_run`)."""
         send: Any = None
         error: BaseException | None = None
         while True:
             try:
                 item = op.throw(error) if error is not None else op.send(send)
             except StopIteration as stop:
-                return stop.value
-            send, error = None, None
-            if isinstance(item, Page):
-                continue
-            try:
-                send = await self._session.send(item)
-            except D365Error as exc:
-                error = exc
-
-    async def _iterate(self, op: Any) -> AsyncIterator[list[dict]]:
-        send: Any = None
-        error: BaseException | None = None
-        while True:
-            try:
-                item = op.throw(error) if error is not None else op.send(send)
-            except StopIteration:
+                if result is not None:
+                    result.append(stop.value)
                 return
             send, error = None, None
             if isinstance(item, Page):
@@ -531,83 +678,14 @@ class AsyncDataverse(_Connection):
             except D365Error as exc:
                 error = exc
 
+    async def _finish_list(self, pending: Any) -> pd.DataFrame:
+        # warn -> _warn_truncated -> here -> the caller awaiting (list has returned already)
+        return _warn_truncated(await pending, stacklevel=3)
+
     async def load_table(self, table: str) -> TableMeta:
         """Metadata of ``table`` (loaded once, then cached in ``self.metadata``)."""
         return await self._run(self.metadata.load_op(table))
 
-    async def list(
-        self,
-        table: str,
-        filter: str | None = None,
-        orderby: Any = None,
-        select: Any = None,
-        top: int | None = None,
-        expand: Any = None,
-        count: bool = False,
-        page_size: int | None = None,
-        max_pages: int | None = None,
-        labels: bool = False,
-        progress: Progress = None,
-    ) -> pd.DataFrame:
-        """See :meth:`Dataverse.list`."""
-        return await self._run(
-            self.list_op(
-                table,
-                filter=filter,
-                orderby=orderby,
-                select=select,
-                top=top,
-                expand=expand,
-                count=count,
-                page_size=page_size,
-                max_pages=max_pages,
-                labels=labels,
-                progress=progress,
-            )
-        )
-
-    def iter_pages(
-        self,
-        table: str,
-        filter: str | None = None,
-        orderby: Any = None,
-        select: Any = None,
-        top: int | None = None,
-        expand: Any = None,
-        count: bool = False,
-        page_size: int | None = None,
-        max_pages: int | None = None,
-        labels: bool = False,
-    ) -> AsyncIterator[list[dict]]:
-        """See :meth:`Dataverse.iter_pages` (``async for page in conn.iter_pages(...)``)."""
-        return self._iterate(
-            self.pages_op(
-                table,
-                filter=filter,
-                orderby=orderby,
-                select=select,
-                top=top,
-                expand=expand,
-                count=count,
-                page_size=page_size,
-                max_pages=max_pages,
-                labels=labels,
-            )
-        )
-
-    async def get(
-        self, table: str, id: Any, select: Any = None, expand: Any = None, labels: bool = True
-    ) -> dict:
-        """See :meth:`Dataverse.get`."""
-        return await self._run(self.get_op(table, id, select=select, expand=expand, labels=labels))
-
-    async def whoami(self) -> dict:
-        """See :meth:`Dataverse.whoami`."""
-        return await self._run(self.whoami_op())
-
-    async def changes(self, table: str, token: str | None = None, select: Any = None) -> Changes:
-        """See :meth:`Dataverse.changes`."""
-        return await self._run(self.changes_op(table, token, select))
 
     async def tables(self) -> pd.DataFrame:
         """See :meth:`Dataverse.tables`."""
@@ -617,79 +695,6 @@ class AsyncDataverse(_Connection):
     async def describe(self, table: str) -> pd.DataFrame:
         """See :meth:`Dataverse.describe`."""
         return self._describe_frame(await self.load_table(table))
-
-    async def validate(self, table: str, values: dict, *, for_update: bool = False) -> dict:
-        """See :meth:`Dataverse.validate`."""
-        return await self._run(self.validate_op(table, values, for_update=for_update))
-
-    async def create(self, table: str, values: dict, id: Any = None) -> str:
-        """See :meth:`Dataverse.create`."""
-        return await self._run(self.create_op(table, values, id))
-
-    async def update(self, table: str, id: Any, values: dict) -> None:
-        """See :meth:`Dataverse.update`."""
-        await self._run(self.update_op(table, id, values))
-
-    async def upsert(self, table: str, id: Any, values: dict) -> bool:
-        """See :meth:`Dataverse.upsert`."""
-        return await self._run(self.upsert_op(table, id, values))
-
-    async def delete(self, table: str, id: Any) -> None:
-        """See :meth:`Dataverse.delete`."""
-        await self._run(self.delete_op(table, id))
-
-    async def create_many(
-        self,
-        table: str,
-        records: Any,
-        chunk_size: int = DEFAULT_CHUNK,
-        progress: Progress = None,
-        missing: str = "omit",
-    ) -> BulkResult:
-        """See :meth:`Dataverse.create_many`."""
-        return await self._run(
-            self.bulk_op(
-                "Create", table, records, chunk_size=chunk_size, progress=progress, missing=missing
-            )
-        )
-
-    async def update_many(
-        self,
-        table: str,
-        records: Any,
-        chunk_size: int = DEFAULT_CHUNK,
-        progress: Progress = None,
-        missing: str = "omit",
-    ) -> BulkResult:
-        """See :meth:`Dataverse.update_many`."""
-        return await self._run(
-            self.bulk_op(
-                "Update", table, records, chunk_size=chunk_size, progress=progress, missing=missing
-            )
-        )
-
-    async def upsert_many(
-        self,
-        table: str,
-        records: Any,
-        chunk_size: int = DEFAULT_CHUNK,
-        progress: Progress = None,
-        missing: str = "omit",
-    ) -> BulkResult:
-        """See :meth:`Dataverse.upsert_many`."""
-        return await self._run(
-            self.bulk_op(
-                "Upsert", table, records, chunk_size=chunk_size, progress=progress, missing=missing
-            )
-        )
-
-    async def delete_many(
-        self, table: str, records: Any, chunk_size: int = DEFAULT_CHUNK, progress: Progress = None
-    ) -> BulkResult:
-        """See :meth:`Dataverse.delete_many`."""
-        return await self._run(
-            self.delete_many_op(table, records, chunk_size=chunk_size, progress=progress)
-        )
 
     async def aclose(self) -> None:
         """Close the connection pool (and stop a sandbox this connection started)."""
@@ -730,7 +735,9 @@ def _stop_sandboxes() -> None:
                 conn.sandbox.stop()
 
 
-def connect(url: str = "sandbox", *, alias: str | None = None, **kwargs: Any) -> Dataverse:
+def connect(
+    url: str = "sandbox", *, alias: str | None = None, transport: Any = None, **kwargs: Any
+) -> Dataverse:
     """Open a :class:`Dataverse` connection and make it the current one.
 
     * ``connect("sandbox")`` starts an embedded sandbox with demo data (stopped on ``close()``
@@ -740,7 +747,9 @@ def connect(url: str = "sandbox", *, alias: str | None = None, **kwargs: Any) ->
       ``auth="device_code" | "interactive" | "client_secret" | {tenant_id, client_id,
       client_secret} | provider``; ``device_code_callback=``, ``cache_path=``.
     * ``connect(url, token="..." | callable)``; ``verify=ca_path`` for a private CA.
+    * ``transport=`` any httpx transport instead of the network, e.g.
+      ``httpx.ASGITransport(app=...)`` over an in-process sandbox app (``client/transport.py``).
     """
-    conn = Dataverse(url, alias=alias, **kwargs)
+    conn = Dataverse(url, alias=alias, transport=transport, **kwargs)
     connections.add(conn, conn.alias)
     return conn

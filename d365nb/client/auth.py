@@ -50,13 +50,39 @@ def default_cache_path() -> Path:
     return Path(base) / "d365nb" / "msal_token_cache.json"
 
 
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def private_dir(directory: Path, *, ours: bool = False) -> None:
+    """Create ``directory`` as 0700; narrow it to 0700 when we created it or it is d365nb's own
+    cache directory (a user-chosen existing folder such as /tmp is left as it is)."""
+    created = not directory.exists()
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if created or ours:
+        os.chmod(directory, 0o700)
+
+
+def _token_text(value: str) -> str:
+    """A bearer token as sent: a pasted ``Bearer `` prefix is dropped; whitespace or control
+    characters inside are refused (they would break or split the Authorization header). The
+    message never contains the token."""
+    text = value.strip()
+    if text[:7].lower() == "bearer ":
+        text = text[7:].strip()
+    if not text or any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in text):
+        raise ValidationError(
+            "token must be one word of text (no spaces, line breaks or control characters)"
+        )
+    return text
+
+
 class StaticToken:
     """A token given as a string; it cannot be refreshed."""
 
     def __init__(self, token: str) -> None:
         if not isinstance(token, str) or not token.strip():
             raise ValidationError("token must be a non-empty string")
-        self._token = token.strip()
+        self._token = _token_text(token)
 
     def cached(self) -> str | None:
         return self._token
@@ -99,6 +125,10 @@ class CallableToken:
                 value = value.token
             if not isinstance(value, str) or not value:
                 raise AuthError("the token callable returned no token")
+            try:
+                value = _token_text(value)
+            except ValidationError as exc:
+                raise AuthError(f"the token callable returned a bad token: {exc.message}") from None
             now = self._clock()
             self._token = value
             self._expires = (
@@ -164,6 +194,7 @@ class _MsalAuth:
         if persist and self.cache_path.exists():
             # An unreadable cache only costs one interactive sign-in.
             with contextlib.suppress(OSError, ValueError):
+                os.chmod(self.cache_path, 0o600)  # a cache copied in loosely is narrowed first
                 self.cache.deserialize(self.cache_path.read_text())
 
     def _app_kwargs(self, authority: str) -> dict[str, Any]:
@@ -179,12 +210,19 @@ class _MsalAuth:
         if not (self.persist and self.cache.has_state_changed):
             return
         path = self.cache_path
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        # Create with 0600 from the start so the refresh token is never world-readable.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        private_dir(path.parent, ours=path == default_cache_path())
+        # Created 0600 (and an older, looser file narrowed before anything is written), never
+        # through a symlink: the refresh token is never readable by another user.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW, 0o600)
+        except OSError as exc:  # e.g. a symlink planted at the cache path: keep it in memory
+            import warnings
+
+            warnings.warn(f"token cache not saved to {path}: {exc.strerror}", stacklevel=3)
+            return
+        os.fchmod(fd, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(self.cache.serialize())
-        os.chmod(path, 0o600)
         self.cache.has_state_changed = False
 
     def _accept(self, result: dict | None, what: str) -> str:

@@ -6,12 +6,22 @@ choices -> ``Int64`` codes, or labels (``category``) with ``labels=True``; looku
 ``_x_value`` (``string``) plus ``x_label`` (the record's name) with ``labels=True``. ``@odata.*``
 annotations are dropped. An empty result still has its columns.
 
+Expanded navigation properties are flattened like ``pandas.json_normalize`` (``flatten=True``,
+the default): a single-valued one (``parentcustomerid_account($select=name)``) becomes
+``parentcustomerid_account.name``; a collection-valued one stays a list column of dicts, or
+gives one row per child (``nav.col`` columns, the parent's index repeated) with ``explode=True``.
+
+Round trip: every frame read carries a :class:`ReadSnapshot` in ``df.attrs["d365nb"]`` (the
+values as read and each row's ``@odata.etag``) so an edited frame can be written back sending
+only the changed cells, with ``If-Match`` (see ``client.roundtrip``).
+
 Writing: a DataFrame becomes a list of dicts (one per row); missing values are omitted or sent
 as null, as the caller chooses.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -20,7 +30,14 @@ import pandas as pd
 
 from d365nb.client.metadata import TableMeta
 
-__all__ = ["records_to_frame", "frame_to_records", "FORMATTED", "LOOKUP_TABLE"]
+__all__ = [
+    "records_to_frame",
+    "frame_to_records",
+    "FORMATTED",
+    "LOOKUP_TABLE",
+    "ReadSnapshot",
+    "snapshot_of",
+]
 
 FORMATTED = "@OData.Community.Display.V1.FormattedValue"
 LOOKUP_TABLE = "@Microsoft.Dynamics.CRM.lookuplogicalname"
@@ -28,6 +45,39 @@ LOOKUP_TABLE = "@Microsoft.Dynamics.CRM.lookuplogicalname"
 _INT_TYPES = frozenset({"Integer", "BigInt"})
 _FLOAT_TYPES = frozenset({"Decimal", "Double", "Money"})
 _TEXT_TYPES = frozenset({"String", "Memo", "EntityName", "Uniqueidentifier"})
+_ETAG = "@odata.etag"
+SNAPSHOT_KEY = "d365nb"
+_ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$")
+
+
+class ReadSnapshot:
+    """What a ``list`` read: the frame's values and each row's etag, for a later write-back.
+
+    It lives in ``df.attrs``; pandas deep-copies ``attrs`` on every operation, so copying
+    returns the same object (the snapshot is never changed after the read). Under pandas'
+    copy-on-write the ``original`` frame shares memory with the returned one until edited.
+    """
+
+    def __init__(self, table: str, original: pd.DataFrame, etags: dict[str, str]) -> None:
+        self.table = table
+        self.original = original
+        self.etags = etags
+
+    def __deepcopy__(self, memo: dict) -> ReadSnapshot:
+        return self
+
+    def __copy__(self) -> ReadSnapshot:
+        return self
+
+    def __repr__(self) -> str:
+        return f"<ReadSnapshot {self.table}: {len(self.original)} rows as read>"
+
+
+def snapshot_of(frame: Any) -> ReadSnapshot | None:
+    """The snapshot a ``list`` result carries (None for frames built otherwise)."""
+    attrs = getattr(frame, "attrs", None) or {}
+    found = attrs.get(SNAPSHOT_KEY)
+    return found if isinstance(found, ReadSnapshot) else None
 
 
 def expected_columns(meta: TableMeta, select: list[str] | None) -> list[str]:
@@ -51,9 +101,11 @@ def records_to_frame(
     *,
     select: list[str] | None = None,
     labels: bool = False,
+    flatten: bool = True,
+    explode: bool = False,
 ) -> pd.DataFrame:
     """A DataFrame from raw Web API records (see module docstring for the dtypes)."""
-    builder = FrameBuilder(meta, select=select, labels=labels)
+    builder = FrameBuilder(meta, select=select, labels=labels, flatten=flatten, explode=explode)
     builder.add(records)
     return builder.build()
 
@@ -68,11 +120,19 @@ class FrameBuilder:
     """
 
     def __init__(
-        self, meta: TableMeta, *, select: list[str] | None = None, labels: bool = False
+        self,
+        meta: TableMeta,
+        *,
+        select: list[str] | None = None,
+        labels: bool = False,
+        flatten: bool = True,
+        explode: bool = False,
     ) -> None:
         self.meta = meta
         self.select = select
         self.labels = labels
+        self.flatten = flatten
+        self.explode = explode
         self.rows = 0
         # column -> [(first row, values of one page)]; insertion order = order first seen
         self._parts: dict[str, list[tuple[int, np.ndarray]]] = {}
@@ -110,7 +170,9 @@ class FrameBuilder:
                 continue  # annotations are read with the column they annotate
             values = self._take(name)
             values = missing if values is None else values
-            col = _column(meta, name)
+            col = meta.find(name)
+            if col is not None and col.is_lookup and name == col.name:
+                col = None  # lookups read as _x_value: this is the navigation named like it
             if labels and col is not None and col.is_choice:
                 formatted = self._take(name + FORMATTED)
                 columns[name] = _choice_labels(
@@ -126,18 +188,108 @@ class FrameBuilder:
                     missing if formatted is None else formatted, dtype="string"
                 )
         ids = self._take(pk)
+        etags = self._take(_ETAG)
         self._parts = {}
         index = pd.Index(pd.array([] if ids is None else ids, dtype="string"), name=pk)
+        collections: list[str] = []
+        if self.flatten:
+            columns, collections = _flatten_columns(columns)
         frame = pd.DataFrame(columns, index=index)
+        if self.explode:
+            for nav in collections:
+                frame = _explode(frame, nav)
+        snapshot_etags = {}
+        if ids is not None and etags is not None:
+            snapshot_etags = {
+                str(i): e for i, e in zip(ids, etags, strict=True) if isinstance(e, str)
+            }
         frame.attrs["table"] = meta.logical_name
+        if not self.explode or not collections:  # exploded rows repeat ids: not writable back
+            frame.attrs[SNAPSHOT_KEY] = ReadSnapshot(
+                meta.logical_name, frame.copy(deep=False), snapshot_etags
+            )
         return frame
 
 
-def _column(meta: TableMeta, key: str):
-    col = meta.columns.get(key)
-    if col is None and key.startswith("_") and key.endswith("_value"):
-        col = meta.columns.get(key[1:-6])
-    return col
+def _flatten_columns(columns: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Expanded navigations (columns of dicts) -> ``nav.col`` columns; collection-valued
+    ones (columns of lists) stay list columns, their names returned for ``explode``."""
+    out: dict[str, Any] = {}
+    collections: list[str] = []
+    for name, values in columns.items():
+        if not isinstance(values, list):  # a column of this table (converted to a dtype)
+            out[name] = values
+            continue
+        kinds = {type(v) for v in values if v is not None}
+        if kinds and kinds <= {dict}:
+            out.update(_flatten_dicts(values, name))
+        elif kinds and kinds <= {list}:
+            out[name] = [_clean_children(v) if v is not None else [] for v in values]
+            collections.append(name)
+        else:
+            out[name] = values
+    return out, collections
+
+
+def _clean_children(children: list[Any]) -> list[Any]:
+    return [
+        {k: v for k, v in child.items() if "@" not in k} if isinstance(child, dict) else child
+        for child in children
+    ]
+
+
+def _flatten_dicts(values: list[Any], prefix: str) -> dict[str, Any]:
+    """Dicts (or None) -> one column per key, ``prefix.key``, recursively; dtypes inferred."""
+    keys: dict[str, None] = {}
+    for value in values:
+        if isinstance(value, dict):
+            keys.update(dict.fromkeys(k for k in value if "@" not in k))
+    out: dict[str, Any] = {}
+    for key in keys:
+        column = [value.get(key) if isinstance(value, dict) else None for value in values]
+        name = f"{prefix}.{key}"
+        kinds = {type(v) for v in column if v is not None}
+        if kinds and kinds <= {dict}:
+            out.update(_flatten_dicts(column, name))
+        elif kinds and kinds <= {list}:
+            out[name] = [_clean_children(v) if v is not None else [] for v in column]
+        else:
+            out[name] = _infer(column)
+    return out
+
+
+def _infer(values: list[Any]) -> Any:
+    """A dtype for values of another table's column (its metadata is not at hand)."""
+    present = [v for v in values if v is not None]
+    kinds = {type(v) for v in present}
+    try:
+        if not kinds or kinds == {str}:
+            if present and all(_ISO_DATETIME.match(v) for v in present):
+                return pd.to_datetime(
+                    pd.Series(values, dtype="object"), utc=True, format="ISO8601"
+                ).array
+            return pd.array(values, dtype="string")
+        if kinds == {bool}:
+            return pd.array(values, dtype="boolean")
+        if kinds == {int}:
+            return pd.array(values, dtype="Int64")
+        if kinds <= {int, float}:
+            return pd.array(values, dtype="Float64")
+    except (TypeError, ValueError):
+        pass
+    return values
+
+
+def _explode(frame: pd.DataFrame, nav: str) -> pd.DataFrame:
+    """One row per child of collection column ``nav`` (a parent without children keeps one
+    row with missing child values); children's columns become ``nav.col``."""
+    position = list(frame.columns).index(nav)
+    exploded = frame.explode(nav)
+    children = [v if isinstance(v, dict) else None for v in exploded[nav]]
+    exploded = exploded.drop(columns=nav)
+    for offset, (name, values) in enumerate(_flatten_dicts(children, nav).items()):
+        exploded.insert(position + offset, name, values)
+    return exploded
 
 
 def _choice_labels(codes: Any, formatted: Any, options: dict[int, str]) -> pd.Categorical:

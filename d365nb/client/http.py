@@ -16,13 +16,13 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import logging
-import random
 import ssl
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import httpx
 import orjson
@@ -32,9 +32,11 @@ from d365nb.client.errors import (
     D365Error,
     TransportError,
     Unauthorized,
+    ValidationError,
     error_for_status,
 )
 from d365nb.client.governor import Governor
+from d365nb.client.retry import RetryPolicy
 
 __all__ = [
     "ApiRequest",
@@ -55,6 +57,7 @@ DEFAULT_HEADERS = {
     "User-Agent": "d365nb/0.1",
 }
 DEFAULT_TIMEOUT = httpx.Timeout(120.0, connect=15.0)
+_PORTS = {"http": 80, "https": 443}
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "PATCH"})
 
 
@@ -85,25 +88,6 @@ class ApiRequest:
         if self.idempotent is not None:
             return self.idempotent
         return self.method.upper() in _IDEMPOTENT_METHODS
-
-
-@dataclass
-class RetryPolicy:
-    """Exponential backoff with jitter; ``Retry-After`` wins when the service sends it."""
-
-    max_retries: int = 10
-    backoff: float = 0.25
-    max_backoff: float = 20.0
-    max_retry_after: float = 300.0
-    rng: random.Random = field(default_factory=random.Random, repr=False)
-
-    def delay(self, attempt: int, retry_after: float | None) -> float:
-        """Seconds to wait before retry number ``attempt`` (0-based)."""
-        if retry_after is not None:
-            # A little jitter so many waiting clients don't return in the same millisecond.
-            return min(retry_after, self.max_retry_after) + self.rng.uniform(0, 0.05)
-        cap = min(self.max_backoff, self.backoff * (2**attempt))
-        return self.rng.uniform(cap / 2, cap)
 
 
 def parse_retry_after(value: str | None, now: Callable[[], float] = time.time) -> float | None:
@@ -208,22 +192,30 @@ def _delivered(response: httpx.Response, attempt: int) -> httpx.Response:
 
 
 class _SessionBase:
+    """What both sessions share: the request building and the retry decisions. ``client`` is
+    the session's ``httpx.Client`` / ``httpx.AsyncClient``; ``sleep`` waits between attempts
+    (default: ``time.sleep`` / ``asyncio.sleep``)."""
+
+    _default_sleep: Callable[[float], Any]
+
     def __init__(
         self,
         api_url: str,
         tokens: TokenSource,
+        client: Any,
         governor: Governor,
-        retry: RetryPolicy,
+        retry: RetryPolicy | None = None,
         *,
-        sleep: Callable[[float], Any],
+        sleep: Callable[[float], Any] | None = None,
     ) -> None:
         self.api_url = api_url if api_url.endswith("/") else api_url + "/"
         self.tokens = tokens
+        self.client = client
         self.governor = governor
-        self.retry = retry
+        self.retry = retry or RetryPolicy()
         self._sent = 0
         self._sent_lock = threading.Lock()  # a notebook thread and flow threads share a session
-        self._sleep = sleep
+        self._sleep = sleep or type(self)._default_sleep
 
     @property
     def requests_sent(self) -> int:
@@ -242,9 +234,12 @@ class _SessionBase:
         headers["Authorization"] = f"Bearer {token}"
         content = request.content
         if request.json is not None:
-            content = orjson.dumps(request.json, option=orjson.OPT_SERIALIZE_NUMPY)
+            try:
+                content = orjson.dumps(request.json, option=orjson.OPT_SERIALIZE_NUMPY)
+            except (TypeError, orjson.JSONEncodeError) as exc:
+                raise ValidationError(f"the values cannot be sent as JSON: {exc}") from None
             headers.setdefault("Content-Type", "application/json")
-        url = request.path if "://" in request.path else self.api_url + request.path
+        url = self.url_for(request)
         return {
             "method": request.method.upper(),
             "url": url,
@@ -252,6 +247,31 @@ class _SessionBase:
             "headers": headers,
             "content": content,
         }
+
+    def url_for(self, request: ApiRequest) -> str:
+        """The absolute URL of ``request``; refuses a URL outside the connected organisation.
+
+        Absolute paths come from the service (``@odata.nextLink``, delta links). The bearer
+        token goes with every request, so a link to another scheme, host or port is never
+        followed: a tampered or misconfigured answer must not collect the token.
+        """
+        if "://" not in request.path:
+            return self.api_url + request.path
+        wanted, given = urlsplit(self.api_url), urlsplit(request.path)
+        try:
+            same = (given.scheme.lower(), given.hostname, given.port or _PORTS.get(given.scheme),
+                    given.username)  # fmt: skip
+            ours = (wanted.scheme.lower(), wanted.hostname,
+                    wanted.port or _PORTS.get(wanted.scheme), wanted.username)  # fmt: skip
+        except ValueError:  # a malformed port
+            same, ours = (), ()
+        if not same or same != ours:
+            raise D365Error(
+                f"refused to follow a link to {given.scheme}://{given.netloc}: the token is sent "
+                f"only to {wanted.scheme}://{wanted.netloc} (nothing was sent)",
+                method=request.method.upper(),
+            )
+        return request.path
 
     def _decide(
         self,
@@ -262,7 +282,7 @@ class _SessionBase:
         exc: Exception | None,
     ) -> _Outcome:
         """After one attempt: done, retry after a delay, refresh the token, or raise."""
-        can_retry = attempt < self.retry.max_retries
+        can_retry = attempt < self.retry.retries
         if exc is not None:
             # A connect error means nothing reached the server: always safe to retry.
             sent = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
@@ -274,9 +294,9 @@ class _SessionBase:
                     url=_display_url(request.path),
                 ) from None
             # An unreachable host is not worth ten tries; a dropped connection is.
-            limit = self.retry.max_retries if sent else min(3, self.retry.max_retries)
+            limit = self.retry.retries if sent else min(3, self.retry.retries)
             if attempt < limit and (request.is_idempotent or not sent):
-                return _Outcome(retry_in=self.retry.delay(attempt, None))
+                return _Outcome(retry_in=self.retry.delay(attempt + 1, None))
             if isinstance(exc, httpx.TimeoutException) and sent:
                 what = "no answer within the timeout (connect(..., timeout=seconds))"
             else:
@@ -299,7 +319,7 @@ class _SessionBase:
             if status == 429:
                 self.governor.on_throttled(retry_after if retry_after is not None else 1.0)
             if can_retry and (status == 429 or request.is_idempotent):
-                return _Outcome(retry_in=self.retry.delay(attempt, retry_after))
+                return _Outcome(retry_in=self.retry.delay(attempt + 1, retry_after))
         err = error_from_response(response, request)
         err.attempts = attempt + 1
         if isinstance(err, Unauthorized):
@@ -340,18 +360,7 @@ class _SessionBase:
 class SyncSession(_SessionBase):
     """Sends :class:`ApiRequest` through one ``httpx.Client`` (blocking)."""
 
-    def __init__(
-        self,
-        api_url: str,
-        tokens: TokenSource,
-        client: httpx.Client,
-        governor: Governor,
-        retry: RetryPolicy | None = None,
-        *,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        super().__init__(api_url, tokens, governor, retry or RetryPolicy(), sleep=sleep)
-        self.client = client
+    _default_sleep = staticmethod(time.sleep)
 
     def send(self, request: ApiRequest) -> httpx.Response:
         """Send with retries; the successful response, else a typed :class:`D365Error`."""
@@ -386,18 +395,7 @@ class SyncSession(_SessionBase):
 class AsyncSession(_SessionBase):
     """Sends :class:`ApiRequest` through one ``httpx.AsyncClient``."""
 
-    def __init__(
-        self,
-        api_url: str,
-        tokens: TokenSource,
-        client: httpx.AsyncClient,
-        governor: Governor,
-        retry: RetryPolicy | None = None,
-        *,
-        sleep: Callable[[float], Any] = asyncio.sleep,
-    ) -> None:
-        super().__init__(api_url, tokens, governor, retry or RetryPolicy(), sleep=sleep)
-        self.client = client
+    _default_sleep = staticmethod(asyncio.sleep)
 
     async def _token(self, force: bool) -> str:
         if not force:

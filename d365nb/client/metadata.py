@@ -11,7 +11,6 @@ sync and async connections share this code (see ``api.py``).
 
 from __future__ import annotations
 
-import difflib
 import threading
 from collections.abc import Generator
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ import orjson
 
 from d365nb.client.errors import UnknownColumn, UnknownTable
 from d365nb.client.http import ApiRequest
+from d365nb.client.names import closest, lookup_base
 
 __all__ = ["ColumnMeta", "TableMeta", "MetadataCache", "closest"]
 
@@ -50,13 +50,6 @@ def _label(value: Any) -> str:
                 return str(item["Label"])
         return ""
     return str(value or "")
-
-
-def closest(name: str, candidates: list[str], n: int = 3) -> list[str]:
-    """Up to ``n`` candidates close to ``name`` (for "did you mean" messages)."""
-    lowered = {c.lower(): c for c in candidates}
-    hits = difflib.get_close_matches(name.lower(), list(lowered), n=n, cutoff=0.6)
-    return [lowered[h] for h in hits]
 
 
 @dataclass
@@ -113,11 +106,17 @@ class TableMeta:
     # (lookup column, target logical name) -> navigation property
     navigations: dict[tuple[str, str], str] = field(default_factory=dict)
 
+    def find(self, name: str) -> ColumnMeta | None:
+        """The column named ``name`` (logical name, or ``_x_value`` for lookup ``x``), or None.
+        Every reader of names from records, frames and ``$select`` resolves them here."""
+        col = self.columns.get(name)
+        if col is None and (base := lookup_base(name)) is not None:
+            col = self.columns.get(base)
+        return col
+
     def column(self, name: str) -> ColumnMeta:
         """The column named ``name`` (logical name, or ``_x_value`` for a lookup)."""
-        col = self.columns.get(name)
-        if col is None and name.startswith("_") and name.endswith("_value"):
-            col = self.columns.get(name[1:-6])
+        col = self.find(name)
         if col is None:
             hint = closest(name, list(self.columns))
             more = f"; did you mean {', '.join(hint)}?" if hint else ""

@@ -32,13 +32,15 @@ from d365nb.client.http import ApiRequest
 from d365nb.client.metadata import MetadataCache, TableMeta
 from d365nb.client.query import build_query
 from d365nb.client.results import BulkResult, Changes, Page
-from d365nb.client.values import coerce_record, is_missing, normalize_id
+from d365nb.client.values import MISSING_MODES, coerce_record, is_missing, normalize_id
 
 Op = Generator[Any, Any, Any]
 Progress = Callable[[int, int | None], Any] | None
 
 ANNOTATIONS = 'odata.include-annotations="*"'
 MAX_PAGE = 5000
+MAX_INT = 2**31 - 1  # Dataverse's Int32 query options ($top, page counts)
+COUNT_LIMIT = 5000  # Dataverse's $count answers at most this many
 DEFAULT_CHUNK = 1000
 BATCH_LIMIT = 1000
 _DUPLICATE_CODES = frozenset({"0x80040237", "0x80040333"})
@@ -73,12 +75,55 @@ def _action_missing(err: D365Error) -> bool:
     )
 
 
-def _names(value: str | Iterable[str] | None) -> list[str] | None:
+def _names(value: str | Iterable[str] | None, what: str = "select") -> list[str] | None:
+    """Column names from ``"a,b"`` or ``["a", "b"]``; anything else is refused by name."""
     if value is None:
         return None
     if isinstance(value, str):
-        return [p.strip() for p in value.split(",") if p.strip()]
-    return [str(p).strip() for p in value]
+        names = [p.strip() for p in value.split(",") if p.strip()]
+        if not names:
+            raise ValidationError(f"{what} names no column: {value!r} (leave it out for all)")
+        return names
+    if not isinstance(value, list | tuple):
+        raise ValidationError(
+            f"{what} must be text ('a,b') or a list of column names, got {type(value).__name__}"
+        )
+    for part in value:
+        if not isinstance(part, str) or not part.strip():
+            raise ValidationError(f"{what}: every element must be a column name, got {part!r}")
+    return [p.strip() for p in value]
+
+
+def _keys(meta: TableMeta) -> tuple[str, str]:
+    """The names a pasted record URL of ``meta``'s table may carry (see ``ids.normalize_id``)."""
+    return (meta.logical_name, meta.entity_set)
+
+
+def check_filter(filter: Any, what: str = "filter") -> str | None:
+    """A filter as given, or None; blank text is refused, never read as "every row"."""
+    if filter is None:
+        return None
+    if not isinstance(filter, str):
+        raise ValidationError(f"{what} must be text; build it with d365nb.odata.format_filter")
+    if not filter.strip():
+        raise ValidationError(
+            f"{what} is blank; give a condition (or leave {what} out to read every row)"
+        )
+    return filter
+
+
+def _check_count(value: Any, what: str, low: int, high: int) -> None:
+    if value is not None and (
+        isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high
+    ):
+        raise ValidationError(f"{what} must be a whole number {low}..{high}, got {value!r}")
+
+
+def _expand(value: Any) -> Any:
+    """``$expand`` text as given (it may hold nested options), or a list of navigation names."""
+    if value is None or isinstance(value, str):
+        return value or None
+    return _names(value, "expand")
 
 
 def _read_page(response: Any) -> dict[str, Any]:
@@ -120,7 +165,7 @@ class Operations:
         return None
 
     def _select(self, meta: TableMeta, select: Any) -> list[str] | None:
-        names = _names(select)
+        names = _names(select, "select")
         if names is None:
             return None
         return [meta.column(n).read_name if "/" not in n else n for n in names]
@@ -152,22 +197,15 @@ class Operations:
         meta = yield from self.metadata.load_op(table)
         if meta_out is not None:
             meta_out.append(meta)
-        if page_size is not None and (
-            isinstance(page_size, bool)
-            or not isinstance(page_size, int)
-            or not 1 <= page_size <= MAX_PAGE
-        ):
-            raise ValidationError(f"page_size must be 1..{MAX_PAGE}, got {page_size!r}")
-        if max_pages is not None and (not isinstance(max_pages, int) or max_pages < 1):
-            raise ValidationError(f"max_pages must be a positive integer, got {max_pages!r}")
-        if filter is not None and not isinstance(filter, str):
-            raise ValidationError("filter must be text; build it with d365nb.odata.format_filter")
+        _check_count(page_size, "page_size", 1, MAX_PAGE)
+        _check_count(max_pages, "max_pages", 1, MAX_INT)
+        _check_count(top, "top", 0, MAX_INT)
         params = build_query(
-            filter=filter,
-            orderby=orderby,
+            filter=check_filter(filter),
+            orderby=_names(orderby, "orderby"),
             select=self._select(meta, select),
             top=top,
-            expand=expand,
+            expand=_expand(expand),
             count=count,
         )
         prefer = [f"odata.maxpagesize={page_size or MAX_PAGE}"]
@@ -202,9 +240,14 @@ class Operations:
         progress: Progress = None,
         labels: bool = False,
         select: Any = None,
+        flatten: bool = True,
+        explode: bool = False,
         **options: Any,
     ) -> Op:
         started = time.perf_counter()
+        frame_options = {"labels": labels, "flatten": flatten, "explode": explode}
+        if options.get("max_pages") is not None:
+            options["count"] = True  # a page limit may cut the result: say of how many rows
         state: dict[str, Any] = {"pages": 0, "count": None, "builder": None}
         metas: list[TableMeta] = []
 
@@ -213,7 +256,7 @@ class Operations:
             if builder is None:
                 meta = metas[0]
                 builder = state["builder"] = FrameBuilder(
-                    meta, select=self._select(meta, select), labels=labels
+                    meta, select=self._select(meta, select), **frame_options
                 )
             builder.add(page.records)
             state["pages"] += 1
@@ -226,14 +269,16 @@ class Operations:
             table, sink=sink, labels=labels, select=select, meta_out=metas, **options
         )
         builder = state["builder"] or FrameBuilder(
-            meta, select=self._select(meta, select), labels=labels
+            meta, select=self._select(meta, select), **frame_options
         )
+        rows = builder.rows
         frame = builder.build()
         frame.attrs.update(
             pages=state["pages"],
             count=state["count"],
             elapsed=time.perf_counter() - started,
             table=meta.logical_name,
+            truncated=_truncated(rows, state["pages"], state["count"], options),
         )
         return frame
 
@@ -241,8 +286,8 @@ class Operations:
         self, table: str, id: Any, *, select: Any = None, expand: Any = None, labels: bool = True
     ) -> Op:
         meta = yield from self.metadata.load_op(table)
-        record_id = normalize_id(id, what=f"{meta.logical_name} id")
-        params = build_query(select=self._select(meta, select), expand=expand)
+        record_id = normalize_id(id, what=f"{meta.logical_name} id", table=_keys(meta))
+        params = build_query(select=self._select(meta, select), expand=_expand(expand))
         headers = {"Prefer": ANNOTATIONS} if labels else {}
         try:
             response = yield ApiRequest(
@@ -315,16 +360,18 @@ class Operations:
     def validate_op(self, table: str, values: Any, *, for_update: bool = False) -> Op:
         """The JSON body ``values`` would be sent as (metadata may be loaded; nothing written)."""
         meta = yield from self.metadata.load_op(table)
-        return self._coerce(meta, values, for_update=for_update)
+        return self._coerce(meta, values, for_update=for_update, missing="refuse")
 
     # -- single writes -------------------------------------------------------------------------
 
     def create_op(self, table: str, values: Any, id: Any = None) -> Op:
         meta = yield from self.metadata.load_op(table)
-        body = self._coerce(meta, values, for_update=False)
+        body = self._coerce(meta, values, for_update=False, missing="refuse")
         given = id if id is not None else body.get(meta.primary_id)
         record_id = (
-            normalize_id(given, what=f"{meta.logical_name} id") if given else str(uuid.uuid4())
+            normalize_id(given, what=f"{meta.logical_name} id", table=_keys(meta))
+            if given is not None
+            else str(uuid.uuid4())
         )
         # The id travels in the body: a retried POST then cannot create a second record.
         body[meta.primary_id] = record_id
@@ -338,8 +385,8 @@ class Operations:
 
     def update_op(self, table: str, id: Any, values: Any) -> Op:
         meta = yield from self.metadata.load_op(table)
-        record_id = normalize_id(id, what=f"{meta.logical_name} id")
-        body = self._coerce(meta, values, for_update=True)
+        record_id = normalize_id(id, what=f"{meta.logical_name} id", table=_keys(meta))
+        body = self._coerce(meta, values, for_update=True, missing="refuse")
         try:
             yield ApiRequest(
                 "PATCH", f"{meta.entity_set}({record_id})", json=body, headers={"If-Match": "*"}
@@ -349,8 +396,13 @@ class Operations:
 
     def upsert_op(self, table: str, id: Any, values: Any) -> Op:
         meta = yield from self.metadata.load_op(table)
-        record_id = normalize_id(id, what=f"{meta.logical_name} id")
-        body = self._coerce(meta, values, for_update=False)
+        record_id = normalize_id(id, what=f"{meta.logical_name} id", table=_keys(meta))
+        body = self._coerce(meta, values, for_update=False, missing="refuse")
+        if meta.primary_id in body and body[meta.primary_id] != record_id:
+            raise ValidationError(
+                f"{meta.logical_name}: the values name {meta.primary_id} "
+                f"{body[meta.primary_id]}, the id argument {record_id}; give one"
+            )
         body.pop(meta.primary_id, None)
         response = yield ApiRequest(
             "PATCH",
@@ -363,7 +415,7 @@ class Operations:
 
     def delete_op(self, table: str, id: Any) -> Op:
         meta = yield from self.metadata.load_op(table)
-        record_id = normalize_id(id, what=f"{meta.logical_name} id")
+        record_id = normalize_id(id, what=f"{meta.logical_name} id", table=_keys(meta))
         try:
             yield ApiRequest("DELETE", f"{meta.entity_set}({record_id})")
         except NotFound as err:
@@ -378,14 +430,16 @@ class Operations:
         self, meta: TableMeta, records: Any, *, for_update: bool, need_id: bool, missing: str
     ) -> tuple[list[str], list[dict]]:
         """Coerce every record before any request; ids from the primary key column or new."""
-        rows = as_records(records, index_as=meta.primary_id)
+        rows = as_records(_bulk_input(records), index_as=meta.primary_id)
         new_ids = _IdBatch(len(rows))
         ids: list[str] = []
         bodies: list[dict] = []
         for index, row in enumerate(rows):
             try:
                 if not isinstance(row, dict):
-                    raise ValidationError(f"expected a dict of column: value, got {row!r}")
+                    raise ValidationError(
+                        f"expected a dict of column: value, got {type(row).__name__}"
+                    )
                 row = dict(row)
                 raw_id = row.pop(meta.primary_id, None)
                 if raw_id is not None and is_missing(raw_id):
@@ -393,11 +447,22 @@ class Operations:
                 if raw_id is None and need_id:
                     raise ValidationError(f"missing the primary key {meta.primary_id!r}")
                 body = self._coerce(meta, row, for_update=for_update, missing=missing)
-                record_id = normalize_id(raw_id, what=meta.primary_id) if raw_id else new_ids.next()
+                if for_update and not body:
+                    # An empty PATCH would be reported as a success that changed nothing.
+                    raise ValidationError(
+                        "nothing to update (no values, or every value missing with "
+                        "missing='omit'; missing='null' clears them)"
+                    )
+                record_id = (
+                    normalize_id(raw_id, what=meta.primary_id, table=_keys(meta))
+                    if raw_id is not None
+                    else new_ids.next()
+                )
             except ValidationError as err:
                 raise type(err)(f"record {index}: {err.message}") from None
             ids.append(record_id)
             bodies.append(body)
+        _refuse_duplicates(meta, ids)
         return ids, bodies
 
     def bulk_op(
@@ -412,8 +477,11 @@ class Operations:
     ) -> Op:
         """create/update/upsert many: the table's *Multiple action, else ``$batch``."""
         meta = yield from self.metadata.load_op(table)
-        if not isinstance(chunk_size, int) or not 1 <= chunk_size <= BATCH_LIMIT:
-            raise ValidationError(f"chunk_size must be 1..{BATCH_LIMIT}, got {chunk_size!r}")
+        _check_count(chunk_size, "chunk_size", 1, BATCH_LIMIT)
+        if missing not in MISSING_MODES:
+            raise ValidationError(
+                f"missing must be one of {', '.join(map(repr, MISSING_MODES))}, got {missing!r}"
+            )
         for_update = action == "Update"
         ids, bodies = self._prepare(
             meta, records, for_update=for_update, need_id=action != "Create", missing=missing
@@ -544,24 +612,27 @@ class Operations:
         progress: Progress = None,
     ) -> Op:
         meta = yield from self.metadata.load_op(table)
-        if not isinstance(chunk_size, int) or not 1 <= chunk_size <= BATCH_LIMIT:
-            raise ValidationError(f"chunk_size must be 1..{BATCH_LIMIT}, got {chunk_size!r}")
+        _check_count(chunk_size, "chunk_size", 1, BATCH_LIMIT)
         ids: list[str] = []
         import pandas as pd
 
+        records = _bulk_input(records, "a list of ids, of dicts, or a DataFrame")
         if isinstance(records, pd.DataFrame):
             raw = (
                 list(records[meta.primary_id])
                 if meta.primary_id in records.columns
                 else list(records.index)
             )
-        elif isinstance(records, str | dict):
-            raise ValidationError("records must be a list of ids, of dicts, or a DataFrame")
         else:
             raw = list(records)
         for index, item in enumerate(raw):
             value = item.get(meta.primary_id) if isinstance(item, dict) else item
-            ids.append(normalize_id(value, what=f"record {index}: {meta.logical_name} id"))
+            ids.append(
+                normalize_id(
+                    value, what=f"record {index}: {meta.logical_name} id", table=_keys(meta)
+                )
+            )
+        _refuse_duplicates(meta, ids)
         result = BulkResult(meta.logical_name, list(ids))
         for start in range(0, len(ids), chunk_size):
             positions = list(range(start, min(start + chunk_size, len(ids))))
@@ -572,6 +643,43 @@ class Operations:
         for index in result.errors:
             result.ids[index] = None
         return result
+
+
+def _truncated(rows: int, pages: int, count: int | None, options: dict[str, Any]) -> bool:
+    """Whether ``max_pages`` stopped the read before the last matching row.
+
+    Dataverse's ``$count`` stops at 5,000 (``COUNT_LIMIT``): a full read of that many rows
+    that hit the page limit may have more behind it."""
+    max_pages, top = options.get("max_pages"), options.get("top")
+    if max_pages is None or pages < max_pages or (top is not None and rows >= top):
+        return False
+    if count is None:
+        return True
+    return rows < count or (count >= COUNT_LIMIT and rows == count)
+
+
+def _bulk_input(records: Any, expected: str = "a list of dicts or a DataFrame") -> Any:
+    """``records`` of a bulk call when it is a DataFrame or an iterable of records."""
+    import pandas as pd
+
+    if isinstance(records, pd.DataFrame):
+        return records
+    if isinstance(records, str | bytes | dict) or not isinstance(records, Iterable):
+        raise ValidationError(f"records must be {expected}, got {type(records).__name__}")
+    return records
+
+
+def _refuse_duplicates(meta: TableMeta, ids: list[str]) -> None:
+    """One record twice in a bulk call is refused whole, as CreateMultiple/UpdateMultiple do:
+    which of the two values should win is the caller's decision, not the chunking's."""
+    seen: dict[str, int] = {}
+    for index, record_id in enumerate(ids):
+        first = seen.setdefault(record_id, index)
+        if first != index:
+            raise ValidationError(
+                f"records {first} and {index} have the same {meta.primary_id} {record_id}; "
+                "a bulk call takes each record once (nothing was written)"
+            )
 
 
 class _IdBatch:

@@ -25,9 +25,8 @@ from d365nb.client.errors import ValidationError
 
 __all__ = ["literal", "format_filter", "is_guid", "build_query"]
 
-_GUID_RE = re.compile(
-    r"^\{?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\}?$"
-)
+_GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+_GUID_RE = re.compile(rf"^(?:{_GUID}|\{{{_GUID}\}})$")
 
 
 def is_guid(text: Any) -> bool:

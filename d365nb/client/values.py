@@ -20,16 +20,20 @@ from numbers import Integral, Real
 from typing import Any
 
 from d365nb.client.errors import UnknownColumn, ValidationError
+from d365nb.client.ids import normalize_id, parse_record_ref
 from d365nb.client.metadata import ColumnMeta, TableMeta, closest
-from d365nb.client.query import is_guid
 
 __all__ = ["coerce_record", "normalize_id", "is_missing", "MIN_DATE"]
 
 MIN_DATE = datetime(1753, 1, 1, tzinfo=UTC)
-_REF_RE = re.compile(r"^/?([A-Za-z_][A-Za-z0-9_]*)\((.+)\)$")
+MISSING_MODES = ("null", "omit", "refuse")
 _MDY_RE = re.compile(
     r"^(\d{1,2})/(\d{1,2})/(\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?\s*([AaPp][Mm])?)?$"
 )
+# Whole numbers and decimals as text: ASCII digits only, no "1_000", "nan", "Infinity", "²",
+# and short enough that int() never meets Python's digit limit (the range check says the rest).
+_INT_TEXT = re.compile(r"\s*[+-]?[0-9]{1,40}\s*")
+_NUMBER_TEXT = re.compile(r"\s*[+-]?(?:[0-9]{1,40}(?:\.[0-9]*)?|\.[0-9]{1,40})(?:[eE][+-]?[0-9]{1,4})?\s*")
 _TRUE = {"true", "yes", "1", "y"}
 _FALSE = {"false", "no", "0", "n"}
 
@@ -81,17 +85,6 @@ def is_missing(value: Any) -> bool:
         return False
 
 
-def normalize_id(value: Any, *, what: str = "id") -> str:
-    """A GUID as lowercase text without braces, or a one-line ValidationError."""
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, str) and is_guid(value.strip()):
-        return value.strip().strip("{}").lower()
-    raise ValidationError(
-        f"{what} {value!r} is not a GUID; expected e.g. '3f2504e0-4f89-11d3-9a0c-0305e82c3301'"
-    )
-
-
 def _refuse(table: TableMeta, col: ColumnMeta, value: Any, detail: str = "") -> ValidationError:
     expected = _expected(col)
     shown = repr(value)
@@ -125,6 +118,10 @@ def _example(col: ColumnMeta) -> str:
 def _text(table, col, value):
     if not isinstance(value, str):
         raise _refuse(table, col, value)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise _refuse(table, col, value, "not valid Unicode text") from None
     if col.max_length and len(value) > col.max_length:
         raise _refuse(table, col, value, f"{len(value)} characters, at most {col.max_length}")
     return value
@@ -146,14 +143,17 @@ def _integer(table, col, value):
     if isinstance(value, bool):
         raise _refuse(table, col, value)
     number: int | None = None
-    if (
-        isinstance(value, Integral)
-        or isinstance(value, Real | Decimal)
-        and float(value).is_integer()
-        or isinstance(value, str)
-        and re.fullmatch(r"\s*[+-]?\d+\s*", value)
-    ):
-        number = int(value)
+    try:
+        if (
+            isinstance(value, Integral)
+            or isinstance(value, Real | Decimal)
+            and float(value).is_integer()
+            or isinstance(value, str)
+            and _INT_TEXT.fullmatch(value)
+        ):
+            number = int(value)
+    except (ValueError, OverflowError, ArithmeticError):
+        number = None
     if number is None:
         raise _refuse(table, col, value)
     return _range(table, col, value, number)
@@ -165,11 +165,11 @@ def _decimal(table, col, value):
     try:
         if isinstance(value, Real | Decimal):
             number = float(value)
-        elif isinstance(value, str):
+        elif isinstance(value, str) and _NUMBER_TEXT.fullmatch(value):
             number = float(Decimal(value.strip()))
         else:
             raise ValueError
-    except (ValueError, InvalidOperation):
+    except (ValueError, InvalidOperation, OverflowError, ArithmeticError):
         raise _refuse(table, col, value) from None
     if math.isnan(number) or math.isinf(number):
         raise _refuse(table, col, value)
@@ -236,7 +236,10 @@ def _datetime(table, col, value):
     if isinstance(value_dt, datetime):
         if value_dt.tzinfo is None:
             value_dt = value_dt.replace(tzinfo=UTC)  # Dataverse stores naive as UTC
-        value_dt = value_dt.astimezone(UTC)
+        try:
+            value_dt = value_dt.astimezone(UTC)
+        except (OverflowError, ValueError):  # e.g. 9999-12-31T23:00-05:00 is past year 9999
+            raise _refuse(table, col, value, "outside the dates Dataverse stores") from None
         if value_dt < MIN_DATE:
             raise _refuse(table, col, value, "dates start at 1753-01-01")
         if col.date_only:
@@ -253,11 +256,14 @@ def _choice(table, col, value):
     if isinstance(value, bool):
         raise _refuse(table, col, value)
     code: int | None = None
-    if isinstance(value, Integral) or isinstance(value, Real) and float(value).is_integer():
-        code = int(value)
-    elif isinstance(value, str):
+    try:
+        if isinstance(value, Integral) or isinstance(value, Real) and float(value).is_integer():
+            code = int(value)
+    except (ValueError, OverflowError):
+        code = None
+    if isinstance(value, str):
         text = value.strip()
-        if re.fullmatch(r"[+-]?\d+", text):
+        if _INT_TEXT.fullmatch(text):
             code = int(text)
         else:
             for option_value, label in col.options.items():
@@ -271,9 +277,10 @@ def _choice(table, col, value):
 
 
 def _uniqueidentifier(table, col, value):
-    if isinstance(value, uuid.UUID) or (isinstance(value, str) and is_guid(value.strip())):
-        return normalize_id(value)
-    raise _refuse(table, col, value)
+    try:
+        return normalize_id(value, table=(table.logical_name, table.entity_set))
+    except ValidationError:
+        raise _refuse(table, col, value) from None
 
 
 _COERCERS: dict[str, Callable[[TableMeta, ColumnMeta, Any], Any]] = {
@@ -294,6 +301,14 @@ _COERCERS: dict[str, Callable[[TableMeta, ColumnMeta, Any], Any]] = {
 }
 
 
+def _is_id(value: str) -> bool:
+    try:
+        normalize_id(value)
+    except ValidationError:
+        return False
+    return True
+
+
 def _lookup(
     table: TableMeta,
     col: ColumnMeta,
@@ -308,11 +323,15 @@ def _lookup(
         )
     target_name: str | None = None
     raw_id: Any = None
+    named: str | None = None
+    if isinstance(value, str):
+        named, raw_id = parse_record_ref(value)
     if isinstance(value, tuple | list) and len(value) == 2:
         target_name, raw_id = value
-    elif isinstance(value, str) and (match := _REF_RE.match(value.strip())):
-        target_name, raw_id = match.group(1), match.group(2)
-    elif isinstance(value, uuid.UUID) or (isinstance(value, str) and is_guid(value.strip())):
+    elif named is not None:
+        # "systemusers(<id>)", "/systemusers(<id>)", a Web API URL or an app record URL (etn).
+        target_name = named
+    elif isinstance(value, uuid.UUID) or (isinstance(value, str) and _is_id(value)):
         if len(col.targets) != 1:
             raise _refuse(
                 table,
@@ -332,7 +351,9 @@ def _lookup(
         )
     logical, entity_set = resolved
     try:
-        record_id = normalize_id(raw_id, what=f"{table.logical_name}.{col.name} id")
+        record_id = normalize_id(
+            raw_id, what=f"{table.logical_name}.{col.name} id", table=(logical, entity_set)
+        )
     except ValidationError:
         raise _refuse(table, col, value, "the id is not a GUID") from None
     return f"{table.navigation(col.name, logical)}@odata.bind", f"/{entity_set}({record_id})"
@@ -349,9 +370,15 @@ def coerce_record(
     """The JSON body for ``values`` on ``table``; raises before any request on bad input.
 
     ``resolve_target(name)`` maps a lookup type (logical or entity-set name) to
-    ``(logical, entity_set)`` or None. ``missing="omit"`` drops NaN/None-like pandas markers,
-    ``"null"`` sends them as null (plain ``None`` is always sent as null).
+    ``(logical, entity_set)`` or None. ``missing`` says what NaN/NA/NaT (pandas' missing
+    markers) mean: ``"omit"`` drops the column, ``"null"`` sends null (clears it), ``"refuse"``
+    raises (single-record writes: a NaN there is a mistake, not a gap in a frame). Plain
+    ``None`` is always sent as null.
     """
+    if missing not in MISSING_MODES:
+        raise ValidationError(
+            f"missing must be one of {', '.join(map(repr, MISSING_MODES))}, got {missing!r}"
+        )
     if not isinstance(values, Mapping):
         raise ValidationError(
             f"values for {table.logical_name} must be a dict of column: value, "
@@ -363,15 +390,23 @@ def coerce_record(
             raise ValidationError(f"{table.logical_name}: column names must be text, got {name!r}")
         if "@" in name:
             # Explicit annotations ("nav@odata.bind", "@odata.type") are passed through as given.
+            if name.endswith("@odata.bind") and value is not None and not isinstance(value, str):
+                raise ValidationError(
+                    f"{table.logical_name}.{name}: expected '/entityset(<id>)' or None, "
+                    f"got {type(value).__name__}"
+                )
             body[name] = value
             continue
         if value is not None and is_missing(value):
             if missing == "omit":
                 continue
+            if missing == "refuse":
+                raise ValidationError(
+                    f"{table.logical_name}.{name}: got {value!r}, a missing-value marker; "
+                    "pass None to clear the column"
+                )
             value = None
-        col = table.columns.get(name)
-        if col is None and name.startswith("_") and name.endswith("_value"):
-            col = table.columns.get(name[1:-6])
+        col = table.find(name)
         if col is None:
             hint = closest(name, [c for c, m in table.columns.items() if not m.read_only])
             more = f"; did you mean {', '.join(hint)}?" if hint else ""

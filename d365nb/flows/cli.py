@@ -84,6 +84,15 @@ def register(subparsers: Any) -> None:
     )
     export.add_argument("--legacy", action="store_true", help="legacy Dynamics 365 trigger")
     export.add_argument("--arm", action="store_true", help="wrap in an ARM template")
+    export.add_argument(
+        "--placeholders", action="store_true", help="export Python steps as Compose placeholders"
+    )
+    export.add_argument(
+        "--connection",
+        choices=("oauth", "service-principal"),
+        default="oauth",
+        help="the ARM template's API connection",
+    )
     export.add_argument("-o", "--out", help="write to this file (default: stdout)")
     export.set_defaults(func=cmd_export)
 
@@ -124,12 +133,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         flows = headless.load_flows(cells, conn, only=args.flow)
         where = "an embedded sandbox (demo data)" if args.sandbox else conn.url
         print(f"{cells.path.name}: {len(flows)} flow(s) on {where}", file=out)
-        if args.sandbox:
-            for flow in flows:
-                if headless.forget_sandbox_state(flow):
-                    print(
-                        f"flow {flow.name}: runs queued for an earlier sandbox cancelled", file=out
-                    )
+        # A new embedded sandbox is a new organisation: once it holds the flow's lease, the
+        # engine leaves the old organisation's checkpoint and queued runs alone and says so.
         headless.run_flows(flows, stop, out=out)
     except (FlowError, D365Error, ValueError) as err:
         code = _fail("run", str(err))
@@ -201,7 +206,14 @@ def cmd_export(args: argparse.Namespace) -> int:
             [flow] = headless.load_flows(
                 cells, conn, only=args.flow or cells.names[0], history=store
             )
-            result = export(flow, legacy=args.legacy, arm=args.arm, org=args.target)
+            result = export(
+                flow,
+                legacy=args.legacy,
+                arm=args.arm,
+                org=args.target,
+                placeholders=args.placeholders,
+                connection=args.connection,
+            )
             store.close()
     except (FlowError, D365Error, ValueError) as err:
         return _fail("export", str(err))
@@ -224,7 +236,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 # -- flow runs --------------------------------------------------------------------------------
-_COLUMNS = ("flow", "run", "status", "change", "record", "started", "seconds", "error")
+# org: the organisation a run was for (the start of its id), so runs of several stay apart.
+_COLUMNS = ("flow", "run", "status", "change", "record", "started", "seconds", "org", "error")
 
 
 def _seconds(started: str | None, ended: str | None) -> str:
@@ -254,10 +267,13 @@ def history_rows(
                 known = ", ".join(names) or "none"
                 raise FlowError(f"no runs of flow {flow!r} in {path} (flows with runs: {known})")
             names = [flow]
+        # A store written before runs recorded their organisation has no org column.
+        has_org = any(r[1] == "org" for r in db.execute("PRAGMA table_info(runs)"))
+        org = "org" if has_org else "NULL AS org"
         rows = []
         for name in names:
             for r in db.execute(
-                "SELECT run_id, status, change, record_id, started, ended, error FROM runs "
+                f"SELECT run_id, status, change, record_id, started, ended, error, {org} FROM runs "
                 "WHERE flow=? ORDER BY seq DESC LIMIT ?",
                 (name, max(1, limit)),
             ):
@@ -270,6 +286,7 @@ def history_rows(
                         "record": r["record_id"] or "",
                         "started": (r["started"] or "")[:19].replace("T", " "),
                         "seconds": _seconds(r["started"], r["ended"]),
+                        "org": (r["org"] or "")[:8],
                         "error": " ".join((r["error"] or "").split())[:80],
                     }
                 )

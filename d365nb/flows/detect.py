@@ -109,6 +109,15 @@ class Detector:
             raise FlowError(
                 f"--filter cannot be used with a {t.kind} trigger: change tracking does not filter"
             )
+        for item in t.orderby or []:
+            column = item.split()[0]
+            if column not in columns:
+                raise FlowError(f"bad --orderby: table {self.table} has no column {column!r}")
+        if self.strategy == "changes" and (t.orderby or t.top):
+            raise FlowError(
+                f"--orderby and --top cannot be used with a {t.kind} trigger on change tracking: "
+                "it returns every change since the last poll, in the service's order"
+            )
 
         # versionnumber: one organisation-wide counter, so the keyset has no ties (timestamps
         # have whole seconds, and a (createdon, id) keyset can miss a record written later in
@@ -205,18 +214,23 @@ class Detector:
             yield self._poll_changes(checkpoint, own, history, flow)
             return
         cp = dict(checkpoint)
+        # --top: one poll takes at most that many (the oldest changes first, so none is
+        # skipped); the rest wait for the next poll, as the connector's trigger does.
+        size = min(self.page_size, self.trigger.top or self.page_size)
         while True:
             rows = self._page(
                 filter=self._keyset_filter(cp),
                 orderby=[f"{c} asc" for c in self.order],
-                top=self.page_size,
+                top=size,
                 select=self.select,
             )
             if rows:
                 cp = {**cp, "position": [rows[-1].get(c) for c in self.order]}
+            if self.trigger.orderby:  # --orderby: the order of this poll's runs
+                rows = _ordered(rows, self.trigger.orderby)
             page = self._classify(rows, cp, own, history, flow)
             yield page
-            if len(rows) < self.page_size:
+            if len(rows) < size or self.trigger.top:
                 return
 
     def _keyset_filter(self, cp: dict[str, Any]) -> str | None:
@@ -336,3 +350,15 @@ def _records(page: Any) -> list[dict[str, Any]]:
 def formatted(record: dict[str, Any], column: str) -> Any:
     """A column's formatted value (label, localised date) when the service sent one."""
     return record.get(column + FORMATTED, record.get(column))
+
+
+def _ordered(rows: list[dict[str, Any]], orderby: list[str]) -> list[dict[str, Any]]:
+    """``rows`` sorted as OData ``$orderby`` would (nulls first when ascending)."""
+    out = list(rows)
+    for item in reversed(orderby):  # stable sorts, last key first
+        column, direction = item.split()
+        out.sort(
+            key=lambda r, c=column: (r.get(c) is not None, r.get(c) if r.get(c) is not None else 0),
+            reverse=direction == "desc",
+        )
+    return out

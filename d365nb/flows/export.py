@@ -15,8 +15,13 @@ Shapes follow what the Logic Apps designer writes (``flows-semantics.md`` §4-§
 * declarative steps: ``ApiConnection`` actions (create, update, delete, get, list; upsert on
   the Dataverse connector) with dynamic content from the trigger and earlier steps, chained with
   ``runAfter`` and given the step's retry policy;
-* Python steps: a ``Compose`` placeholder carrying the source and a TODO, named in a warning -
-  they must be rewritten before the workflow is deployed.
+* Python steps: refused, unless ``placeholders=True`` (``--placeholders``) asks for a
+  ``Compose`` placeholder carrying the source and a TODO, named in a warning - it must be
+  rewritten before the workflow is deployed.
+* the organisation is a workflow parameter (``organization``, or ``dataset`` for the legacy
+  connector) that every header / path reads, and an ARM parameter with ``arm=True``; a flow on
+  the sandbox (a loopback address no Logic App can reach) needs ``org=``.
+* a step's default retry writes no ``retryPolicy``: Logic Apps' own default applies.
 
 A step that cannot be expressed (a notebook variable in a template, an ``--if`` on a declarative
 step, ...) makes the export fail with one line naming each such step and why.
@@ -33,7 +38,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from d365nb.flows.export_arm import wrap_arm
+from d365nb.flows.definitions import TRIGGER_KINDS
+from d365nb.flows.export_arm import CONNECTIONS, wrap_arm
 from d365nb.flows.export_expressions import (
     NotExpressible,
     Part,
@@ -55,22 +61,20 @@ WORKFLOW_SCHEMA = (
 DATAVERSE = "commondataservice"
 LEGACY = "dynamicscrmonline"
 API_ROOT = "/api/data/v9.1"  # the version the Dataverse connector's own paths use
-MESSAGES = {"created": 1, "updated": 3, "deleted": 2}  # callbackregistration SdkMessage codes
+# Per trigger kind (`d365nb.flows.definitions`): callbackregistration SdkMessage codes, and the
+# legacy connector's polling operation (path, swagger id, designer's trigger name).
+MESSAGES = {k.name: k.message for k in TRIGGER_KINDS.values()}
 SCOPE_ORGANIZATION = 4
-LEGACY_OPERATIONS = {
-    "created": ("onnewitems", "GetOnNewItems", "When_a_record_is_created"),
-    "updated": ("onupdateditems", "GetOnUpdatedItems", "When_a_record_is_updated"),
-    "deleted": ("ondeleteditems", "GetOnDeletedItems", "When_a_record_is_deleted"),
-}
+LEGACY_OPERATIONS = {k.name: k.legacy for k in TRIGGER_KINDS.values()}
 DATAVERSE_TRIGGER = "When_a_row_is_added,_modified_or_deleted"
-# Logic Apps' default retry, spelled out (its schema has no "default" type).
-DEFAULT_RETRY = {
-    "type": "exponential",
-    "count": 4,
-    "interval": "PT7S",
-    "minimumInterval": "PT5S",
-    "maximumInterval": "PT1H",
-}
+# The workflow parameters the organisation lives in (one value, read by every action).
+ORG_PARAMETER = "organization"
+DATASET_PARAMETER = "dataset"
+# What the designer's Dataverse actions send: formatted values (labels of choices, lookups'
+# names) beside the raw ones, and the full-metadata JSON the connector's outputs are typed from.
+ANNOTATIONS = 'odata.include-annotations="*"'
+ACCEPT = "application/json;odata.metadata=full"
+_LOOPBACK = ("localhost", "127.0.0.1", "::1", "0.0.0.0")
 MIN_RETRY_SECONDS = 5  # Consumption refuses retry intervals under PT5S
 PLACEHOLDER_NOTE = (
     "TODO d365nb: this step is notebook Python with no Logic Apps equivalent. Replace this "
@@ -79,11 +83,7 @@ PLACEHOLDER_NOTE = (
 _LOOKUP_VALUE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\((.*)\)\s*$", re.DOTALL)
 _US_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
 # Which writes make each trigger fire (an upsert may create or update).
-_FIRES = {
-    "created": ("create", "upsert"),
-    "updated": ("update", "upsert"),
-    "deleted": ("delete",),
-}
+_FIRES = {k.name: k.fired_by for k in TRIGGER_KINDS.values()}
 _LIST_QUERIES = {"filter": "$filter", "orderby": "$orderby", "top": "$top", "select": "$select"}
 
 
@@ -102,14 +102,25 @@ class Export:
 
 
 def to_logic_app(
-    flow: Any, *, legacy: bool = False, arm: bool = False, org: str | None = None
+    flow: Any,
+    *,
+    legacy: bool = False,
+    arm: bool = False,
+    org: str | None = None,
+    placeholders: bool = False,
+    connection: str = "oauth",
 ) -> dict[str, Any]:
     """The workflow definition of ``flow`` (an ARM template with ``arm=True``).
 
-    ``org``: the organisation URL the workflow talks to (default: the flow's connection).
+    ``org``: the organisation URL the workflow talks to (default: the flow's connection, refused
+    when that is a sandbox). ``placeholders``: export Python steps as ``Compose`` placeholders
+    instead of refusing them. ``connection``: ``oauth`` (sign in once in the portal) or
+    ``service-principal`` (client id / secret / tenant as ARM parameters), with ``arm=True``.
     Placeholders and anything else lost on the way are reported as an `ExportWarning`.
     """
-    result = export(flow, legacy=legacy, arm=arm, org=org)
+    result = export(
+        flow, legacy=legacy, arm=arm, org=org, placeholders=placeholders, connection=connection
+    )
     if result.warnings:
         # Point at the user's line, past `Flow.to_logic_app` when that was the way in.
         via_flow = sys._getframe(1).f_code.co_name == "to_logic_app"
@@ -117,9 +128,26 @@ def to_logic_app(
     return result.document
 
 
-def export(flow: Any, *, legacy: bool = False, arm: bool = False, org: str | None = None) -> Export:
+def export(
+    flow: Any,
+    *,
+    legacy: bool = False,
+    arm: bool = False,
+    org: str | None = None,
+    placeholders: bool = False,
+    connection: str = "oauth",
+) -> Export:
     """Like `to_logic_app` but returns the warnings instead of emitting them."""
-    builder = _Builder(flow, legacy=legacy, org=org)
+    if connection not in CONNECTIONS:
+        raise FlowError(f"unknown connection {connection!r}: use one of {', '.join(CONNECTIONS)}")
+    if connection != "oauth" and not arm:
+        raise FlowError(f"--connection {connection} is part of the ARM template: add --arm")
+    if connection == "service-principal" and legacy:
+        raise FlowError(
+            "the legacy Dynamics 365 connector has no service-principal connection "
+            "(export without --legacy)"
+        )
+    builder = _Builder(flow, legacy=legacy, org=org, placeholders=placeholders)
     definition = builder.definition()
     document = (
         wrap_arm(
@@ -127,10 +155,16 @@ def export(flow: Any, *, legacy: bool = False, arm: bool = False, org: str | Non
             name=flow.name,
             connector=builder.connector,
             display_name=f"{'Dynamics 365' if legacy else 'Dataverse'} ({builder.org})",
+            connection=connection,
         )
         if arm
         else definition
     )
+    # Never hand out what Logic Apps would refuse: the schema ships with the package.
+    from d365nb.flows.wdl_schema import check
+
+    check(document)
+    check_nested(definition)
     notes = list(builder.notes)
     if builder.placeholders:
         names = ", ".join(builder.placeholders)
@@ -140,6 +174,24 @@ def export(flow: Any, *, legacy: bool = False, arm: bool = False, org: str | Non
             f"deploying: {names}",
         )
     return Export(document, definition, notes, list(builder.placeholders))
+
+
+def check_nested(definition: dict[str, Any], where: str = "") -> None:
+    """The schema checks top-level actions only: check each Foreach / If / Scope body as a
+    definition of its own (raises `FlowError` naming the path)."""
+    from d365nb.flows.wdl_schema import problems
+
+    for name, action in definition.get("actions", {}).items():
+        inner = action.get("actions")
+        if not isinstance(inner, dict):
+            continue
+        path = f"{where}{name}/"  # "actions/" comes from the path inside the body
+        found = problems({**definition, "actions": inner})
+        if found:
+            raise FlowError(
+                f"the exported workflow definition is not valid Logic Apps: {path}{found[0]}"
+            )
+        check_nested({**definition, "actions": inner}, path)
 
 
 def iso_duration(seconds: float) -> str:
@@ -179,19 +231,22 @@ class _Done:
 
 
 class _Builder:
-    def __init__(self, flow: Any, *, legacy: bool, org: str | None) -> None:
+    def __init__(self, flow: Any, *, legacy: bool, org: str | None, placeholders: bool) -> None:
         self.flow = flow
         self.legacy = legacy
+        self.allow_placeholders = placeholders
         self.connector = LEGACY if legacy else DATAVERSE
         self.metadata = getattr(getattr(flow, "conn", None), "metadata", None)
-        self.org = self._org(org or getattr(getattr(flow, "conn", None), "url", None))
+        self.org = self._org(org, getattr(getattr(flow, "conn", None), "url", None))
         self.notes: list[str] = []
         self.placeholders: list[str] = []
         self.problems: list[str] = []
         self.done: dict[str, _Done] = {}
+        self.loop: str | None = None  # the Foreach being built: {item[...]} is its item
 
     # -- organisation ---------------------------------------------------------------------
-    def _org(self, url: str | None) -> str:
+    def _org(self, given: str | None, connected: str | None) -> str:
+        url = given or connected
         if not url:
             raise FlowError(
                 "export needs the organisation URL: pass org='https://<org>.crm.dynamics.com'"
@@ -201,7 +256,33 @@ class _Builder:
             raise FlowError(
                 f"bad organisation URL {url!r}: use one like https://contoso.crm.dynamics.com"
             )
+        if parts.hostname.lower() in _LOOPBACK:
+            # A Logic App runs in Azure: a loopback address there is never the notebook's org.
+            whose = (
+                "the organisation given" if given else f"flow {self.flow.name!r} runs on a sandbox:"
+            )
+            raise FlowError(
+                f"{whose} {parts.scheme}://{parts.netloc} is a loopback address no Logic App "
+                "can reach; name the organisation to deploy to with --org "
+                "https://<org>.crm.dynamics.com (--target on the command line)"
+            )
         return f"{parts.scheme}://{parts.netloc}"
+
+    @property
+    def org_parameter(self) -> tuple[str, str]:
+        """The workflow parameter holding the organisation, and its value."""
+        if self.legacy:
+            return DATASET_PARAMETER, self.dataset
+        return ORG_PARAMETER, self.org
+
+    @property
+    def org_expression(self) -> str:
+        return f"@parameters('{self.org_parameter[0]}')"
+
+    @property
+    def dataset_segment(self) -> str:
+        """The legacy connector's dataset path segment, read from the workflow parameter."""
+        return double_encoded(f"parameters('{DATASET_PARAMETER}')")
 
     @property
     def dataset(self) -> str:
@@ -232,24 +313,53 @@ class _Builder:
                 "--target on the command line)"
             )
         trigger_name, trigger = self._trigger()
+        scopes = {sc.name: sc for sc in getattr(flow, "scopes", [])}
+        member_of = {m: sc.name for sc in scopes.values() for m in sc.members}
         actions: dict[str, Any] = {}
         previous: str | None = None
+        placed: set[str] = set()
         for step in flow.steps:
-            action = self._action(step)
+            scope = member_of.get(step.name)
+            if scope is not None:  # the scope stands where its first step does
+                if scope in placed:
+                    continue
+                placed.add(scope)
+                members = [s for s in flow.steps if member_of.get(s.name) == scope]
+                action = {"type": "Scope", "actions": self._chain(members)}
+                after, name = scopes[scope].after, scope
+            else:
+                action = self._action(step)
+                after, name = step.after, step.name
             if action is None:
                 continue
-            action["runAfter"] = {previous: ["Succeeded"]} if previous else {}
-            actions[step.name] = action
-            previous = step.name
+            if after is not None:  # --after: Logic Apps' runAfter, statuses as written
+                action["runAfter"] = {k: list(v) for k, v in after.items()}
+            else:
+                action["runAfter"] = {previous: ["Succeeded"]} if previous else {}
+            actions[name] = action
+            previous = name
         if self.problems:
             raise FlowError(
                 f"cannot export flow {flow.name!r} to Logic Apps: " + "; ".join(self.problems)
             )
+        org_name, org_value = self.org_parameter
+        org_help = (
+            "Organisation (environment) URL of the Dataverse connector's calls."
+            if not self.legacy
+            else "Dynamics 365 organisation as the legacy connector names it (host minus .dynamics.com)."
+        )
         return {
             "$schema": WORKFLOW_SCHEMA,
             "contentVersion": "1.0.0.0",
             "description": f"Exported by d365nb from the notebook flow {flow.name!r}.",
-            "parameters": {"$connections": {"defaultValue": {}, "type": "Object"}},
+            "parameters": {
+                "$connections": {"defaultValue": {}, "type": "Object"},
+                org_name: {
+                    "defaultValue": org_value,
+                    "type": "String",
+                    "metadata": {"description": org_help},
+                },
+            },
             "triggers": {trigger_name: trigger},
             "actions": actions,
             "outputs": {},
@@ -266,6 +376,11 @@ class _Builder:
         if t.select:
             self.notes.append(
                 "--select is not exported: the connector's trigger returns every column"
+            )
+        if not self.legacy and (t.orderby or t.top):
+            self.notes.append(
+                "--orderby/--top are not exported: the Dataverse trigger runs once per event "
+                "(the legacy polling trigger takes them: --legacy)"
             )
         runtime = {"concurrency": {"runs": int(getattr(self.flow, "concurrency", 1) or 1)}}
         if self.legacy:
@@ -287,7 +402,7 @@ class _Builder:
                 "host": self.host,
                 "path": f"{API_ROOT}/callbackregistrations",
                 "headers": {
-                    "organization": self.org,
+                    "organization": self.org_expression,
                     "Consistency": "Strong",
                     "catalog": "all",
                     "category": "all",
@@ -301,6 +416,8 @@ class _Builder:
     def _legacy_trigger(
         self, t: Any, meta: Any, runtime: dict[str, Any]
     ) -> tuple[str, dict[str, Any]]:
+        # No runtimeConfiguration: a concurrency limit turns splitOn off above 100 items.
+        del runtime
         operation, swagger_id, name = LEGACY_OPERATIONS[t.kind]
         if t.every != math.ceil(t.every):
             self.notes.append(f"--every {t.every:g}s rounded up to whole seconds")
@@ -313,23 +430,83 @@ class _Builder:
         inputs: dict[str, Any] = {
             "host": self.host,
             "method": "get",
-            "path": f"/datasets/{double_encoded(quote(self.dataset))}/tables/"
+            "path": f"/datasets/{self.dataset_segment}/tables/"
             f"{double_encoded(quote(table))}/{operation}",
         }
+        queries: dict[str, Any] = {}
         if t.filter:
-            inputs["queries"] = {"$filter": escape_text(t.filter)}
+            queries["$filter"] = escape_text(t.filter)
+        if t.orderby:
+            queries["$orderby"] = ",".join(t.orderby)
+        if t.top:
+            queries["$top"] = t.top
+        if queries:
+            inputs["queries"] = queries
         trigger = {
             "type": "ApiConnection",
             "inputs": inputs,
             "recurrence": recurrence(t.every),
             "splitOn": "@triggerBody()?['value']",
             "metadata": {"flowSystemMetadata": {"swaggerOperationId": swagger_id}},
-            "runtimeConfiguration": runtime,
         }
         return name, trigger
 
     # -- actions --------------------------------------------------------------------------
+    def _chain(self, steps: list[Step]) -> dict[str, Any]:
+        """A scope's body: its steps, each after the one before (or per its --after)."""
+        inner: dict[str, Any] = {}
+        previous: str | None = None
+        for step in steps:
+            action = self._action(step)
+            if action is None:
+                continue
+            if step.after is not None:
+                action["runAfter"] = {k: list(v) for k, v in step.after.items()}
+            else:
+                action["runAfter"] = {previous: ["Succeeded"]} if previous else {}
+            inner[step.name] = action
+            previous = step.name
+        return inner
+
     def _action(self, step: Step) -> dict[str, Any] | None:
+        if step.otherwise:
+            self.problems.append(
+                f"step {step.name}: --if/--else branches on a Python condition, which a Logic "
+                "App cannot evaluate; express it as the trigger's --filter"
+            )
+            return None
+        if step.foreach:
+            return self._foreach(step)
+        return self._single(step)
+
+    def _foreach(self, step: Step) -> dict[str, Any] | None:
+        """``--foreach "{steps[find]}"``: a ``Foreach`` over the list step's ``value``, the body
+        inside it, ``--concurrency`` as its repetitions."""
+        match = re.fullmatch(r"\{steps\[([A-Za-z_][A-Za-z0-9_]*)\]\}", step.foreach or "")
+        source = self.done.get(match.group(1)) if match else None
+        if source is None or source.verb != "list":
+            self.problems.append(
+                f"step {step.name}: --foreach {step.foreach}: only the records of an earlier "
+                'list step export (--foreach "{steps[find]}")'
+            )
+            return None
+        self.loop = step.name
+        try:
+            inner = self._single(step)
+        finally:
+            self.loop = None
+        if inner is None:
+            return None
+        inner["runAfter"] = {}
+        self.done[step.name] = _Done("foreach")
+        return {
+            "type": "Foreach",
+            "foreach": f"@body({quote(match.group(1))})?['value']",  # type: ignore[union-attr]
+            "actions": {f"{step.name}_item": inner},
+            "runtimeConfiguration": {"concurrency": {"repetitions": step.concurrency}},
+        }
+
+    def _single(self, step: Step) -> dict[str, Any] | None:
         if step.kind != "declarative":
             return self._placeholder(step)
         problems_before = len(self.problems)
@@ -349,8 +526,9 @@ class _Builder:
         action = self._connector_action(step, command, meta)
         if action is None or len(self.problems) > problems_before:
             return None
-        inputs = action["inputs"]
-        inputs["retryPolicy"] = self._retry(step.name, step.retry)
+        retry = self._retry(step.name, step.retry)
+        if retry is not None:
+            action["inputs"]["retryPolicy"] = retry
         if step.timeout:
             action["limit"] = {"timeout": iso_duration(step.timeout)}
         return action
@@ -378,7 +556,7 @@ class _Builder:
         inputs: dict[str, Any] = {"host": self.host, "method": method}
         if self.legacy:
             path = (
-                f"/datasets/{double_encoded(quote(self.dataset))}/tables/"
+                f"/datasets/{self.dataset_segment}/tables/"
                 f"{double_encoded(quote(meta.entity_set))}/items"
             )
             if id_expr is not None:
@@ -389,9 +567,12 @@ class _Builder:
             if id_expr is not None:
                 path += f"({double_encoded(id_expr)})"
             inputs["path"] = path
-            headers = {"organization": self.org}
+            headers = {"organization": self.org_expression}
             if verb in ("create", "update", "upsert"):
-                headers["prefer"] = "return=representation"
+                headers["prefer"] = f"return=representation,{ANNOTATIONS}"
+            elif verb in ("get", "list"):
+                headers["prefer"] = ANNOTATIONS
+            headers["accept"] = ACCEPT
             if verb == "update":
                 headers["If-Match"] = "*"  # update, never create: as the client's update
             inputs["headers"] = headers
@@ -432,8 +613,15 @@ class _Builder:
             queries[name] = as_value(parts)
         return queries
 
-    def _placeholder(self, step: Step) -> dict[str, Any]:
+    def _placeholder(self, step: Step) -> dict[str, Any] | None:
         kind = "Python function" if step.kind == "callable" else "Python"
+        if not self.allow_placeholders:
+            self.problems.append(
+                f"step {step.name} is {kind} with no Logic Apps equivalent: write it as a "
+                "declarative step, or export with --placeholders (placeholders=True) to get a "
+                "Compose action to rewrite before deploying"
+            )
+            return None
         self.placeholders.append(f"{step.name} ({kind})")
         inputs: dict[str, Any] = {"TODO": PLACEHOLDER_NOTE, "python": escape_text(step.source)}
         if step.when:
@@ -458,7 +646,7 @@ class _Builder:
 
     def _parts(self, step: str, template: str) -> list[Part] | None:
         try:
-            return parse_template(template, self._step_output)
+            return parse_template(template, self._step_output, self.loop)
         except NotExpressible as err:
             self.problems.append(f"step {step}: {err}")
             return None
@@ -481,6 +669,8 @@ class _Builder:
             return f"body({ref})" + suffix
         if done.verb == "list":
             return f"body({ref})?['value']" + suffix
+        if done.verb == "foreach":
+            raise NotExpressible(f"{{steps[{name}]}} is a for-each: its results do not export")
         if keys:
             raise NotExpressible(f"{{steps[{name}]}} (a delete) returns only the record id")
         return done.id_expression
@@ -573,9 +763,9 @@ class _Builder:
         bound = [Part(text=f"/{target.entity_set}("), *id_parts, Part(text=")")]
         return {f"{nav}@odata.bind": as_value(bound)}
 
-    def _retry(self, step: str, policy: RetryPolicy) -> dict[str, Any]:
+    def _retry(self, step: str, policy: RetryPolicy) -> dict[str, Any] | None:
         if policy == RetryPolicy():
-            return dict(DEFAULT_RETRY)
+            return None  # no retryPolicy: Logic Apps' own default (exponential x4)
         if policy.retries == 0:
             return {"type": "none"}
         count = min(max(policy.count, 1), 90)

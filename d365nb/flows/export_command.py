@@ -1,4 +1,5 @@
-"""``%d365 flow export <flow> --to logicapp [-o file.json] [--arm] [--legacy] [--org URL]``.
+"""``%d365 flow export <flow> --to logicapp [-o file.json] [--arm] [--legacy] [--org URL]
+[--placeholders] [--connection oauth|service-principal]``.
 
 Without ``-o`` the document is returned (the notebook shows it; ``x = %d365 flow export ...``
 keeps it); with ``-o`` it is written as JSON and a one-line summary is printed. Warnings
@@ -12,6 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from d365nb.flows.definitions import EXPORT_OPTIONS, add_options
 from d365nb.flows.model import FlowError
 
 TARGETS = ("logicapp",)
@@ -30,11 +32,7 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> _Parser:
     p = _Parser(prog="%d365 flow export", add_help=False, allow_abbrev=False)
     p.add_argument("flow", help="the flow to export")
-    p.add_argument("--to", default="logicapp", help="target (only logicapp)")
-    p.add_argument("-o", "--out", help="write the JSON to this file")
-    p.add_argument("--arm", action="store_true", help="wrap in an ARM template")
-    p.add_argument("--legacy", action="store_true", help="legacy Dynamics 365 polling trigger")
-    p.add_argument("--org", help="organisation URL to target (default: the flow's connection)")
+    add_options(p, EXPORT_OPTIONS)
     return p
 
 
@@ -47,7 +45,14 @@ def export_command(argv: list[str]) -> Any:
     if args.to.lower().replace("-", "").replace("_", "") not in TARGETS:
         raise FlowError(f"cannot export to {args.to!r}: the only target is logicapp")
     flow = get_flow(args.flow)
-    result = export(flow, legacy=args.legacy, arm=args.arm, org=args.org)
+    result = export(
+        flow,
+        legacy=args.legacy,
+        arm=args.arm,
+        org=args.org,
+        placeholders=args.placeholders,
+        connection=args.connection,
+    )
     for note in result.warnings:
         print(f"warning: {note}")
     if not args.out:

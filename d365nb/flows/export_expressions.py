@@ -46,8 +46,11 @@ def double_encoded(expression: str) -> str:
 StepResolver = Callable[[str, list[str]], str]
 
 
-def parse_template(template: str, steps: StepResolver) -> list[Part]:
-    """Split ``template`` into literal text and expressions (raises `NotExpressible`)."""
+def parse_template(template: str, steps: StepResolver, loop: str | None = None) -> list[Part]:
+    """Split ``template`` into literal text and expressions (raises `NotExpressible`).
+
+    ``loop``: inside a for-each (the ``Foreach`` action's name), ``{item[col]}`` is that
+    loop's current item, ``items('<loop>')?['col']``."""
     parts: list[Part] = []
     try:
         pieces = list(_FORMATTER.parse(template))
@@ -66,11 +69,11 @@ def parse_template(template: str, steps: StepResolver) -> list[Part]:
                 f"{{{field_name}{'!' + conversion if conversion else ''}"
                 f"{':' + spec if spec else ''}}} uses Python formatting"
             )
-        parts.append(Part(expression=_field_expression(field_name, steps)))
+        parts.append(Part(expression=_field_expression(field_name, steps, loop)))
     return parts
 
 
-def _field_expression(field_name: str, steps: StepResolver) -> str:
+def _field_expression(field_name: str, steps: StepResolver, loop: str | None = None) -> str:
     if not field_name:
         raise NotExpressible("{} (a positional field) has no value in a Logic App")
     root, rest = formatter_field_name_split(field_name)  # str.format's own field parser
@@ -83,6 +86,8 @@ def _field_expression(field_name: str, steps: StepResolver) -> str:
         if not keys:
             raise NotExpressible("{steps} needs a step name, e.g. {steps[create_task]}")
         return steps(keys[0], keys[1:])
+    if root == "item" and loop is not None:
+        return f"items({quote(loop)})" + "".join(f"?[{quote(k)}]" for k in keys)
     raise NotExpressible(
         f"{{{field_name}}} reads {root!r}, which a Logic App cannot see "
         "(only {trigger[...]} and {steps[...]} export)"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,10 +21,15 @@ from d365nb.flows.model import (
     KINDS,
     FlowError,
     RetryPolicy,
+    Scope,
     Step,
     Trigger,
+    parse_after,
     parse_interval,
+    parse_orderby,
+    parse_recurrence,
     parse_since,
+    parse_top,
     split_names,
 )
 from d365nb.flows.output import FlowOutput
@@ -62,6 +68,17 @@ def get_flow(name: str) -> Flow:
         raise FlowError(
             f"unknown flow {name!r} (defined: {known}); define it with a trigger first"
         ) from None
+
+
+def _open_connection(alias: str) -> Any:
+    """The open connection called ``alias`` (a declarative step's ``--alias``)."""
+    from d365nb.client.registry import connections
+
+    conn = connections.get(alias)
+    if conn is None:
+        known = ", ".join(name for name, _ in connections.items()) or "none"
+        raise FlowError(f"no connection {alias!r} (open: {known})")
+    return conn
 
 
 def check_name(kind: str, name: str) -> str:
@@ -105,11 +122,14 @@ class Flow:
         self.trigger: Trigger | None = None
         self._detector: Detector | None = None
         self._steps: dict[str, Step] = {}
+        self._scopes: dict[str, Scope] = {}
         self.output = FlowOutput(name)
-        self._status_view: Any = None
+        # Live status views (`flow start`, `flow status`): every one shows Stopped at a stop.
+        self._status_views: weakref.WeakSet[Any] = weakref.WeakSet()
         self._refresh_at = 0.0
         self._refresh_pending = False
         self._registered = False
+        self._org: tuple[Any, dict[str, Any] | None] | None = None
         if register:
             self.register()
 
@@ -138,9 +158,16 @@ class Flow:
         select: str | list[str] | None = None,
         since: str | None = None,
         mode: str = "auto",
+        orderby: str | list[str] | None = None,
+        top: int | None = None,
     ) -> Flow:
-        """Trigger: when a record of ``table`` is created, checked every ``every``."""
-        return self._set_trigger("created", table, every, filter, select, None, since, mode)
+        """Trigger: when a record of ``table`` is created, checked every ``every``.
+
+        ``orderby`` (``"createdon desc"``) orders one poll's runs; ``top`` caps the records one
+        poll takes (the rest wait for the next poll), as the connector's trigger options."""
+        return self._set_trigger(
+            "created", table, every, filter, select, None, since, mode, orderby=orderby, top=top
+        )
 
     def on_updated(
         self,
@@ -151,9 +178,13 @@ class Flow:
         columns: str | list[str] | None = None,
         since: str | None = None,
         mode: str = "auto",
+        orderby: str | list[str] | None = None,
+        top: int | None = None,
     ) -> Flow:
         """Trigger: when a record is updated; with ``columns``, only when one of them changed."""
-        return self._set_trigger("updated", table, every, filter, select, columns, since, mode)
+        return self._set_trigger(
+            "updated", table, every, filter, select, columns, since, mode, orderby=orderby, top=top
+        )
 
     def on_deleted(self, table: str, every: str | float = "3m", since: str | None = None) -> Flow:
         """Trigger: when a record is deleted (needs change tracking on the table)."""
@@ -169,6 +200,9 @@ class Flow:
         columns: Any,
         since: Any,
         mode: str,
+        *,
+        orderby: Any = None,
+        top: Any = None,
     ) -> Flow:
         if kind not in KINDS:
             raise FlowError(f"bad trigger {kind!r}: use created, updated or deleted")
@@ -177,12 +211,14 @@ class Flow:
         trigger = Trigger(
             kind,
             table,
-            parse_interval(every),
+            parse_recurrence(every),
             filter or None,
             split_names(select),
             split_names(columns),
             parse_since(since),
             mode,
+            parse_orderby(orderby),
+            parse_top(top),
         )
         self.set_trigger(trigger)
         return self
@@ -209,12 +245,58 @@ class Flow:
         retry: RetryPolicy | str | dict[str, Any] | None = None,
         timeout: float | str | None = None,
         namespace: dict[str, Any] | None = None,
+        connection: Callable[[str], Any] | None = None,
+        after: Any = None,
+        foreach: str | None = None,
+        concurrency: int | str | None = None,
+        otherwise: str | None = None,
     ) -> Flow:
         """Add or replace step ``name``: Python source, a declarative command or a callable.
 
-        Re-defining an existing step keeps its place; new steps go last.
+        Re-defining an existing step keeps its place; new steps go last. A declarative step's
+        ``--alias A`` is looked up now with ``connection(A)`` (default: the open connections).
+        Control flow as Logic Apps: ``after`` (``"find:failed"``, several in a list: run after
+        those steps ended so), ``foreach`` (run once per item, ``item`` in scope,
+        ``concurrency`` at a time), ``otherwise`` (with ``when``: the step that runs instead
+        when the condition is false).
         """
         check_name("step", name)
+        run_after = parse_after(after)
+        position = list(self._steps).index(name) if name in self._steps else len(self._steps)
+        earlier = list(self._steps)[:position]
+        if name in self._scopes:
+            raise FlowError(f"step {name!r}: flow {self.name!r} has a scope of that name")
+        for other in run_after or {}:
+            if other not in earlier and other not in self._scopes:
+                raise FlowError(
+                    f"step {name!r}: --after {other}: not an earlier step of flow {self.name!r} "
+                    f"(earlier: {', '.join(earlier) or 'none'})"
+                )
+        if otherwise is not None:
+            check_name("step", otherwise)
+            if not when:
+                raise FlowError(
+                    f"step {name!r}: --else needs --if (the condition it is the else of)"
+                )
+            if otherwise == name:
+                raise FlowError(f"step {name!r}: --else must name another step")
+        if foreach is not None and not str(foreach).strip():
+            raise FlowError(f'step {name!r}: --foreach needs the items, e.g. "{{steps[find]}}"')
+        if foreach is not None and otherwise is not None:
+            raise FlowError(f"step {name!r}: --else cannot be used with --foreach")
+        width = 1
+        if concurrency is not None:
+            try:
+                width = int(concurrency)
+            except (TypeError, ValueError):
+                width = 0
+            if not 1 <= width <= 50 or isinstance(concurrency, bool):
+                raise FlowError(
+                    f"step {name!r}: bad --concurrency {concurrency!r}: use 1 to 50 "
+                    "(Logic Apps' for-each limit)"
+                )
+            if foreach is None:
+                raise FlowError(f"step {name!r}: --concurrency applies to --foreach steps")
         kind = "callable"
         if callable(code):
             func = compile_callable(name, code)
@@ -225,7 +307,7 @@ class Flow:
                     f"step {name!r} is empty: write Python or a command such as create tasks subject=..."
                 )
             if looks_declarative(code):
-                func, _ = compile_declarative(name, code)
+                func, _ = compile_declarative(name, code, connection or _open_connection)
                 kind = "declarative"
             else:
                 func = compile_python(name, code)
@@ -233,7 +315,9 @@ class Flow:
             source = code
         else:
             raise FlowError(f"step {name!r} must be code (text) or a callable")
-        seconds = None if timeout in (None, "", 0) else parse_interval(timeout)  # type: ignore[arg-type]
+        seconds = (
+            None if timeout is None or timeout == "" else parse_interval(timeout, what="timeout")
+        )
         self._steps[name] = Step(
             name,
             func,
@@ -244,9 +328,52 @@ class Flow:
             RetryPolicy.parse(retry),
             seconds,
             namespace,
+            run_after,
+            str(foreach).strip() if foreach is not None else None,
+            width,
+            otherwise,
         )
         self._save()
         return self
+
+    def scope(self, name: str, steps: str | list[str], after: Any = None) -> Flow:
+        """Group ``steps`` (already defined, comma separated or a list) as scope ``name``: they
+        run as one block where the first of them stands, the scope is Failed when one of them
+        failed unhandled, and ``after`` (``"check:succeeded"``, ...) is the scope's run-after.
+        Re-defining a scope replaces it; a step belongs to one scope at most."""
+        check_name("scope", name)
+        if name in self._steps:
+            raise FlowError(f"scope {name!r}: flow {self.name!r} has a step of that name")
+        members = split_names(steps) or []
+        if not members:
+            raise FlowError(f"scope {name!r} needs its steps, e.g. find, close (one per line)")
+        for member in members:
+            if member not in self._steps:
+                raise FlowError(
+                    f"scope {name!r}: no step {member!r} in flow {self.name!r} "
+                    f"(steps: {', '.join(self._steps) or 'none'})"
+                )
+            other = next(
+                (s.name for s in self._scopes.values() if member in s.members and s.name != name),
+                None,
+            )
+            if other:
+                raise FlowError(f"scope {name!r}: step {member!r} is already in scope {other!r}")
+        run_after = parse_after(after)
+        first = min(list(self._steps).index(m) for m in members)
+        earlier = list(self._steps)[:first]
+        for other in run_after or {}:
+            if other not in earlier and other not in self._scopes:
+                raise FlowError(
+                    f"scope {name!r}: --after {other}: not a step before its first step"
+                )
+        self._scopes[name] = Scope(name, tuple(members), run_after)
+        self._save()
+        return self
+
+    @property
+    def scopes(self) -> list[Scope]:
+        return list(self._scopes.values())
 
     def remove_step(self, name: str) -> None:
         if name not in self._steps:
@@ -254,6 +381,13 @@ class Flow:
                 f"flow {self.name!r} has no step {name!r} (steps: {', '.join(self._steps) or 'none'})"
             )
         del self._steps[name]
+        for scope in list(self._scopes.values()):  # a scope keeps its other steps
+            if name in scope.members:
+                rest = tuple(m for m in scope.members if m != name)
+                if rest:
+                    self._scopes[scope.name] = Scope(scope.name, rest, scope.after)
+                else:
+                    del self._scopes[scope.name]
         self._save()
 
     @property
@@ -282,8 +416,20 @@ class Flow:
                     "when": s.when,
                     "retry": vars(s.retry),
                     "timeout": s.timeout,
+                    "after": {k: list(v) for k, v in s.after.items()} if s.after else None,
+                    "foreach": s.foreach,
+                    "concurrency": s.concurrency,
+                    "otherwise": s.otherwise,
                 }
                 for s in self._steps.values()
+            ],
+            "scopes": [
+                {
+                    "name": sc.name,
+                    "steps": list(sc.members),
+                    "after": {k: list(v) for k, v in sc.after.items()} if sc.after else None,
+                }
+                for sc in self._scopes.values()
             ],
         }
 
@@ -315,6 +461,8 @@ class Flow:
             t.get("columns"),
             t.get("since"),
             t.get("mode", "auto"),
+            orderby=t.get("orderby"),
+            top=t.get("top"),
         )
         for step in data.get("steps", []):
             if step["kind"] == "callable":
@@ -328,7 +476,13 @@ class Flow:
                 when=step.get("when"),
                 retry=step.get("retry"),
                 timeout=step.get("timeout"),
+                after=step.get("after"),
+                foreach=step.get("foreach"),
+                concurrency=step.get("concurrency") if step.get("foreach") else None,
+                otherwise=step.get("otherwise"),
             )
+        for scope in data.get("scopes") or []:
+            flow.scope(scope["name"], scope["steps"], after=scope.get("after"))
         return flow.register()
 
     def _save(self) -> None:
@@ -336,12 +490,19 @@ class Flow:
             self.history.save_flow(self.name, self.definition())
 
     def to_logic_app(
-        self, legacy: bool = False, arm: bool = False, org: str | None = None
+        self,
+        legacy: bool = False,
+        arm: bool = False,
+        org: str | None = None,
+        placeholders: bool = False,
+        connection: str = "oauth",
     ) -> dict[str, Any]:
         """The flow as an Azure Logic Apps workflow definition (`d365nb.flows.export`)."""
         from d365nb.flows.export import to_logic_app
 
-        return to_logic_app(self, legacy=legacy, arm=arm, org=org)
+        return to_logic_app(
+            self, legacy=legacy, arm=arm, org=org, placeholders=placeholders, connection=connection
+        )
 
     # -- control --------------------------------------------------------------------------
     def _engine(self) -> Any:
@@ -365,31 +526,112 @@ class Flow:
         watcher = self._watcher()
         return watcher.state if watcher is not None else "Stopped"
 
-    def start(self) -> Flow:
-        """Start polling now (resuming from the saved checkpoint if there is one)."""
+    def start(self, from_: str | None = None) -> Flow:
+        """Start polling now. ``from_`` makes the backlog choice explicit: ``"checkpoint"``
+        (default) resumes from the stored checkpoint, running every change made while the flow
+        was stopped (`waiting` counts them); ``"now"`` skips them; an ISO time takes the changes
+        from then on."""
         if self.trigger is None:
             raise FlowError(f"flow {self.name!r} has no trigger; add one before starting it")
         if not self._steps:
             raise FlowError(f"flow {self.name!r} has no steps; add an action before starting it")
-        self._engine().start(self)
+        choice = (from_ or "checkpoint").strip()
+        if choice.lower() != "checkpoint":
+            if choice.lower() == "beginning" or not choice:
+                raise FlowError(
+                    f"bad --from {from_!r}: use checkpoint, now or an ISO time such as "
+                    "2026-01-31T09:00:00Z"
+                )
+            since = parse_since(choice)
+            if self.running:
+                raise FlowError(f"flow {self.name!r} is running; stop it before --from {choice}")
+            # A fresh checkpoint replaces the stored one before the watcher reads it.
+            checkpoint = self.detector().start(since)
+            org = self.organisation()
+            if org is not None:
+                checkpoint["org"] = org
+            self.history.set_checkpoint(self.name, checkpoint)
+        watcher = self._engine().start(self)
+        if watcher.notice:  # e.g. a checkpoint of another organisation was not applied
+            print(watcher.notice)
         return self
+
+    def organisation(self) -> dict[str, Any] | None:
+        """``{"id", "url"}`` of the organisation this flow's connection reaches (``WhoAmI``),
+        which checkpoints and runs are recorded against; None for a connection without it."""
+        cached = self._org
+        if cached is not None and cached[0] is self.conn:
+            return cached[1]
+        whoami = getattr(self.conn, "whoami", None)
+        if whoami is None:
+            return None
+        org_id = whoami().get("OrganizationId")
+        org = (
+            {"id": str(org_id).lower(), "url": str(getattr(self.conn, "url", ""))}
+            if org_id
+            else None
+        )
+        self._org = (self.conn, org)
+        return org
 
     def stop(self) -> Flow:
         """Stop at once; unfinished runs stay queued and run on the next start."""
         if self.running:
             self._engine().stop(self.name)
+            self._refresh()  # now, from this thread: the views show Stopped before we return
         return self
 
     def pause(self) -> Flow:
         """Stop polling but let runs in progress finish."""
         watcher = self._require_running("pause")
-        self._engine().loop.call_soon_threadsafe(watcher.pause)
+        self._on_loop(watcher.pause)
         return self
 
     def resume(self) -> Flow:
         watcher = self._require_running("resume")
-        self._engine().loop.call_soon_threadsafe(watcher.resume)
+        self._on_loop(watcher.resume)
         return self
+
+    def _on_loop(self, change: Callable[[], None]) -> None:
+        """Apply a state change on the engine loop and wait for it, so the state (and every
+        status view) shows it when the call returns."""
+
+        engine = self._engine()
+        if threading.current_thread() is engine.thread:  # on the loop already: apply now
+            change()
+            return
+
+        async def apply() -> None:
+            change()
+
+        engine.call(apply(), timeout=10)
+        self._refresh()
+
+    def waiting(self, cap: int = 5000) -> int | None:
+        """How many changes wait since the stored checkpoint (what ``start`` would run), at most
+        ``cap``; None when there is no checkpoint yet (the first start watches from --since)."""
+        checkpoint = self.history.checkpoint(self.name)
+        detector = self.detector()
+        if not detector.fits(checkpoint):
+            return None
+        if detector.strategy == "changes":
+            # Reading changes since the stored token moves nothing: the token is not saved.
+            result = self.conn.changes(
+                detector.table, checkpoint.get("token"), select=[detector.id]
+            )
+            found = result.deleted if self.trigger.kind == "deleted" else result.upserted  # type: ignore[union-attr]
+            return min(cap, len(found))
+        found = 0
+        for page in self.conn.iter_pages(
+            detector.table,
+            filter=detector._keyset_filter(checkpoint),
+            select=[detector.id],
+            top=min(cap, 5000),
+        ):
+            found += len(page)
+            if found >= cap:
+                return cap
+        return found
 
     def poll_now(self) -> Flow:
         """Check the trigger now instead of waiting for the next tick."""
@@ -413,13 +655,32 @@ class Flow:
     def run_spec(self, note_write: Callable[..., None]) -> RunSpec:
         detector = self.detector()
         watched = {detector.table, detector.meta.logical_name}
-        return RunSpec(self.name, self.steps, self.conn, watched, self.output, note_write)
+        return RunSpec(
+            self.name,
+            self.steps,
+            self.conn,
+            watched,
+            self.output,
+            note_write,
+            scopes=dict(self._scopes),
+        )
 
-    def runs(self, limit: int | None = None) -> Any:
-        """Run history as a DataFrame, newest first."""
+    def runs(self, limit: int | None = None, all_orgs: bool = False) -> Any:
+        """Run history as a DataFrame, newest first: the runs on the organisation this flow is
+        connected to, or with ``all_orgs`` every stored run (its ``org`` and ``org_url`` columns
+        say where it ran)."""
         from d365nb.flows.views import runs_frame
 
-        return runs_frame(self.history.runs(self.name, limit))
+        org = None if all_orgs else self._org_id()
+        return runs_frame(self.history.runs(self.name, limit, org=org))
+
+    def _org_id(self) -> str | None:
+        """The current organisation's id for scoping history; None (all runs) when unknown."""
+        try:
+            org = self.organisation()
+        except Exception:  # noqa: BLE001 - unreachable now: show everything rather than fail
+            return None
+        return org["id"] if org else None
 
     def run(self, run_id: str) -> Any:
         """One run's detail: trigger record, each step's inputs, outputs, error, attempts."""
@@ -436,18 +697,27 @@ class Flow:
         if data is None or data["flow"] != self.name:
             raise FlowError(f"flow {self.name!r} has no run {run_id!r}; see flow runs {self.name}")
         change = Change(data["record_id"], data["key"], data["change"], data["trigger"])
-        row = self.history.add_run(self.name, change, "resubmit", resubmit_of=run_id)
+        row = self.history.add_run(
+            self.name, change, "resubmit", resubmit_of=run_id, org=self.organisation()
+        )
         return self._execute_now(row, wait, timeout)
 
-    def test(self, record_id: str | None = None, timeout: float = 120) -> Any:
-        """Run the steps once on one record (the latest by default) without starting the loop."""
+    def test(
+        self, record_id: str | None = None, timeout: float = 120, dry_run: bool = False
+    ) -> Any:
+        """Run the steps once on one record (the latest by default) without starting the loop.
+
+        ``dry_run``: reads are real, writes are listed (table, operation, payload) and not
+        sent, nothing is stored; returns a `d365nb.flows.dryrun.DryRun`."""
         if not self._steps:
             raise FlowError(f"flow {self.name!r} has no steps; add an action before testing it")
         detector = self.detector()
         record = self._test_record(detector, record_id)
         rid = str(record.get(detector.id, record_id)).lower()
         change = Change(rid, f"{rid}:test:{time.time_ns()}", self.trigger.kind, record)  # type: ignore[union-attr]
-        row = self.history.add_run(self.name, change, "test")
+        if dry_run:
+            return self._dry_run(change, timeout)
+        row = self.history.add_run(self.name, change, "test", org=self.organisation())
         return self._execute_now(row, True, timeout)
 
     def _test_record(self, detector: Detector, record_id: str | None) -> dict[str, Any]:
@@ -472,6 +742,22 @@ class Flow:
                 return page[0]
         raise FlowError(
             f"no record in {detector.table} to test with; create one or pass --record <id>"
+        )
+
+    def _dry_run(self, change: Change, timeout: float) -> Any:
+        from d365nb.flows import runner
+        from d365nb.flows.dryrun import DryRun, RecordingConnection
+        from d365nb.flows.history import RunRow, new_run_id
+
+        recorder = RecordingConnection(self.conn)
+        spec = self.run_spec(lambda *args, **kwargs: None)  # nothing lands: no loop guard
+        spec.conn = recorder
+        engine = self._engine()
+        spec.clock = engine.clock
+        row = RunRow(f"dry-{new_run_id()}", self.name, change.key, change, origin="test")
+        result = engine.call(runner.execute(spec, row, engine.executor), timeout=timeout)
+        return DryRun(
+            self.name, change.record_id, result.status, result.error, result.steps, recorder.writes
         )
 
     def _execute_now(self, row: Any, wait: bool, timeout: float) -> Any:
@@ -503,12 +789,14 @@ class Flow:
 
         view = StatusView(self, live=live)
         if live:
-            self._status_view = view
+            self._status_views.add(view)
         return view
 
-    def status_data(self) -> dict[str, Any]:
+    def status_data(self, backlog: bool = True) -> dict[str, Any]:
+        """The status as data; ``backlog``: for a stopped flow, count what waits (a query)."""
         watcher = self._watcher()
-        counts = self.history.counts(self.name)
+        org = self._org_id()
+        counts = self.history.counts(self.name, org)
         data = {
             "flow": self.name,
             "trigger": self.trigger.describe() if self.trigger else None,
@@ -518,7 +806,7 @@ class Flow:
             "next_poll": None,
             "running": 0,
             "polls": 0,
-            "last_error": self.history.last_error(self.name),
+            "last_error": self.history.last_error(self.name, org),
             "succeeded": counts.get("Succeeded", 0),
             "failed": counts.get("Failed", 0),
             "queued": counts.get("Queued", 0) + counts.get("Running", 0),
@@ -528,6 +816,12 @@ class Flow:
             data["last_error"] = watcher.last_error or data["last_error"]
             # History counts executing runs as Running too: owed = found but not executing.
             data["queued"] = max(0, data["queued"] - data["running"])
+        elif backlog and self.trigger is not None:
+            # Stopped: say what a start would run before anyone starts it.
+            try:
+                data["waiting"] = self.waiting()
+            except Exception as err:  # noqa: BLE001 - unreachable org: say so, don't fail
+                data["waiting_error"] = " ".join(str(err).split())
         checks = self.history.checks(self.name, 1)
         if checks and data["last_poll"] is None:
             data["last_poll"] = checks[0]["at"]
@@ -535,8 +829,7 @@ class Flow:
 
     def _changed(self) -> None:
         """Engine callback (engine thread): refresh a live status view, at most twice a second."""
-        view = self._status_view
-        if view is None or self._refresh_pending:
+        if not self._status_views or self._refresh_pending:
             return
         delay = self._refresh_at + 0.5 - time.monotonic()
         if delay <= 0:
@@ -550,8 +843,7 @@ class Flow:
     def _refresh(self) -> None:
         self._refresh_pending = False
         self._refresh_at = time.monotonic()
-        view = self._status_view
-        if view is not None:
+        for view in list(self._status_views):
             view.refresh()
 
     def _log(self, text: str, stream: str = "stdout") -> None:

@@ -28,6 +28,7 @@ from d365nb.flows.model import FlowError, utcnow_iso
 
 TRIGGER_PREFIX = "%d365 trigger "
 ACTION_PREFIX = "%%d365 action "
+SCOPE_PREFIX = "%%d365 scope "
 
 
 @dataclass
@@ -37,6 +38,9 @@ class NotebookFlows:
     path: Path
     triggers: list[tuple[str, str]] = field(default_factory=list)  # (flow, line)
     actions: list[tuple[str, str, str]] = field(default_factory=list)  # (flow, line, body)
+    scopes: list[tuple[str, str, str]] = field(default_factory=list)  # (flow, line, body)
+    # Action and scope cells in notebook order (a step may run after a scope defined above it).
+    cells: list[tuple[str, str, str, str]] = field(default_factory=list)  # (magic, flow, ...)
 
     @property
     def names(self) -> list[str]:
@@ -69,6 +73,12 @@ def read_notebook(path: str | Path) -> NotebookFlows:
         if first.startswith(ACTION_PREFIX):  # a cell magic is the whole cell
             line = first[len(ACTION_PREFIX) :].strip()
             found.actions.append((_flow_name(line), line, body))
+            found.cells.append(("action", _flow_name(line), line, body))
+            continue
+        if first.startswith(SCOPE_PREFIX):  # scopes group steps: as the kernel, after them
+            line = first[len(SCOPE_PREFIX) :].strip()
+            found.scopes.append((_flow_name(line), line, body))
+            found.cells.append(("scope", _flow_name(line), line, body))
             continue
         for text in source.splitlines():
             text = text.strip()
@@ -84,10 +94,24 @@ class HeadlessMagic:
     def __init__(self, conn: Any) -> None:
         self.conn = conn
         self.namespace: dict[str, Any] = {"__name__": "__d365nb_headless__"}
+        # Aliases known to name this one connection: its own, and those the trigger lines use.
+        self.aliases = {getattr(conn, "alias", None)}
 
     def connection(self, alias: str | None = None) -> Any:
-        # Headless there is one organisation: every --connection alias names it.
+        # Headless there is one organisation, and the triggers watch it: a trigger's
+        # --connection alias names it.
+        self.aliases.add(alias)
         return self.conn
+
+    def step_connection(self, alias: str) -> Any:
+        """A declarative step's ``--alias``: only an alias that names the one connection here
+        (never silently the default for another organisation)."""
+        if alias in self.aliases:
+            return self.conn
+        raise FlowError(
+            f"--alias {alias} names a connection this headless run does not have (it has one: "
+            "the triggers' organisation); run that flow in the notebook"
+        )
 
 
 def history_beside(notebook: str | Path) -> History:
@@ -132,9 +156,18 @@ def load_flows(
             for name, line in cells.triggers:
                 if name in built:
                     flow_commands.trigger(magic, line)
-            for name, line, body in cells.actions:
-                if name in built:
-                    flow_commands.action(magic, line, body)
+            # Built by hand (e.g. the demo) there may be no ordered list: actions, then scopes.
+            ordered = cells.cells or [
+                *(("action", *entry) for entry in cells.actions),
+                *(("scope", *entry) for entry in cells.scopes),
+            ]
+            for kind, name, line, body in ordered:
+                if name not in built:
+                    continue
+                if kind == "scope":
+                    flow_commands.scope(magic, line, body)
+                else:
+                    flow_commands.action(magic, line, body, connection=magic.step_connection)
     except BaseException:
         for name, flow in previous.items():
             if flow is None:

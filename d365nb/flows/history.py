@@ -14,12 +14,16 @@ no duplicates in normal operation). WAL with ``synchronous=NORMAL`` survives a k
 from __future__ import annotations
 
 import json
+import math
+import os
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +40,7 @@ CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT UNIQUE NOT NULL, flow TEXT NOT NULL, record_id TEXT, key TEXT NOT NULL,
     dedupe TEXT, change TEXT, status TEXT NOT NULL, queued TEXT, started TEXT, ended TEXT,
     error TEXT, attempts INTEGER DEFAULT 0, trigger TEXT, origin TEXT DEFAULT 'trigger',
-    resubmit_of TEXT
+    resubmit_of TEXT, org TEXT, org_url TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS runs_dedupe ON runs(flow, dedupe);
 CREATE INDEX IF NOT EXISTS runs_flow_status ON runs(flow, status);
@@ -58,10 +62,40 @@ CREATE TABLE IF NOT EXISTS snapshots (
     flow TEXT NOT NULL, record_id TEXT NOT NULL, "values" TEXT NOT NULL,
     PRIMARY KEY (flow, record_id)
 );
+CREATE TABLE IF NOT EXISTS leases (
+    flow TEXT PRIMARY KEY, holder TEXT NOT NULL, host TEXT, pid INTEGER, since TEXT,
+    heartbeat REAL NOT NULL, expires REAL NOT NULL
+);
 """
+# Columns added after the first release: (table, column, declaration), added when missing.
+_ADDED_COLUMNS = (
+    ("runs", "org", "TEXT"),  # organisation id the run's trigger record came from
+    ("runs", "org_url", "TEXT"),
+)
 
-KEEP_CHECKS = 2000  # trigger checks kept per flow (runs are kept)
+KEEP_CHECKS = 2000  # trigger checks kept per flow
+# Run history retention: finished runs kept per flow (newest first), and optionally for how many
+# days. Pruned as runs finish; queued and running runs are never pruned. Override per store with
+# History(path, keep_runs=..., keep_days=...) or the D365NB_FLOW_KEEP_RUNS / D365NB_FLOW_KEEP_DAYS
+# environment variables (a headless `d365nb flow run` reads them too).
+KEEP_RUNS = 1000
+KEEP_DAYS: float | None = None
 FINAL = ("Succeeded", "Failed", "Cancelled", "TimedOut")
+PRIVATE_DIR = 0o700  # .d365nb/: run history holds record data; only its owner may read it
+PRIVATE_FILE = 0o600  # flows.sqlite and its -wal / -shm
+
+
+def _setting(name: str, default: float | None, integer: bool) -> float | None:
+    text = os.environ.get(name)
+    if text is None or not text.strip():
+        return default
+    try:
+        value = int(text) if integer else float(text)
+    except ValueError:
+        raise ValueError(f"bad {name}={text!r}: use a positive number") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"bad {name}={text!r}: use a positive number")
+    return value
 
 
 @dataclass
@@ -84,6 +118,7 @@ class RunRow:
     change: Change
     origin: str = "trigger"
     attempts: int = 0
+    org: str | None = None  # organisation id the change was read from (None: not recorded)
 
 
 @dataclass
@@ -106,6 +141,26 @@ def new_run_id() -> str:
     return uuid.uuid4().hex[:16]
 
 
+def _use_wal(db: sqlite3.Connection, patience: float = 30.0) -> None:
+    """Switch a store to WAL (once: the mode stays with the file). Switching needs the file to
+    itself and SQLite does not wait for that, so a second process opening a fresh store at the
+    same moment (another runner, a `flow runs`) retries instead of failing "database is locked"."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            if db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def _org(org: dict[str, Any] | None) -> tuple[str | None, str | None]:
+    return (org.get("id"), org.get("url")) if org else (None, None)
+
+
 def _json(value: Any) -> str:
     return json.dumps(value, default=str, ensure_ascii=False)
 
@@ -113,8 +168,21 @@ def _json(value: Any) -> str:
 class History:
     """The flows database. Thread-safe: one SQLite connection per thread."""
 
-    def __init__(self, path: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        *,
+        keep_runs: int | None = None,
+        keep_days: float | None = None,
+    ) -> None:
         self.path = Path(path) if path is not None else Path.cwd() / DEFAULT_PATH
+        if keep_runs is None:
+            keep_runs = int(_setting("D365NB_FLOW_KEEP_RUNS", KEEP_RUNS, True))  # type: ignore[arg-type]
+        if keep_days is None:
+            keep_days = _setting("D365NB_FLOW_KEEP_DAYS", KEEP_DAYS, False)
+        self.keep_runs, self.keep_days = keep_runs, keep_days
+        if not keep_runs >= 1 or (keep_days is not None and not keep_days > 0):
+            raise ValueError("run history retention must keep at least one run and one day")
         self._local = threading.local()
         # The file is created on first use, not here: checking a definition (or a typo in one)
         # must leave nothing behind beside the notebook.
@@ -130,19 +198,58 @@ class History:
         if db is None:
             if not self._created:
                 with self._create_lock:
-                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                    self._make_private_file()
             db = sqlite3.connect(
                 self.path, timeout=30, isolation_level=None, check_same_thread=False
             )
-            db.execute("PRAGMA journal_mode=WAL")
+            _use_wal(db)
             db.execute("PRAGMA synchronous=NORMAL")
             db.row_factory = sqlite3.Row
             self._local.db = db
             if not self._created:
                 with self._create_lock:
                     db.executescript(_SCHEMA)
+                    self._migrate(db)
+                    self._tighten()
                     self._created = True
         return db
+
+    @staticmethod
+    def _migrate(db: sqlite3.Connection) -> None:
+        """Add the columns a store made by an earlier version lacks (another process may be
+        doing the same: the check and the change are one transaction)."""
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for table, column, declaration in _ADDED_COLUMNS:
+                have = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
+                if column not in have:
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def _make_private_file(self) -> None:
+        """Create ``.d365nb/`` (0700) and ``flows.sqlite`` (0600) before SQLite opens it: SQLite
+        gives the -wal and -shm files the database file's permissions."""
+        folder = self.path.parent
+        made = not folder.exists()
+        folder.mkdir(parents=True, exist_ok=True)
+        if made or folder.name == DEFAULT_PATH.parent.name:
+            os.chmod(folder, PRIVATE_DIR)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
+        os.close(fd)
+        self._tighten()
+
+    def _tighten(self) -> None:
+        """A store made by an earlier version (or under a loose umask) is made private too."""
+        for suffix in ("", "-wal", "-shm"):
+            path = Path(f"{self.path}{suffix}")
+            try:
+                if path.exists() and path.stat().st_mode & 0o077:
+                    os.chmod(path, PRIVATE_FILE)
+            except OSError:  # not ours to change (a read-only share): leave it
+                pass
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -176,7 +283,7 @@ class History:
         with self._tx() as db:
             runs = "SELECT run_id FROM runs WHERE flow=?"
             db.execute(f"DELETE FROM steps WHERE run_id IN ({runs})", (name,))
-            for table in ("runs", "checks", "own_writes", "snapshots", "flows"):
+            for table in ("runs", "checks", "own_writes", "snapshots", "leases", "flows"):
                 column = "name" if table == "flows" else "flow"
                 db.execute(f"DELETE FROM {table} WHERE {column}=?", (name,))
 
@@ -201,20 +308,26 @@ class History:
 
     # -- runs -----------------------------------------------------------------------------
     def enqueue(
-        self, flow: str, changes: Iterable[Change], checkpoint: dict[str, Any] | None
+        self,
+        flow: str,
+        changes: Iterable[Change],
+        checkpoint: dict[str, Any] | None,
+        org: dict[str, Any] | None = None,
     ) -> list[RunRow]:
         """Record runs for ``changes`` and move the checkpoint past them, atomically.
 
-        A change whose key already has a run is skipped (returned list excludes it).
+        A change whose key already has a run is skipped (returned list excludes it). ``org``
+        (``{"id", "url"}``) is the organisation the changes were read from.
         """
         now = utcnow_iso()
         created: list[RunRow] = []
+        org_id, org_url = _org(org)
         with self._tx() as db:
             for change in changes:
                 run_id = new_run_id()
                 cursor = db.execute(
                     "INSERT OR IGNORE INTO runs(run_id, flow, record_id, key, dedupe, change, status,"
-                    " queued, trigger) VALUES (?,?,?,?,?,?,'Queued',?,?)",
+                    " queued, trigger, org, org_url) VALUES (?,?,?,?,?,?,'Queued',?,?,?,?)",
                     (
                         run_id,
                         flow,
@@ -224,6 +337,8 @@ class History:
                         change.change,
                         now,
                         _json(change.record),
+                        org_id,
+                        org_url,
                     ),
                 )
                 if cursor.rowcount:
@@ -232,14 +347,21 @@ class History:
         return created
 
     def add_run(
-        self, flow: str, change: Change, origin: str, resubmit_of: str | None = None
+        self,
+        flow: str,
+        change: Change,
+        origin: str,
+        resubmit_of: str | None = None,
+        org: dict[str, Any] | None = None,
     ) -> RunRow:
         """A run outside the trigger's dedupe (resubmit, test): always a new run."""
         run_id = new_run_id()
+        org_id, org_url = _org(org)
         with self._tx() as db:
             db.execute(
                 "INSERT INTO runs(run_id, flow, record_id, key, dedupe, change, status, queued,"
-                " trigger, origin, resubmit_of) VALUES (?,?,?,?,NULL,?,'Queued',?,?,?,?)",
+                " trigger, origin, resubmit_of, org, org_url)"
+                " VALUES (?,?,?,?,NULL,?,'Queued',?,?,?,?,?,?)",
                 (
                     run_id,
                     flow,
@@ -250,6 +372,8 @@ class History:
                     _json(change.record),
                     origin,
                     resubmit_of,
+                    org_id,
+                    org_url,
                 ),
             )
         return RunRow(run_id, flow, change.key, change, origin)
@@ -259,7 +383,7 @@ class History:
         rows = (
             self._db()
             .execute(
-                "SELECT run_id, key, record_id, change, trigger, origin, attempts FROM runs "
+                "SELECT run_id, key, record_id, change, trigger, origin, attempts, org FROM runs "
                 "WHERE flow=? AND status IN ('Queued','Running') AND origin='trigger' ORDER BY seq",
                 (flow,),
             )
@@ -273,6 +397,7 @@ class History:
                 Change(r["record_id"], r["key"], r["change"], json.loads(r["trigger"] or "{}")),
                 r["origin"],
                 r["attempts"] or 0,
+                r["org"],
             )
             for r in rows
         ]
@@ -333,14 +458,42 @@ class History:
                     for i, s in enumerate(steps)
                 ],
             )
+            flow = db.execute("SELECT flow FROM runs WHERE run_id=?", (run_id,)).fetchone()
+            if flow is not None:
+                self._prune(db, flow[0])
 
-    def runs(self, flow: str, limit: int | None = None) -> list[dict[str, Any]]:
-        """Runs of ``flow``, newest first."""
+    def _prune(self, db: sqlite3.Connection, flow: str) -> None:
+        """Keep the newest ``keep_runs`` finished runs of ``flow`` (and none older than
+        ``keep_days``); queued and running runs are owed, never pruned."""
+        finals = ",".join("?" * len(FINAL))
+        old = (
+            f"SELECT run_id FROM runs WHERE flow=? AND status IN ({finals}) AND seq <= "
+            f"(SELECT seq FROM runs WHERE flow=? AND status IN ({finals})"
+            " ORDER BY seq DESC LIMIT 1 OFFSET ?)"
+        )
+        params: tuple[Any, ...] = (flow, *FINAL, flow, *FINAL, self.keep_runs)
+        if self.keep_days is not None:
+            cutoff = datetime.now(UTC) - timedelta(days=self.keep_days)
+            old += f" UNION SELECT run_id FROM runs WHERE flow=? AND status IN ({finals}) AND ended < ?"
+            params += (flow, *FINAL, cutoff.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+        doomed = [r[0] for r in db.execute(old, params)]
+        for start in range(0, len(doomed), 500):
+            chunk = doomed[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            db.execute(f"DELETE FROM steps WHERE run_id IN ({marks})", chunk)
+            db.execute(f"DELETE FROM runs WHERE run_id IN ({marks})", chunk)
+
+    def runs(
+        self, flow: str, limit: int | None = None, org: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Runs of ``flow``, newest first; with ``org``, only those of that organisation."""
         sql = (
             "SELECT run_id, record_id, status, started, ended, error, attempts, key, change,"
-            " origin, resubmit_of, queued FROM runs WHERE flow=? ORDER BY seq DESC"
+            " origin, resubmit_of, queued, org, org_url FROM runs WHERE flow=?"
+            + (" AND org=?" if org else "")
+            + " ORDER BY seq DESC"
         )
-        params: tuple[Any, ...] = (flow,)
+        params: tuple[Any, ...] = (flow, org) if org else (flow,)
         if limit:
             sql += " LIMIT ?"
             params += (limit,)
@@ -360,22 +513,68 @@ class History:
         ]
         return run
 
-    def counts(self, flow: str) -> dict[str, int]:
+    def counts(self, flow: str, org: str | None = None) -> dict[str, int]:
+        """Runs of ``flow`` per status (of organisation ``org`` only, when given)."""
         rows = self._db().execute(
-            "SELECT status, COUNT(*) FROM runs WHERE flow=? GROUP BY status", (flow,)
+            "SELECT status, COUNT(*) FROM runs WHERE flow=?"
+            + (" AND org=?" if org else "")
+            + " GROUP BY status",
+            (flow, org) if org else (flow,),
         )
         return {status: n for status, n in rows}
 
-    def last_error(self, flow: str) -> str | None:
+    def last_error(self, flow: str, org: str | None = None) -> str | None:
         row = (
             self._db()
             .execute(
-                "SELECT error FROM runs WHERE flow=? AND status='Failed' ORDER BY seq DESC LIMIT 1",
-                (flow,),
+                "SELECT error FROM runs WHERE flow=? AND status='Failed'"
+                + (" AND org=?" if org else "")
+                + " ORDER BY seq DESC LIMIT 1",
+                (flow, org) if org else (flow,),
             )
             .fetchone()
         )
         return row[0] if row else None
+
+    # -- one runner per flow ------------------------------------------------------------------
+    def acquire_lease(
+        self, flow: str, holder: str, host: str, pid: int, ttl: float
+    ) -> dict[str, Any] | None:
+        """Take (or renew) ``flow``'s runner lease for ``holder`` until ``ttl`` seconds from now.
+
+        Returns the other holder's lease when a live one (not expired) has it; then nothing
+        changes. An expired lease - its holder stopped heartbeating: killed, crashed, asleep -
+        is taken over.
+        """
+        now = time.time()
+        with self._tx() as db:
+            row = db.execute("SELECT * FROM leases WHERE flow=?", (flow,)).fetchone()
+            if row is not None and row["holder"] != holder and row["expires"] > now:
+                return dict(row)
+            since = row["since"] if row is not None and row["holder"] == holder else utcnow_iso()
+            db.execute(
+                "INSERT OR REPLACE INTO leases VALUES (?,?,?,?,?,?,?)",
+                (flow, holder, host, pid, since, now, now + ttl),
+            )
+        return None
+
+    def renew_lease(self, flow: str, holder: str, ttl: float) -> bool:
+        """Heartbeat: extend ``holder``'s lease; False when another runner has taken it over."""
+        now = time.time()
+        with self._tx() as db:
+            cursor = db.execute(
+                "UPDATE leases SET heartbeat=?, expires=? WHERE flow=? AND holder=?",
+                (now, now + ttl, flow, holder),
+            )
+        return bool(cursor.rowcount)
+
+    def release_lease(self, flow: str, holder: str) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM leases WHERE flow=? AND holder=?", (flow, holder))
+
+    def lease(self, flow: str) -> dict[str, Any] | None:
+        row = self._db().execute("SELECT * FROM leases WHERE flow=?", (flow,)).fetchone()
+        return dict(row) if row else None
 
     # -- trigger checks ---------------------------------------------------------------------
     def record_check(

@@ -91,6 +91,15 @@ class StepConnection:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._conn, name)
 
+    def on(self, conn: Any) -> StepConnection:
+        """The same run on another connection (a step's ``--alias``): creates keep their
+        run-key ids; the loop guard only counts writes to the organisation the flow watches."""
+        same_org = conn is self._conn or getattr(conn, "url", 1) == getattr(self._conn, "url", 2)
+        recording = getattr(self._conn, "recording", None)  # a dry run records aliases' writes too
+        if recording is not None:
+            conn = recording(conn)
+        return StepConnection(conn, self._run, self._watched if same_org else set(), self._note)
+
     def __repr__(self) -> str:
         return f"<step connection to {getattr(self._conn, 'url', '?')}>"
 
@@ -221,6 +230,20 @@ def looks_declarative(source: str) -> bool:
     )
 
 
+# Options a declarative step takes, per verb (``--alias`` names the connection the step writes
+# to). Anything else is refused when the step is defined: an option is honoured or refused,
+# never silently dropped.
+_STEP_OPTIONS: dict[str, tuple[str, ...]] = {
+    "create": ("alias",),
+    "update": ("alias",),
+    "upsert": ("alias",),
+    "delete": ("alias",),
+    "get": ("alias", "select"),
+    "list": ("alias", "filter", "orderby", "select", "top"),
+}
+_OPTION_SPELLINGS = {"connection": "alias", "c": "alias", "a": "alias"}
+
+
 @dataclass
 class Declarative:
     verb: str
@@ -228,6 +251,20 @@ class Declarative:
     record_id: str | None
     values: dict[str, str]
     options: dict[str, str]
+
+    @property
+    def alias(self) -> str | None:
+        return self.options.get("alias")
+
+
+def _option_name(name: str, word: str, verb: str) -> str:
+    """``--filter`` -> ``filter``; an option the verb does not take is refused (one line)."""
+    option = _OPTION_SPELLINGS.get(word, word)
+    accepted = _STEP_OPTIONS[verb]
+    if option not in accepted:
+        takes = ", ".join(f"--{o}" for o in accepted)
+        raise FlowError(f"step {name!r}: {verb} does not take --{word} (it takes {takes})")
+    return option
 
 
 def parse_declarative(name: str, source: str) -> Declarative:
@@ -242,7 +279,7 @@ def parse_declarative(name: str, source: str) -> Declarative:
     verb, table, rest = words[0], words[1], words[2:]
     record_id = None
     if verb in ("update", "upsert", "delete", "get"):
-        if not rest or "=" in rest[0]:
+        if not rest or "=" in rest[0] or rest[0].startswith("-"):
             raise FlowError(
                 f"step {name!r}: {verb} needs a record id, e.g. {verb} {table} {{trigger[leadid]}}"
             )
@@ -254,19 +291,42 @@ def parse_declarative(name: str, source: str) -> Declarative:
         if pending:
             options[pending] = word
             pending = None
-        elif word.startswith("--"):
-            pending = word[2:]
+        elif re.match(r"^--?[A-Za-z]", word):
+            flag, sep, inline = word.lstrip("-").partition("=")
+            option = _option_name(name, flag, verb)
+            if option in options:
+                raise FlowError(f"step {name!r}: --{flag} is given twice")
+            if sep:
+                options[option] = inline
+            else:
+                pending = option
         elif "=" in word:
             key, value = word.split("=", 1)
             if not _NAME.match(key.split("@")[0]):
                 raise FlowError(f"step {name!r}: {key!r} is not a column name")
+            if key in values:
+                raise FlowError(f"step {name!r}: column {key} is given twice")
             values[key] = value
         else:
             raise FlowError(f"step {name!r}: expected column=value, got {word!r}")
+    if pending:
+        raise FlowError(f"step {name!r}: --{pending} needs a value")
     if verb in ("create", "update", "upsert") and not values:
         raise FlowError(f"step {name!r}: {verb} needs at least one column=value")
+    if verb in ("get", "list", "delete") and values:
+        raise FlowError(
+            f"step {name!r}: {verb} takes no column=value ({', '.join(values)}); "
+            + ("use --filter" if verb == "list" else "it names one record by id")
+        )
+    for option, value in options.items():
+        if not value.strip():
+            raise FlowError(f"step {name!r}: --{option} is empty")
+    if "top" in options and not re.fullmatch(r"\s*\d+\s*", options["top"]):
+        raise FlowError(f"step {name!r}: --top {options['top']!r} is not a whole number")
+    if "alias" in options and "{" in options["alias"]:
+        raise FlowError(f"step {name!r}: --alias must name a connection, not a template")
     # Check the templates now so a typo is refused when the cell runs, not at the first event.
-    for text in [*values.values(), record_id or ""]:
+    for text in [*values.values(), record_id or "", *options.values()]:
         try:
             list(_FORMATTER.parse(text))
         except ValueError as err:
@@ -278,7 +338,7 @@ class _Formatter:
     """str.format over the run namespace (``{trigger[subject]}``, ``{trigger.subject}``,
     ``{steps[create_task]}``). Null fields follow Logic Apps: inside text ``@{...}`` of a null
     is the empty string, never the word "None"; a template that is one field and nothing else
-    is the field's value itself (`render_value`), so a null stays null."""
+    is the field's value itself (`compile_declarative`), so a null stays null."""
 
     def __init__(self) -> None:
         import string
@@ -308,22 +368,19 @@ class _Formatter:
             return None
         return field
 
-    def render_value(self, text: str, namespace: dict[str, Any]) -> Any:
-        """A value template: None when it is one field that is null, else the rendered text."""
-        field = self.whole_field(text)
-        if field is not None:
-            value, _ = self._formatter.get_field(field, (), namespace)
-            if value is None:
-                return None
-        return self.render(text, namespace)
+    def field_value(self, field: str, namespace: dict[str, Any]) -> Any:
+        """The value of one ``{field}`` (``trigger[x]``, ``trigger.x``, ``steps[s]``)."""
+        value, _ = self._formatter.get_field(field, (), namespace)
+        return value
 
 
 _FORMATTER = _Formatter()
 
 
 def _typed(text: str) -> Any:
-    """Plain numbers and true/false/null become JSON values; everything else stays text
-    (the client coerces text to each column's type from metadata)."""
+    """How the Logic Apps export writes a literal it cannot type from metadata: plain numbers
+    and true/false/null as JSON values, everything else as text. A running step never uses this:
+    there, what the user wrote stays text and the client types it per column."""
     lowered = text.lower()
     if lowered in ("true", "false"):
         return lowered == "true"
@@ -336,30 +393,116 @@ def _typed(text: str) -> Any:
     return text
 
 
+_TEXT_TYPES = ("String", "Memo")
+
+
+def _for_column(meta: Any, column: str, value: Any) -> Any:
+    """A whole-field template keeps the field's value; a number sent to a text column becomes
+    its text (as Logic Apps' string interpolation would). Everything else is typed - or refused
+    with one line naming the column - by the client, from the column's metadata."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value
+    col = getattr(meta, "columns", {}).get(column) if meta is not None else None
+    if col is not None and getattr(col, "type", None) in _TEXT_TYPES:
+        return str(value)
+    return value
+
+
+def render_filter(text: str, namespace: dict[str, Any]) -> str:
+    """A ``--filter`` template with each ``{field}`` written as an OData literal: outside quotes
+    the value's literal (``'O''Neil'``, a bare GUID, ``null``), inside a quoted string the text
+    with its quotes doubled - never pasted as filter syntax."""
+    from d365nb.client.query import literal
+
+    parts: list[str] = []
+    in_string = False
+    for literal_text, name, spec, conversion in _FORMATTER.parse(text):
+        parts.append(literal_text)
+        in_string ^= literal_text.count("'") % 2 == 1  # '' toggles twice: parity is exact
+        if name is None:
+            continue
+        value = _FORMATTER.field_value(name, namespace)
+        if conversion:
+            value = _FORMATTER._formatter.convert_field(value, conversion)
+        if spec:
+            value = _FORMATTER._formatter.format_field(value, spec)
+        if in_string:
+            parts.append(("" if value is None else str(value)).replace("'", "''"))
+        else:
+            try:
+                parts.append(literal(value))
+            except ValueError as err:
+                raise FlowError(f"{{{name}}} cannot be a filter value: {err}") from None
+    return "".join(parts)
+
+
 def compile_declarative(
-    name: str, source: str
+    name: str, source: str, connection: Callable[[str], Any] | None = None
 ) -> tuple[Callable[[dict[str, Any]], Any], Declarative]:
-    """A declarative command as a step; creates get their id from ``run.key`` automatically."""
+    """A declarative command as a step; creates get their id from ``run.key`` automatically.
+
+    Values: a template that is one field and nothing else (``{trigger[x]}``) is the field's
+    value itself - ``"Null"``, ``"007"`` or ``"true"`` stay those strings, a null stays null;
+    a template with text around fields renders to text; the literal word ``null`` clears the
+    column (as in ``%d365``); any other literal stays text. Typing per column (numbers, dates,
+    choices by value or label, lookups) is the client's, from metadata, before any request.
+
+    ``--alias A`` runs the step on connection ``A``, resolved now by ``connection(alias)``
+    (an unknown alias is refused when the step is defined, never sent to the default one).
+    """
     command = parse_declarative(name, source)
 
+    def aliased() -> Any:
+        """The ``--alias`` connection, looked up when the step is defined (an unknown alias is
+        refused there) and again at each run (a reconnected alias is the new connection)."""
+        if connection is None:
+            raise FlowError(f"step {name!r}: --alias {command.alias} cannot be resolved here")
+        try:
+            target = connection(command.alias)  # type: ignore[arg-type]
+        except FlowError as err:
+            raise FlowError(f"step {name!r}: {err}") from None
+        except Exception as err:  # noqa: BLE001 - the lookup's own one-line message
+            raise FlowError(f"step {name!r}: {' '.join(str(err).split())}") from None
+        if target is None:
+            raise FlowError(f"step {name!r}: no connection {command.alias!r}")
+        return target
+
+    if command.alias is not None:
+        aliased()
+
     def run_declarative(namespace: dict[str, Any]) -> Any:
-        def render(text: str, whole: bool = False) -> Any:
+        def failed(text: str, err: BaseException) -> FlowError:
+            return FlowError(f"step {name!r}: template {text!r} failed: {err}")
+
+        def render(text: str) -> str:
             try:
-                if whole:
-                    return _FORMATTER.render_value(text, namespace)
                 return _FORMATTER.render(text, namespace)
-            except (KeyError, AttributeError, IndexError) as err:
-                raise FlowError(f"step {name!r}: template {text!r} failed: {err}") from None
+            except (KeyError, AttributeError, IndexError, TypeError, ValueError) as err:
+                raise failed(text, err) from None
 
-        def value_of(text: str) -> Any:
+        def value_of(column: str, text: str) -> Any:
             if "{" not in text:
-                return _typed(text)
-            rendered = render(text, whole=True)
-            # `x={trigger[x]}` with x null sends null (the column is cleared / left empty)
-            return None if rendered is None else _typed(rendered)
+                return None if text == "null" else text
+            try:
+                field = _FORMATTER.whole_field(text)
+                if field is not None:
+                    value = _FORMATTER.field_value(field, namespace)
+                    return _for_column(meta, column, value)
+            except (KeyError, AttributeError, IndexError, TypeError) as err:
+                raise failed(text, err) from None
+            return render(text)
 
-        values = {k: value_of(v) for k, v in command.values.items()}
         d365 = namespace["d365"]
+        if command.alias is not None:
+            target = aliased()
+            d365 = d365.on(target) if hasattr(d365, "on") else target
+        meta = None
+        if command.values:
+            try:
+                meta = d365.metadata.table(command.table)
+            except Exception:  # noqa: BLE001 - the write itself names an unknown table
+                meta = None
+        values = {k: value_of(k, v) for k, v in command.values.items()}
         record_id = render(command.record_id) if command.record_id else None
         namespace["_inputs"] = {
             "verb": command.verb,
@@ -367,6 +510,9 @@ def compile_declarative(
             "id": record_id,
             "values": values,
         }
+        options = command.options
+        if command.alias is not None:
+            namespace["_inputs"]["alias"] = command.alias
         if command.verb == "create":
             return d365.create(command.table, values)  # StepConnection derives the id from run.key
         if command.verb == "update":
@@ -377,10 +523,22 @@ def compile_declarative(
         if command.verb == "delete":
             d365.delete(command.table, record_id)
             return record_id
+        select = render(options["select"]) if "select" in options else None
         if command.verb == "get":
-            return d365.get(command.table, record_id)
-        top = int(command.options["top"]) if "top" in command.options else None
-        frame = d365.list(command.table, filter=command.options.get("filter"), top=top)
-        return frame
+            return d365.get(command.table, record_id, select=select)
+        query: dict[str, Any] = {"select": select}
+        if "filter" in options:
+            try:
+                query["filter"] = render_filter(options["filter"], namespace)
+            except (KeyError, AttributeError, IndexError, TypeError) as err:
+                raise failed(options["filter"], err) from None
+            if not query["filter"].strip():
+                raise FlowError(f"step {name!r}: --filter rendered empty; it would match every row")
+        if "orderby" in options:
+            query["orderby"] = render(options["orderby"])
+        if "top" in options:
+            query["top"] = int(options["top"])
+        namespace["_inputs"]["query"] = {k: v for k, v in query.items() if v is not None}
+        return d365.list(command.table, **query)
 
     return run_declarative, command

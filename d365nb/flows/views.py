@@ -24,11 +24,11 @@ _COLOURS = {
 
 def runs_frame(rows: list[dict[str, Any]]) -> Any:
     """Run history rows -> DataFrame (run id, record id, status, started, ended, duration in
-    seconds, error, attempts = executions of the run) plus the change kind, origin and
-    idempotency key."""
+    seconds, error, attempts = executions of the run) plus the change kind, origin, idempotency
+    key and the organisation the run was for (``org`` id and ``org_url``)."""
     import pandas as pd
 
-    frame = pd.DataFrame(rows, columns=[*RUN_COLUMNS, "change", "origin", "key"])
+    frame = pd.DataFrame(rows, columns=[*RUN_COLUMNS, "change", "origin", "key", "org", "org_url"])
     for column in ("started", "ended"):
         frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")
     frame["duration"] = (frame["ended"] - frame["started"]).dt.total_seconds()
@@ -125,11 +125,27 @@ def status_html(data: dict[str, Any]) -> str:
             f"<span style='color:#a4262c'>{html.escape(error)}</span>" if error else "-",
         ),
     ]
+    if "waiting" in data or "waiting_error" in data:
+        rows.insert(2, ("waiting", html.escape(waiting_text(data))))
     body = "".join(
         f"<tr><th style='text-align:left'>{k}</th><td style='text-align:left'>{v}</td></tr>"
         for k, v in rows
     )
     return f"<div><b>flow {html.escape(data['flow'])}</b><table>{body}</table></div>"
+
+
+def waiting_text(data: dict[str, Any]) -> str:
+    """What a stopped flow's start would run: the backlog since its checkpoint."""
+    if data.get("waiting_error"):
+        return f"unknown ({data['waiting_error']})"
+    waiting = data.get("waiting")
+    if waiting is None:
+        return "no checkpoint yet: the first start watches from --since"
+    more = "+" if waiting >= 5000 else ""
+    return (
+        f"{waiting}{more} change(s) since the checkpoint: flow start runs them "
+        "(--from now skips them)"
+    )
 
 
 class StatusView:
@@ -174,4 +190,5 @@ class StatusView:
             f"flow {d['flow']}: {d['state']}, succeeded {d['succeeded']}, failed {d['failed']}, "
             f"last poll {d['last_poll'] or '-'}, next poll {d['next_poll'] or '-'}"
             + (f", last error: {d['last_error']}" if d["last_error"] else "")
+            + (f", waiting: {waiting_text(d)}" if "waiting" in d or "waiting_error" in d else "")
         )

@@ -11,13 +11,14 @@ Only the standard library is imported here: this module loads with ``%load_ext``
 from __future__ import annotations
 
 import argparse
-import difflib
 import shlex
 from dataclasses import dataclass, field
 
 from IPython.core.error import UsageError
 
-__all__ = ["Command", "COMMANDS", "parse", "split_line", "closest", "usage_line", "help_text"]
+from d365nb.client.names import closest
+
+__all__ = ["Command", "COMMANDS", "parse", "split_line", "usage_line", "help_text"]
 
 
 class HelpShown(Exception):  # noqa: N818 - a signal, not an error
@@ -25,7 +26,7 @@ class HelpShown(Exception):  # noqa: N818 - a signal, not an error
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse that raises a one-line ``UsageError`` (with the usage line) instead of exiting."""
+    """argparse that raises a one-line ``UsageError`` (usage line included) instead of exiting."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
         if message.startswith("unrecognized arguments: "):
@@ -35,7 +36,8 @@ class _Parser(argparse.ArgumentParser):
             hint = closest(unknown, options)[:1] if unknown else []
             if hint:
                 message += f" (did you mean {', '.join(hint)}?)"
-        raise UsageError(f"%d365 {self.prog}: {message}\n{usage_line(self)}")
+        # One line, like every other refusal: the message, then the usage in parentheses.
+        raise UsageError(f"%d365 {self.prog}: {message} ({usage_line(self)})")
 
     # prog is the bare command name: argparse %-formats usage text (parse_intermixed_args even
     # feeds format_usage() back as a template), so "%d365" is added only to what users read.
@@ -75,6 +77,20 @@ def _query(p: argparse.ArgumentParser) -> None:
     p.add_argument("--expand", metavar="E", help="OData $expand, e.g. ownerid($select=fullname)")
 
 
+def export_options(p: argparse.ArgumentParser) -> None:
+    """``--save FILE`` and ``--tz``: every reading command takes them (see commands.reading)."""
+    p.add_argument(
+        "--save",
+        metavar="FILE",
+        help="also write the result to FILE.csv, .parquet or .xlsx (parquet/xlsx: d365nb[save])",
+    )
+    p.add_argument(
+        "--tz",
+        metavar="ZONE",
+        help="datetimes in UTC (default; %%config D365Magic.tz), local, naive or a zone name",
+    )
+
+
 def _build() -> dict[str, Command]:
     commands: dict[str, Command] = {}
 
@@ -85,7 +101,7 @@ def _build() -> dict[str, Command]:
         return cmd.parser  # type: ignore[return-value]
 
     p = add(Command("help", "show help for all commands or one", ["%d365 help list"]))
-    p.add_argument("topic", nargs="?", help="a command name")
+    p.add_argument("topic", nargs="?", help="a command name, or filter")
 
     p = add(
         Command(
@@ -93,6 +109,7 @@ def _build() -> dict[str, Command]:
             "connect to the sandbox or an organisation and make it current",
             [
                 "%d365 connect sandbox",
+                "%d365 connect sandbox --db crm.sqlite",
                 "%d365 connect https://contoso.crm.dynamics.com --device-code",
                 "%d365 connect https://contoso.crm.dynamics.com --token {my_token} --alias prod",
             ],
@@ -114,6 +131,11 @@ def _build() -> dict[str, Command]:
         "--data",
         choices=("demo", "empty"),
         help="sandbox only: start with demo data (default) or empty",
+    )
+    p.add_argument(
+        "--db",
+        metavar="PATH",
+        help="sandbox only: keep its data in this SQLite file (survives kernel restarts)",
     )
 
     add(
@@ -149,17 +171,26 @@ def _build() -> dict[str, Command]:
                 '%d365 list leads --filter "lastname eq {name}" --select fullname,lastname',
                 '%d365 list tasks --orderby "createdon desc" --top 50 -o recent',
                 "%d365 list leads --all --labels",
+                "%d365 list contacts --expand parentcustomerid_account($select=name) --save c.xlsx",
+                "%%d365 list leads --select fullname\nstatuscode eq 1\n  and createdon ge 2026-01-01T00:00:00Z",
             ],
+            cell="the filter (lines are joined), and/or option lines starting with --",
         )
     )
     p.add_argument("table", help="logical (lead) or entity-set (leads) name")
     _query(p)
+    p.add_argument(
+        "--explode",
+        action="store_true",
+        help="one row per child of a collection-valued --expand (else a list column)",
+    )
     p.add_argument("--top", type=int, metavar="N", help="at most N rows")
     pages = p.add_mutually_exclusive_group()
     pages.add_argument("--all", action="store_true", help="read every page")
     pages.add_argument("--pages", type=int, metavar="N", help="read at most N pages")
     p.add_argument("--count", action="store_true", help="ask the server for the total count")
     p.add_argument("--labels", action="store_true", help="choices and lookups as labels")
+    export_options(p)
     _output(p)
 
     p = add(Command("get", "one record by id", ["%d365 get leads {lead_id} --select fullname"]))
@@ -167,6 +198,7 @@ def _build() -> dict[str, Command]:
     p.add_argument("id", help="the record's GUID")
     p.add_argument("--select", metavar="a,b", help="columns to return (comma separated)")
     p.add_argument("--expand", metavar="E", help="OData $expand")
+    export_options(p)
     _output(p)
 
     p = add(
@@ -205,10 +237,16 @@ def _build() -> dict[str, Command]:
         "--from",
         dest="source",
         metavar="DF",
-        help="a DataFrame variable: bulk update (ids: index or primary-id column)",
+        help="a DataFrame variable: bulk update (ids: index or primary-id column); a frame "
+        "read by list sends only its changed cells, with If-Match (preview unless --yes)",
     )
     p.add_argument("--where", metavar="F", help="update every record matching this filter")
-    p.add_argument("--yes", action="store_true", help="really write (--where shows a preview)")
+    p.add_argument(
+        "--all", action="store_true", help="update every record of the table (with --yes)"
+    )
+    p.add_argument(
+        "--yes", action="store_true", help="really write (--where and --from show a preview)"
+    )
     _output(p)
 
     p = add(
@@ -224,6 +262,9 @@ def _build() -> dict[str, Command]:
     p.add_argument("table", help="logical or entity-set name")
     p.add_argument("id", nargs="?", help="the record's GUID")
     p.add_argument("--where", metavar="F", help="delete every record matching this filter")
+    p.add_argument(
+        "--all", action="store_true", help="delete every record of the table (with --yes)"
+    )
     p.add_argument("--yes", action="store_true", help="really delete (--where shows a preview)")
     _output(p)
 
@@ -241,6 +282,45 @@ def _build() -> dict[str, Command]:
         help='delta token from a previous call, or "last" (default: all)',
     )
     p.add_argument("--select", metavar="a,b", help="columns to return (comma separated)")
+    export_options(p)
+    _output(p)
+
+    p = add(
+        Command(
+            "aggregate",
+            "count/sum/avg/min/max per group in one request ($apply, or FetchXML)",
+            [
+                '%d365 aggregate leads --groupby statuscode --agg "n=count(),total=sum(estimatedvalue)"',
+                '%d365 aggregate leads --groupby ownerid --agg "n=count()" --labels --plot bar',
+                '%d365 aggregate leads --groupby createdon:month --agg "n=count()" --plot line',
+            ],
+        )
+    )
+    p.add_argument("table", help="logical or entity-set name")
+    p.add_argument("--groupby", metavar="a,b", help="group columns; dates by part: createdon:month")
+    p.add_argument(
+        "--agg",
+        metavar="SPEC",
+        help="name=method(col),...: count() count(col) countdistinct sum avg min max",
+    )
+    p.add_argument("--filter", metavar="F", help="OData $filter; {expr} inserts a quoted literal")
+    p.add_argument("--labels", action="store_true", help="choice labels and lookup names")
+    p.add_argument(
+        "--plot", choices=("bar", "line", "pie"), help="draw the result (needs d365nb[plot])"
+    )
+    export_options(p)
+    _output(p)
+
+    p = add(
+        Command(
+            "fetchxml",
+            "run the FetchXML query in the cell body",
+            ["%%d365 fetchxml -o rows --all\n<fetch><entity name='lead'>...</entity></fetch>"],
+            cell="a FetchXML query (<fetch>...</fetch>); {expr} inserts a Python value",
+        )
+    )
+    p.add_argument("--all", action="store_true", help="read every page (follow paging cookies)")
+    export_options(p)
     _output(p)
 
     # Commands implemented by other parts, which parse their own arguments.
@@ -258,6 +338,15 @@ def _build() -> dict[str, Command]:
             "add a step to a flow; the cell body is Python (trigger, d365 in scope)",
             ["%%d365 action lead_followup create_task\nd365.create('tasks', {...})"],
             cell="Python code of the step",
+            external=True,
+        )
+    )
+    add(
+        Command(
+            "scope",
+            "group a flow's steps as one block (Logic Apps' Scope); body: the step names",
+            ["%%d365 scope lead_followup work\nfind\nclose"],
+            cell="the scope's step names, one per line",
             external=True,
         )
     )
@@ -297,9 +386,43 @@ def split_line(line: str) -> list[str]:
         raise UsageError(f"%d365: {exc} in: {line.strip()}") from None
 
 
-def closest(word: str, choices: list[str] | tuple[str, ...]) -> list[str]:
-    """Names close to ``word`` (for "did you mean" hints)."""
-    return difflib.get_close_matches(word, list(choices), n=3, cutoff=0.5)
+# Commands whose %%d365 cell body is more of the query: filter lines and/or option lines.
+QUERY_CELLS = {"list"}
+
+
+def query_cell_words(body: str) -> list[str]:
+    """Words a query cell adds to its line: lines starting with ``-`` are options (a quoted
+    value may go on over several lines), ``#`` lines are comments, and the other lines are
+    the filter, joined with spaces (``--filter <text>``). Line breaks inside an option's
+    value become one space."""
+    import re
+
+    options: list[str] = []
+    filter_lines: list[str] = []
+    for line in body.splitlines():
+        stripped = line.strip()
+        if options and _open_quote("\n".join(options)):
+            options.append(line)
+        elif not stripped or stripped.startswith("#"):
+            continue
+        elif stripped.startswith("-"):
+            options.append(stripped)
+        else:
+            filter_lines.append(stripped)
+    words = [re.sub(r"\s*\n\s*", " ", w) for w in split_line("\n".join(options))]
+    if filter_lines:
+        if "--filter" in words:
+            raise UsageError("%%d365: give the filter once: as body lines or as --filter")
+        words += ["--filter", " ".join(filter_lines)]
+    return words
+
+
+def _open_quote(text: str) -> bool:
+    try:
+        shlex.split(text, posix=True)
+    except ValueError:
+        return True
+    return False
 
 
 def usage_line(parser: argparse.ArgumentParser) -> str:
@@ -315,12 +438,61 @@ def parse(command: str, words: list[str]) -> argparse.Namespace:
     return parser.parse_intermixed_args(words)
 
 
+# `%d365 help filter`: OData $filter as Dataverse takes it. Every example runs against the
+# sandbox in tests/notebook/test_explore_help.py. Source:
+# https://learn.microsoft.com/power-apps/developer/data-platform/webapi/query/filter-rows
+FILTER_EXAMPLES = [
+    ("compare", "statuscode eq 1", "eq ne gt ge lt le (not == != > <)"),
+    ("combine", "statuscode eq 1 and (revenue gt 100000 or numberofemployees ge 50)",
+     "and or not, parentheses"),
+    ("text", "lastname eq 'O''Neil'", "text in single quotes, a quote doubled"),
+    ("contains", "contains(companyname,'Toys')", "also startswith(col,'x'), endswith(col,'x')"),
+    ("empty", "emailaddress1 eq null", "null for no value (ne null: has one)"),
+    ("dates", "createdon ge 2026-01-01T00:00:00Z", "ISO 8601 in UTC, no quotes"),
+    ("choice", "statuscode eq 'Contacted'", "a label is sent as its value (here 2)"),
+    ("lookup", "_ownerid_value eq {user_id}", "a lookup's id column; {expr} quotes a value"),
+    ("related", "parentaccountid/name eq 'Contoso'", "a column of the related record"),
+    ("relative", "Microsoft.Dynamics.CRM.LastXDays(PropertyName='createdon',PropertyValue=30)",
+     "Today, Yesterday, LastXDays, NextXDays, On, Between, In, ..."),
+    ("in", "Microsoft.Dynamics.CRM.In(PropertyName='statuscode',PropertyValues=['1','2'])",
+     "one of several values"),
+]  # fmt: skip
+
+TOPICS = {"filter": "OData $filter: operators, functions and examples"}
+
+
+def filter_help() -> str:
+    lines = [
+        "%d365 help filter - OData $filter (--filter, --where, trigger --filter, query cells)",
+        "",
+        "operators: eq ne gt ge lt le   and or not   ( )",
+        "functions: contains startswith endswith; Microsoft.Dynamics.CRM.<Today|Yesterday|",
+        "  LastXDays|NextXDays|LastXMonths|On|OnOrAfter|OnOrBefore|Between|In|NotIn|...>",
+        "literals:  'text' ('' for a quote)  42  3.5  true false null  2026-01-31T09:30:00Z",
+        "  GUIDs bare; {expr} inserts a Python value (a datetime, a text) as a literal",
+        "",
+        "examples:",
+    ]
+    for _, text, note in FILTER_EXAMPLES:
+        lines += [f"  {text}", f"      {note}"]
+    lines += [
+        "",
+        "a long filter: a %%d365 list <table> cell whose body lines are the filter.",
+        "mistakes get a one-line hint: == -> eq, 12/31/2026 -> 2026-12-31T00:00:00Z,",
+        "  an unknown column -> the closest names.",
+        "https://learn.microsoft.com/power-apps/developer/data-platform/webapi/query/filter-rows",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def help_text(topic: str | None = None) -> str:
     """Help for all commands (an overview with examples) or for one command (its full help)."""
+    if topic and topic in TOPICS:
+        return filter_help()
     if topic:
         cmd = COMMANDS.get(topic)
         if cmd is None:
-            hint = closest(topic, tuple(COMMANDS))
+            hint = closest(topic, (*COMMANDS, *TOPICS))
             suggestion = f" Did you mean: {', '.join(hint)}?" if hint else ""
             raise UsageError(f"%d365 help: no command {topic!r}.{suggestion}")
         flow_parser = _flow_command_parser(cmd.name) if cmd.parser is None else None
@@ -357,7 +529,11 @@ def help_text(topic: str | None = None) -> str:
     ]
     for name in ("connect", "list", "get", "create", "update", "delete", "changes"):
         lines += [_indent(COMMANDS[name].examples[0])]
-    lines += ["", "%d365 help <command> (or %d365 <command> --help) for one command."]
+    lines += [
+        "",
+        "%d365 help <command> (or %d365 <command> --help) for one command;",
+        "%d365 help filter for OData filters.",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -365,7 +541,7 @@ def _flow_command_parser(name: str) -> argparse.ArgumentParser | None:
     """The argument parser the flows part uses for `trigger`/`action`/`flow`, so their help
     lists the options those commands really take. Imported only when help is asked for (loading
     the extension must stay light); None when flows are not available."""
-    if name not in ("trigger", "action", "flow"):
+    if name not in ("trigger", "action", "scope", "flow"):
         return None
     try:
         from d365nb.notebook import flow_commands
@@ -374,6 +550,7 @@ def _flow_command_parser(name: str) -> argparse.ArgumentParser | None:
     factory = {
         "trigger": flow_commands._trigger_parser,
         "action": flow_commands._action_parser,
+        "scope": flow_commands._scope_parser,
         "flow": flow_commands._flow_parser,
     }[name]
     return factory()

@@ -12,7 +12,14 @@ import re
 __all__ = ["render_error", "redact"]
 
 _BEARER_RE = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9\-._~+/=]+")
-_SECRET_QS_RE = re.compile(r"(?i)((?:access_token|client_secret|token|code)=)[^&\s]+")
+# OAuth secrets in a query string or form body (``?code=...&client_secret=...``). The name must
+# stand alone: ``prioritycode=2``, ``statuscode=1`` or ``$skiptoken=`` are ordinary values.
+_SECRET_QS_RE = re.compile(
+    r"(?i)(?<![A-Za-z0-9_$.\-])((?:access_token|refresh_token|id_token|client_secret|"
+    r"client_assertion|assertion|password|token|code)=)[^&\s]+"
+)
+# A JSON Web Token (what Entra ID issues) anywhere in the text, e.g. echoed by a service.
+_JWT_RE = re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")
 
 
 def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
@@ -21,6 +28,7 @@ def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
         if secret and len(secret) >= 4:
             text = text.replace(secret, "***")
     text = _BEARER_RE.sub(r"\1***", text)
+    text = _JWT_RE.sub("***", text)
     return _SECRET_QS_RE.sub(r"\1***", text)
 
 

@@ -12,43 +12,14 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from d365nb.flows import Flow, FlowError, flows, get_flow
+from d365nb.flows import Flow, FlowError, definitions, flows, get_flow
 from d365nb.flows.flow import history_for
 from d365nb.flows.history import DEFAULT_PATH
 
-__all__ = ["trigger", "action", "flow"]
+__all__ = ["trigger", "action", "scope", "flow"]
 
-FLOW_VERBS = (
-    "start",
-    "stop",
-    "pause",
-    "resume",
-    "status",
-    "steps",
-    "runs",
-    "run",
-    "resubmit",
-    "test",
-    "list",
-    "delete",
-    "output",
-    "poll",
-    "export",
-)
-_NEEDS_NAME = (
-    "start",
-    "stop",
-    "pause",
-    "resume",
-    "status",
-    "steps",
-    "runs",
-    "test",
-    "delete",
-    "output",
-    "poll",
-    "export",
-)
+FLOW_VERBS = tuple(definitions.FLOW_VERBS)
+_NEEDS_NAME = tuple(v.name for v in definitions.FLOW_VERBS.values() if v.needs == "flow")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -84,30 +55,16 @@ def _interpolate(magic: Any, text: str | None, odata: bool = False) -> str | Non
 def _trigger_parser() -> _Parser:
     p = _Parser(prog="%d365 trigger", add_help=False, allow_abbrev=False)
     p.add_argument("flow", help="flow name (created on first use)")
-    p.add_argument("kind", choices=("created", "updated", "deleted"), help="what to react to")
+    p.add_argument("kind", choices=tuple(definitions.TRIGGER_KINDS), help="what to react to")
     p.add_argument("table", help="table to watch (logical or entity-set name)")
-    p.add_argument("--every", default="3m", help="polling interval: 10s, 3m, 1h, 1d (default 3m)")
-    p.add_argument("--filter", help="OData $filter the record must match ({expr} as literal)")
-    p.add_argument("--select", help="columns handed to the steps as trigger (comma separated)")
-    p.add_argument("--columns", help="updated only: react only when one of these columns changed")
-    p.add_argument("--since", help="now (default), beginning, or an ISO date/time")
-    p.add_argument(
-        "--mode",
-        default="auto",
-        choices=("auto", "watermark", "changes"),
-        help="detection: versionnumber watermark or change tracking (default auto)",
-    )
-    p.add_argument("--concurrency", type=int, help="runs at the same time (default 1)")
-    p.add_argument(
-        "--self-trigger", action="store_true", help="also react to the flow's own writes"
-    )
-    p.add_argument("--connection", "-c", help="connection alias (default: the current one)")
+    definitions.add_options(p, definitions.TRIGGER_OPTIONS)
     return p
 
 
 def trigger(magic: Any, line: str) -> Any:
     """``%d365 trigger <flow> created|updated|deleted <table> --every 10s [--filter F]
-    [--select cols] [--columns cols] [--since now|beginning|ISO] [--concurrency N]``.
+    [--select cols] [--columns cols] [--since now|beginning|ISO] [--orderby "col desc"]
+    [--top N] [--concurrency N]``.
 
     Re-running the cell redefines the trigger and keeps the flow's steps.
     """
@@ -153,6 +110,8 @@ def trigger(magic: Any, line: str) -> Any:
 
 def _set_trigger(target: Flow, args: argparse.Namespace, filter_text: str | None) -> None:
     if args.kind == "deleted":
+        if args.orderby or args.top:
+            raise FlowError("--orderby and --top cannot be used with a deleted trigger")
         target.on_deleted(args.table, every=args.every, since=args.since)
         return
     define = target.on_updated if args.kind == "updated" else target.on_created
@@ -164,6 +123,8 @@ def _set_trigger(target: Flow, args: argparse.Namespace, filter_text: str | None
         select=args.select,
         since=args.since,
         mode=args.mode,
+        orderby=args.orderby,
+        top=args.top,
         **extra,
     )
 
@@ -173,16 +134,15 @@ def _action_parser() -> _Parser:
     p = _Parser(prog="%%d365 action", add_help=False, allow_abbrev=False)
     p.add_argument("flow", help="flow name (declare its trigger first)")
     p.add_argument("step", help="step name; re-running the cell replaces the step")
-    p.add_argument("--if", dest="when", help="Python condition on trigger; skip the step if false")
-    p.add_argument("--retry", help="none, default, fixed:5s:3 or exponential:2s:4")
-    p.add_argument("--timeout", help="e.g. 30s, 2m")
-    p.add_argument("--remove", action="store_true", help="remove the step")
+    definitions.add_options(p, definitions.ACTION_OPTIONS)
     return p
 
 
-def action(magic: Any, line: str, cell: str | None) -> Any:
-    """``%%d365 action <flow> <step> [--if EXPR] [--retry P] [--timeout T]`` with the step's
-    Python (or one declarative command) as the cell body. Re-running replaces the step."""
+def action(magic: Any, line: str, cell: str | None, connection: Any = None) -> Any:
+    """``%%d365 action <flow> <step> [--if EXPR [--else STEP]] [--after step[:status]]...
+    [--foreach ITEMS [--concurrency N]] [--retry P] [--timeout T]`` with the step's
+    Python (or one declarative command) as the cell body. Re-running replaces the step.
+    ``connection(alias)`` resolves a declarative step's ``--alias`` (default: as ``%d365``)."""
     args = _action_parser().parse_args(_split(line))
     target = get_flow(args.flow)
     if args.remove:
@@ -198,6 +158,11 @@ def action(magic: Any, line: str, cell: str | None) -> Any:
         retry=args.retry,
         timeout=args.timeout,
         namespace=magic.namespace,
+        connection=connection or magic.connection,  # a declarative step's --alias
+        after=args.after,
+        foreach=args.foreach,
+        concurrency=args.concurrency,
+        otherwise=args.otherwise,
     )
     names = [s.name for s in target.steps]
     print(
@@ -207,17 +172,44 @@ def action(magic: Any, line: str, cell: str | None) -> Any:
     return None
 
 
+# -- %%d365 scope ----------------------------------------------------------------------------
+def _scope_parser() -> _Parser:
+    p = _Parser(prog="%%d365 scope", add_help=False, allow_abbrev=False)
+    p.add_argument("flow", help="flow name")
+    p.add_argument("scope", help="scope name; re-running the cell replaces the scope")
+    definitions.add_options(p, definitions.SCOPE_OPTIONS)
+    return p
+
+
+def scope(magic: Any, line: str, cell: str | None) -> Any:
+    """``%%d365 scope <flow> <name> [--after step[:status]]`` with the scope's step names as
+    the cell body (one per line, or comma separated): they run as one block (Logic Apps'
+    Scope); ``--after <name>:failed`` on a later step catches a failure of any of them."""
+    args = _scope_parser().parse_args(_split(line))
+    target = get_flow(args.flow)
+    if args.remove:
+        if args.scope not in {s.name for s in target.scopes}:
+            raise FlowError(f"flow {target.name!r} has no scope {args.scope!r}")
+        target._scopes.pop(args.scope)
+        target._save()
+        print(f"flow {target.name}: scope {args.scope} removed")
+        return None
+    names = [n for line_ in (cell or "").splitlines() for n in line_.replace(",", " ").split()]
+    if not names:
+        raise FlowError(
+            f"%%d365 scope {args.flow} {args.scope} needs its steps as the cell body, one per line"
+        )
+    target.scope(args.scope, names, after=args.after)
+    print(f"flow {target.name}: scope {args.scope} ({', '.join(names)})")
+    return None
+
+
 # -- %d365 flow ...----------------------------------------------------------------------------
 def _flow_parser() -> _Parser:
     p = _Parser(prog="%d365 flow", add_help=False, allow_abbrev=False)
     p.add_argument("verb", choices=FLOW_VERBS, help="what to do (export takes the options below)")
     p.add_argument("target", nargs="?", help="flow name, or run id for run/resubmit")
-    p.add_argument("--record", help="test: run the flow once on this record id")
-    p.add_argument("--top", type=int, help="runs: how many runs to show")
-    p.add_argument("-o", "--out", help="store the result in this notebook variable")
-    p.add_argument(
-        "--no-wait", action="store_true", help="resubmit: return without waiting for the run to end"
-    )
+    definitions.add_options(p, definitions.FLOW_OPTIONS)
     return p
 
 
@@ -236,8 +228,11 @@ def flow(magic: Any, line: str) -> Any:
         raise FlowError(
             f"%d365 flow {verb} needs a flow name, e.g. %d365 flow {verb} lead_followup"
         )
-    if verb in ("run", "resubmit") and not args.target:
+    if definitions.FLOW_VERBS[verb].needs == "run" and not args.target:
         raise FlowError(f"%d365 flow {verb} needs a run id (see %d365 flow runs <flow>)")
+    misplaced = definitions.misplaced(verb, args)
+    if misplaced:
+        raise FlowError(misplaced)
     result = _FLOW_VERBS[verb](magic, args)
     if args.out and result is not None:
         magic.namespace[args.out] = result
@@ -246,7 +241,7 @@ def flow(magic: Any, line: str) -> Any:
 
 
 def _start(magic: Any, args: argparse.Namespace) -> Any:
-    target = get_flow(args.target).start()
+    target = _flow(magic, args.target).start(from_=args.from_)
     print(f"flow {target.name} started: {target.trigger.describe()}")  # type: ignore[union-attr]
     _show_output(target)
     return target.status()
@@ -270,13 +265,13 @@ def _simple(verb: str) -> Any:
 
 
 def _status(magic: Any, args: argparse.Namespace) -> Any:
-    return get_flow(args.target).status()
+    return _flow(magic, args.target).status()
 
 
 def _steps(magic: Any, args: argparse.Namespace) -> Any:
     import pandas as pd
 
-    target = get_flow(args.target)
+    target = _flow(magic, args.target)
     rows = [
         {
             "step": s.name,
@@ -295,10 +290,27 @@ def _steps(magic: Any, args: argparse.Namespace) -> Any:
 
 
 def _runs(magic: Any, args: argparse.Namespace) -> Any:
-    return get_flow(args.target).runs(limit=args.top)
+    return _flow(magic, args.target).runs(limit=args.top, all_orgs=args.all_orgs)
 
 
-def _find_run(run_id: str) -> Flow:
+def _stored() -> Any:
+    """The flow store beside the notebook, if there is one (a lookup never creates it)."""
+    beside = Path.cwd() / DEFAULT_PATH
+    return history_for(beside) if beside.is_file() else None
+
+
+def _flow(magic: Any, name: str) -> Flow:
+    """The flow called ``name``: defined in this kernel, or stored beside the notebook (after a
+    kernel restart), rebuilt on the current connection with its checkpoint and history."""
+    if name in flows:
+        return flows[name]
+    store = _stored()
+    if store is not None and name in store.flow_names():
+        return Flow.load(name, magic.connection(None), history=store)
+    return get_flow(name)  # the one-line "unknown flow" error
+
+
+def _find_run(magic: Any, run_id: str) -> Flow:
     """The flow a run belongs to (run ids are unique across flows)."""
     histories = {id(f.history): f.history for f in flows.values()}
     beside = Path.cwd() / DEFAULT_PATH  # runs of flows not defined in this kernel (yet)
@@ -307,21 +319,23 @@ def _find_run(run_id: str) -> Flow:
     for history in histories.values():
         data = history.run(run_id)
         if data is not None:
-            return get_flow(data["flow"])
+            return _flow(magic, data["flow"])
     raise FlowError(f"no run {run_id!r}; see %d365 flow runs <flow> for run ids")
 
 
 def _run(magic: Any, args: argparse.Namespace) -> Any:
-    return _find_run(args.target).run(args.target)
+    return _find_run(magic, args.target).run(args.target)
 
 
 def _resubmit(magic: Any, args: argparse.Namespace) -> Any:
-    return _find_run(args.target).resubmit(args.target, wait=not args.no_wait)
+    return _find_run(magic, args.target).resubmit(args.target, wait=not args.no_wait)
 
 
 def _test(magic: Any, args: argparse.Namespace) -> Any:
     record = _interpolate(magic, args.record)
-    return get_flow(args.target).test(record)
+    if getattr(args, "dry_run", False):
+        return _flow(magic, args.target).test(record, dry_run=True)
+    return _flow(magic, args.target).test(record)
 
 
 def _list(magic: Any, args: argparse.Namespace) -> Any:
@@ -329,7 +343,7 @@ def _list(magic: Any, args: argparse.Namespace) -> Any:
 
     rows = []
     for f in flows.values():
-        data = f.status_data()
+        data = f.status_data(backlog=False)
         rows.append(
             {
                 "flow": f.name,
@@ -341,13 +355,33 @@ def _list(magic: Any, args: argparse.Namespace) -> Any:
                 "last_poll": data["last_poll"],
             }
         )
+    store = _stored()
+    for name in store.flow_names() if store is not None else []:
+        if name in flows:
+            continue
+        # Stored beside the notebook but not defined in this kernel (yet): after a restart.
+        definition = store.flow_definition(name) or {}
+        counts = store.counts(name)
+        checks = store.checks(name, 1)
+        trigger = definition.get("trigger") or {}
+        rows.append(
+            {
+                "flow": name,
+                "state": "Stored",
+                "trigger": f"{trigger.get('kind', '?')} {trigger.get('table', '?')}",
+                "steps": len(definition.get("steps", [])),
+                "succeeded": counts.get("Succeeded", 0),
+                "failed": counts.get("Failed", 0),
+                "last_poll": checks[0]["at"] if checks else None,
+            }
+        )
     return pd.DataFrame(
         rows, columns=["flow", "state", "trigger", "steps", "succeeded", "failed", "last_poll"]
     )
 
 
 def _delete(magic: Any, args: argparse.Namespace) -> None:
-    target = get_flow(args.target)
+    target = _flow(magic, args.target)
     target.delete()
     print(f"flow {target.name} deleted (with its run history)")
 

@@ -18,6 +18,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
 from traitlets import Bool, Dict, Float, Int, TraitError, Unicode, observe, validate
 
+from d365nb.client.names import closest
 from d365nb.notebook import args as _args
 
 __all__ = ["D365Magic"]
@@ -26,6 +27,7 @@ __all__ = ["D365Magic"]
 EXTERNAL = {
     "trigger": ("d365nb.notebook.flow_commands", "trigger", False),
     "action": ("d365nb.notebook.flow_commands", "action", True),
+    "scope": ("d365nb.notebook.flow_commands", "scope", True),
     "flow": ("d365nb.notebook.flow_commands", "flow", False),
     "form": ("d365nb.notebook.forms_commands", "form", False),
 }
@@ -40,7 +42,10 @@ class D365Magic(Magics):
         5000, config=True, help="Rows per page asked of the server (Prefer: odata.maxpagesize)."
     )
     max_pages = Int(
-        1, config=True, help="Pages `list` reads without --all/--pages (0 = every page)."
+        0,
+        config=True,
+        help="Pages `list` reads without --all/--pages (0 = every page, as d365.list does); "
+        "a cut result says so with the count.",
     )
     display_limit = Int(20, config=True, help="Rows shown when a DataFrame result is displayed.")
     show_progress = Bool(
@@ -60,6 +65,12 @@ class D365Magic(Magics):
         False, config=True, help="Add the failed request (token redacted) to error messages."
     )
     labels = Bool(False, config=True, help="`list` shows choice labels by default.")
+    tz = Unicode(
+        "UTC",
+        config=True,
+        help="Time zone of datetimes in results: UTC, local, naive (UTC wall time, no zone; "
+        "exports to Excel) or a zone name such as Europe/Paris. --tz overrides it.",
+    )
     connect_options = Dict(
         config=True,
         help="Extra keyword arguments for d365nb.connect() when connecting to an org URL "
@@ -69,6 +80,7 @@ class D365Magic(Magics):
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
         self.change_tokens: dict[tuple[str, str], str] = {}  # (alias, table) -> last delta token
+        self._secrets: set[str] = set()  # tokens given to connect: masked in any error line
 
     @validate("connect_options")
     def _no_secrets_in_options(self, proposal: Any) -> dict:
@@ -108,7 +120,7 @@ class D365Magic(Magics):
             if conn is not None:
                 return conn
             names = [name for name, _ in connections.items()]
-            hint = _args.closest(wanted, names)
+            hint = closest(wanted, names)
             more = f" Did you mean {', '.join(hint)}?" if hint else ""
             known = f" Open: {', '.join(names)}." if names else ""
             raise UsageError(f"%d365: no connection {wanted!r}.{more}{known}")
@@ -123,7 +135,12 @@ class D365Magic(Magics):
         """The one-line (or, with ``debug``, two-line) rendering of an error."""
         from d365nb.notebook.error_lines import render_error
 
-        return render_error(exc, debug=self.debug)
+        return render_error(exc, debug=self.debug, secrets=tuple(self._secrets))
+
+    def remember_secret(self, secret: Any) -> None:
+        """A token this kernel was given: never shown, even if a service echoes it back."""
+        if isinstance(secret, str) and secret.strip():
+            self._secrets.add(secret.strip())
 
     # -- the magic ----------------------------------------------------------------------------
 
@@ -157,14 +174,26 @@ class D365Magic(Magics):
             return None
         command = _args.COMMANDS.get(name)
         if command is None:
-            hint = _args.closest(name, tuple(_args.COMMANDS))
+            hint = closest(name, tuple(_args.COMMANDS))
             more = f" Did you mean: {', '.join(hint)}?" if hint else ""
             raise UsageError(f"%d365: unknown command {name!r}.{more} (%d365 help lists them)")
         if name in EXTERNAL:
+            words = rest.split()
+            asks_help = bool(words) and (
+                words[0] in ("-h", "--help") or (name != "flow" and "--help" in words)
+            )
+            if asks_help:  # the declared help (with the options the flows part parses)
+                print(_args.help_text(name))
+                return None
             return self._external(name, rest, cell)
         if cell is not None and not command.cell:
             raise UsageError(f"%%d365 {name} takes no cell body; use the line magic %d365 {name}")
-        options = _args.parse(name, _args.split_line(rest))
+        words = _args.split_line(rest)
+        if cell is not None and name in _args.QUERY_CELLS:
+            words, cell = words + _args.query_cell_words(cell), None
+            if words.count("--filter") > 1:
+                raise UsageError(f"%%d365 {name}: give the filter once: body lines or --filter")
+        options = _args.parse(name, words)
         from d365nb.notebook import commands
 
         return commands.run(self, name, options, cell)

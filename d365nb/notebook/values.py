@@ -149,9 +149,10 @@ def _check_name(name: str, table_meta: Any, word: str) -> None:
     if table_meta is None or "@" in name:
         return
     columns = getattr(table_meta, "columns", None) or {}
-    if name in columns or (name.startswith("_") and name.endswith("_value")):
+    from d365nb.client.names import closest, lookup_base
+
+    if name in columns or lookup_base(name) is not None:
         return
-    from d365nb.notebook.args import closest
 
     hint = closest(name, tuple(columns))
     more = f"; did you mean {', '.join(hint)}?" if hint else ""

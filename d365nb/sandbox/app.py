@@ -9,7 +9,6 @@ Routes parse requests and render Dataverse's response shapes; they know no SQL (
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -19,11 +18,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from . import batch, bulk, errors, faults, limits, metadata, odata
+from . import batch, bulk, errors, faults, guards, limits, metadata, odata
 from .bearer import bearer_matches
 from .org import Org
 from .records import resource
-from .responses import API, JSON_TYPE, api_base, error_response, json_response, odata_error
+from .responses import (
+    API,
+    JSON_TYPE,
+    api_base,
+    error_response,
+    json_response,
+    odata_error,
+    route_older_version,
+)
 
 __all__ = ["API", "Org", "build_app", "build_router"]
 
@@ -106,20 +113,41 @@ class AuthMiddleware:
         await send({"type": "http.response.body", "body": body})
 
 
-_OLDER_API = re.compile(r"^/api/data/v9\.[01]/")
-
-
 class ApiVersionMiddleware:
     """Serve `/api/data/v9.0/` and `/api/data/v9.1/` (still used by older samples and by
-    Power Automate's webhook registration) as v9.2: the differences do not matter here."""
+    Power Automate's webhook registration) through the v9.2 routes; the answer's URLs
+    (`@odata.context`, `@odata.id`, `OData-EntityId`, links) keep the version asked for."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and _OLDER_API.match(scope["path"]):
-            path = API + scope["path"][len(API) :]
-            scope = {**scope, "path": path, "raw_path": path.encode()}
+        if scope["type"] == "http":
+            scope = route_older_version(scope)
+        await self.app(scope, receive, send)
+
+
+URL_LIMIT = 32_768  # characters of path and query (query/overview: URL length limitations)
+
+
+class UrlLengthMiddleware:
+    """Refuse a URL longer than Dataverse's limit with 414 before anything else reads it
+    (`$batch` parts have their own, doubled limit: see `batch.py`)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            length = len(scope.get("raw_path") or scope["path"].encode()) + len(
+                scope.get("query_string") or b""
+            )
+            if scope.get("query_string"):
+                length += 1  # the "?"
+            if length > URL_LIMIT:
+                response = error_response(errors.UrlTooLong(length, URL_LIMIT))
+                await response(scope, receive, send)
+                return
         await self.app(scope, receive, send)
 
 
@@ -159,13 +187,17 @@ def build_router(org: Org) -> Starlette:
 
 
 def build_app(org: Org) -> Any:
-    """The full ASGI app: faults (outermost, so it can drop connections) -> limits -> auth ->
-    router. `org.router` keeps the inner Starlette app."""
+    """The full ASGI app: faults (outermost, so it can drop connections) -> URL length -> API
+    version -> auth -> limits -> guards (header and body size, body timeout) -> router.
+    Limits sit inside auth: only authenticated requests are counted, per caller (a bogus token
+    costs nothing); guards inside limits, so a request still sending its body is in flight.
+    `org.router` keeps the inner Starlette app."""
     router = build_router(org)
     org.router = router  # type: ignore[attr-defined]
-    app: Any = ApiVersionMiddleware(AuthMiddleware(router, org))
+    app: Any = guards.GuardsMiddleware(router)
     if "limiter" in org.config:
-        app = limits.LimitsMiddleware(app, org.config["limiter"])
+        app = limits.LimitsMiddleware(app, org.config["limiter"], lambda scope: org.user_id)
+    app = UrlLengthMiddleware(ApiVersionMiddleware(AuthMiddleware(app, org)))
     if "faults" in org.config:
         app = faults.FaultsMiddleware(app, org.config["faults"], lambda: org.token)
     return app

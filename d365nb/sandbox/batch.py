@@ -28,11 +28,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from . import errors
 from .org import IN_CHANGESET
+from .responses import API_VERSION_KEY, route_older_version
 
 log = logging.getLogger("d365nb.sandbox")
 
 API_ROOT = "/api/data/v9.2/"
+BATCH_URL_LIMIT = 65_536  # a request inside $batch may have twice the URL of a plain GET
 MAX_REQUESTS = 1000
 STREAM_CODE = "0x80048d19"
 CRLF = b"\r\n"
@@ -45,6 +48,7 @@ class BatchError(Exception):
     """A batch the service refuses as a whole (400 unless told otherwise)."""
 
     def __init__(self, message: str, code: str = STREAM_CODE, status: int = 400) -> None:
+        message = errors.one_line(message)
         super().__init__(message)
         self.message = message
         self.code = code
@@ -361,6 +365,8 @@ class Dispatcher:
         self.inner = _inner_app(request.app)
         path = request.url.path
         self.api_root = path[: path.rindex("$batch")] if "$batch" in path else API_ROOT
+        # relative part URLs of a v9.0/v9.1 batch answer in that version too
+        self.api_root = request.scope.get(API_VERSION_KEY) or self.api_root
         self.authorization = request.headers.get("authorization")
 
     async def __call__(
@@ -369,8 +375,14 @@ class Dispatcher:
         url = _resolve_reference(part.url, refs) if part.url.startswith("$") else part.url
         # Percent-encode what cannot travel raw (spaces, non-ASCII); keep existing escapes.
         target = quote(_target_path(url, self.api_root), safe="/:?#[]@!$&'()*+,;=%-._~")
+        if len(target) > BATCH_URL_LIMIT:
+            too_long = errors.UrlTooLong(len(target), BATCH_URL_LIMIT)
+            body = orjson.dumps(too_long.body())
+            json_type = "application/json; odata.metadata=minimal"
+            return PartResponse(414, [("Content-Type", json_type)], body, part.content_id)
         path, _, query = target.partition("?")
-        body = _substitute_body(part.body, refs) if refs else part.body
+        # in a change set `$n` must name an earlier request, even before any was declared
+        body = _substitute_body(part.body, refs) if refs or in_changeset else part.body
         headers = [(k.lower().encode(), v.encode()) for k, v in part.headers]
         names = {k for k, _ in headers}
         if self.authorization and b"authorization" not in names:
@@ -392,6 +404,8 @@ class Dispatcher:
                 "d365nb.batch": True,
             }
         )
+        scope.pop(API_VERSION_KEY, None)
+        scope = route_older_version(scope)  # a part may name /api/data/v9.0/... itself
         scope.pop("route", None)
         scope.pop("endpoint", None)
         scope.pop("path_params", None)
@@ -471,11 +485,6 @@ def _failed_part(error: BatchError, content_id: str | None = None) -> PartRespon
     )
 
 
-class _RollBack(Exception):
-    def __init__(self, response: PartResponse) -> None:
-        self.response = response
-
-
 async def _run_changeset(
     changeset: ChangeSet, dispatch: Dispatcher, org: Any
 ) -> PartResponse | list[PartResponse]:
@@ -494,21 +503,27 @@ async def _apply_changeset(
     refs: dict[str, str],
     responses: list[PartResponse],
 ) -> PartResponse | list[PartResponse]:
+    # The transaction is opened without tying the store lock to this thread: each part does its
+    # store work on a worker thread (as a savepoint), and other clients' reads run between parts
+    # rather than waiting for the whole change set. They may see its rows before it commits
+    # (like Dataverse's no-lock reads); other writes wait for the write lock.
+    await org.off_loop(org.store.begin_open)
+    commit = False
     try:
-        with org.store.transaction():
-            for part in changeset.requests:
-                try:
-                    response = await dispatch(part, refs, in_changeset=True)
-                except BatchError as exc:
-                    response = _failed_part(exc, part.content_id)
-                if response.failed:
-                    raise _RollBack(response)
-                responses.append(response)
-                path = _entity_path(response)
-                if part.content_id is not None and path:
-                    refs[part.content_id] = path
-    except _RollBack as rollback:
-        return rollback.response
+        for part in changeset.requests:
+            try:
+                response = await dispatch(part, refs, in_changeset=True)
+            except BatchError as exc:
+                response = _failed_part(exc, part.content_id)
+            if response.failed:
+                return response
+            responses.append(response)
+            path = _entity_path(response)
+            if part.content_id is not None and path:
+                refs[part.content_id] = path
+        commit = True
+    finally:
+        await org.off_loop(org.store.end_open, commit)
     return responses
 
 

@@ -29,6 +29,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .errors import BadRequest, InvalidArgument
+from .values import check_nesting
 
 API_ROOT = "/api/data/v9.2/"
 ACTIONS = ("CreateMultiple", "UpdateMultiple", "UpsertMultiple")
@@ -42,6 +43,7 @@ def _targets(body: bytes, table: Any, action: str) -> list[dict[str, Any]]:
         data = orjson.loads(body or b"null")
     except orjson.JSONDecodeError:
         raise BadRequest(f"The body of {action} is not valid JSON.") from None
+    check_nesting(data)
     targets = data.get("Targets") if isinstance(data, dict) else None
     if not isinstance(targets, list) or not targets:
         raise BadRequest(f'{action} needs a body {{"Targets": [...]}} with at least one record.')
@@ -92,9 +94,26 @@ def _apply(org: Any, table: Any, action: str, targets: list[dict[str, Any]]) -> 
     pk = table.primary_id
     if action == "CreateMultiple":
         return service.create_many(table, targets)
+    keys = [_key_of(target, table, index, action) for index, target in enumerate(targets)]
+    first: dict[str, int] = {}
+    for index, key in enumerate(keys):
+        if key is None:
+            continue
+        if key not in first:
+            first[key] = index
+        elif action == "UpsertMultiple":
+            # "When more than one record in the Targets parameter is uniquely identified by a
+            # primary or alternate key, UpsertMultiple will return an error." (bulk-operations)
+            raise BadRequest(
+                f"Targets[{index}] of UpsertMultiple names the same record as "
+                f"Targets[{first[key]}] ({table.primary_id} {key}); each record may appear once."
+            )
     ids: list[str] = []
-    for index, target in enumerate(targets):
-        key = _key_of(target, table, index, action)
+    for index, (target, key) in enumerate(zip(targets, keys, strict=True)):
+        if action == "UpdateMultiple" and key is not None and first[key] != index:
+            # "the operation is performed on the first record only. Any subsequent records with
+            # the same key value(s) in the payload are ignored." (bulk-operations)
+            continue
         if action == "UpdateMultiple":
             if key is None:
                 raise BadRequest(
@@ -111,16 +130,21 @@ def _apply(org: Any, table: Any, action: str, targets: list[dict[str, Any]]) -> 
     return ids
 
 
+def _apply_all(org: Any, table: Any, action: str, targets: list[dict[str, Any]]) -> list[str]:
+    """All targets in one transaction (all or nothing), on a worker thread."""
+    with org.store.transaction():
+        return _apply(org, table, action, targets)
+
+
 async def _run(request: Request, action: str) -> Response:
     org = request.app.state.org
     table = org.service.table_for_set(request.path_params["entity_set"])
     targets = _targets(await request.body(), table, action)
     async with org.writing(request.scope):
-        with org.store.transaction():
-            ids = _apply(org, table, action, targets)
+        ids = await org.off_loop(_apply_all, org, table, action, targets)
     if action != "CreateMultiple":
         return Response(status_code=204, headers={"OData-Version": "4.0"})
-    api = str(request.base_url).rstrip("/") + API_ROOT
+    api = str(request.base_url).rstrip("/") + (request.scope.get("d365nb.api_root") or API_ROOT)
     body = {
         "@odata.context": f"{api}$metadata#Microsoft.Dynamics.CRM.CreateMultipleResponse",
         "Ids": ids,

@@ -49,6 +49,7 @@ from .responses import (
 from .schema.model import Table
 from .serialize import context_url
 from .store import Store
+from .values import whole_number
 
 DEFAULT_EXPIRY_DAYS = 7.0
 REFUSED_OPTIONS = ("$filter", "$orderby", "$expand", "$top")
@@ -131,15 +132,13 @@ class Cursor:
     @classmethod
     def parse(cls, text: str) -> Cursor:
         attrs = dict(_COOKIE_ATTR.findall(text))
-        try:
-            cursor = cls(
-                phase=attrs["phase"],
-                after=int(attrs["last"]),
-                upto=int(attrs["upto"]),
-                initial=attrs["initial"] == "1",
-                page=int(attrs.get("pagenumber", "2")),
-            )
-        except (KeyError, ValueError):
+        # whole_number: ASCII digits within SQLite's 64-bit integers (a 20-digit `last` must be
+        # a 400, not an OverflowError in the query)
+        numbers = [whole_number(attrs.get(k, "")) for k in ("last", "upto")]
+        page = whole_number(attrs.get("pagenumber", "2"))
+        if "phase" in attrs and "initial" in attrs and None not in numbers and page is not None:
+            cursor = cls(attrs["phase"], numbers[0], numbers[1], attrs["initial"] == "1", page)
+        else:
             cursor = None
         if cursor is None or cursor.phase not in ("u", "d"):
             raise InvalidArgument(
@@ -159,25 +158,6 @@ class ChangePage:
     upto: int
 
 
-def upserts_sql(table: str, select: str) -> str:
-    """Rows written in a version range, in version order (a range scan of the version index)."""
-    return (
-        f'SELECT {select} FROM "{table}" WHERE "versionnumber" > ? AND "versionnumber" <= ? '
-        'ORDER BY "versionnumber" LIMIT ?'
-    )
-
-
-def deletes_sql(table: str, pk: str) -> str:
-    """Tombstones in a version range whose row is still gone (params: table, after, upto,
-    limit)."""
-    return (
-        "SELECT t.id, t.versionnumber FROM _tombstones t WHERE t.tablename = ? "
-        "AND t.versionnumber > ? AND t.versionnumber <= ? "
-        f'AND NOT EXISTS (SELECT 1 FROM "{table}" r WHERE r."{pk}" = t.id) '
-        "ORDER BY t.versionnumber LIMIT ?"
-    )
-
-
 def read_changes(
     store: Store,
     table: Table,
@@ -195,17 +175,14 @@ def read_changes(
     upto = cursor.upto if cursor else store.version
     phase = cursor.phase if cursor else "u"
     after = max(since, cursor.after) if cursor else since
-    name, pk = table.logical_name, table.primary_id
+    name = table.logical_name
     page = (cursor.page if cursor else 1) + 1
-    select = ", ".join(f'"{c}"' for c in dict.fromkeys([*columns, "versionnumber"]))
     rows: list[dict[str, Any]] = []
     deleted: list[str] = []
+    # One lock over both reads: no write lands between the upserts and the deletes of a page.
     with store.lock:
-        conn = store.conn
         if phase == "u":
-            cur = conn.execute(upserts_sql(name, select), (after, upto, size + 1))
-            names = [d[0] for d in cur.description]
-            rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+            rows = store.changed_rows(name, columns, after, upto, size + 1)
             if len(rows) > size:
                 rows = rows[:size]
                 return ChangePage(
@@ -215,9 +192,8 @@ def read_changes(
         if initial:  # a full sync reports what exists; there is nothing to delete yet
             return ChangePage(rows, [], None, upto)
         room = size - len(rows)
-        # A tombstone whose id exists again (deleted, then re-created with the same key) is not
-        # a delete any more: the row is reported as an upsert instead.
-        found = conn.execute(deletes_sql(name, pk), (name, after, upto, room + 1)).fetchall()
+        # (a tombstone whose id exists again is reported as an upsert: see `deletes_sql`)
+        found = store.deleted_ids(name, after, upto, room + 1)
     if len(found) > room:
         found = found[:room]
         deleted = [i for i, _ in found]
@@ -279,20 +255,7 @@ def _since(org: Org, token_text: str | None) -> int | None:
 
 def count_changes(store: Store, table: Table, since: int) -> int:
     """How many rows a delta from `since` would report (`<set>/$count?$deltatoken=...`)."""
-    name, pk = table.logical_name, table.primary_id
-    upto = store.version
-    with store.lock:
-        upserts = store.conn.execute(
-            f'SELECT count(*) FROM "{name}" WHERE "versionnumber" > ? AND "versionnumber" <= ?',
-            (since, upto),
-        ).fetchone()[0]
-        deletes = store.conn.execute(
-            "SELECT count(*) FROM _tombstones t WHERE t.tablename = ? AND t.versionnumber > ? "
-            f'AND t.versionnumber <= ? AND NOT EXISTS (SELECT 1 FROM "{name}" r '
-            f'WHERE r."{pk}" = t.id)',
-            (name, since, upto),
-        ).fetchone()[0]
-    return upserts + deletes
+    return store.count_changes(table.logical_name, since, store.version)
 
 
 async def handle(request: Request, table: Table) -> Response:
@@ -324,7 +287,7 @@ async def handle(request: Request, table: Table) -> Response:
     # A `$batch` change set writes across awaits while holding the write lock; reading under
     # it means a delta never reports rows that a rolled-back change set wrote.
     async with org.write_lock:
-        page = read_changes(store, table, columns, since, cursor, size)
+        page = await org.off_loop(read_changes, store, table, columns, since, cursor, size)
 
     writer = writer_for(org, table, select, None, prefer.annotations)
     api = api_base(request)

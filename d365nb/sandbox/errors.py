@@ -9,6 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 
+def one_line(text: str) -> str:
+    """`text` on one line: line breaks a client sent (in a filter, a token, a value) and that an
+    error message quotes back are shown escaped, so every error message stays one line."""
+    return text.replace("\r", "\\r").replace("\n", "\\n").replace("\u2028", " ").replace(
+        "\u2029", " "
+    )
+
+
 class DataverseError(Exception):
     """An error response: HTTP `status`, Dataverse `code` (hex text or ""), one-line `message`."""
 
@@ -16,6 +24,7 @@ class DataverseError(Exception):
     code = "0x0"
 
     def __init__(self, message: str, *, code: str | None = None, status: int | None = None):
+        message = one_line(message)
         super().__init__(message)
         self.message = message
         if code is not None:
@@ -168,3 +177,51 @@ class Unauthorized(DataverseError):
 class PayloadTooLarge(DataverseError):
     status = 413
     code = "0x80048d19"
+
+
+class AggregateLimitExceeded(DataverseError):
+    """An aggregate query (`$apply` aggregate, FetchXML `aggregate='true'`) over more rows than
+    the limit (50,000): code 8004E023 as in
+    https://learn.microsoft.com/power-apps/developer/data-platform/fetchxml/aggregate-data#limitations
+    """
+
+    code = "0x8004e023"
+
+    def __init__(self) -> None:
+        super().__init__("AggregateQueryRecordLimit exceeded. Cannot perform this operation.")
+
+
+class InvalidFetchXml(DataverseError):
+    """FetchXML that is not well-formed XML or not a valid query (code 0x80040201 "Invalid XML."
+    as observed; see the sandbox's fetchxml package docstring)."""
+
+    code = "0x80040201"
+
+
+class FetchXmlNoAttribute(DataverseError):
+    """A FetchXML attribute the entity does not have (QueryBuilderNoAttribute, 0x80041103)."""
+
+    code = "0x80041103"
+
+    def __init__(self, name: str, logical_name: str) -> None:
+        super().__init__(
+            f"'{logical_name}' entity doesn't contain attribute with Name = '{name}' and "
+            "NameMapping = 'Logical'."
+        )
+
+
+class UrlTooLong(DataverseError):
+    """A request URL over Dataverse's limit: 32,768 characters, 65,536 for a request inside
+    `$batch` (https://learn.microsoft.com/power-apps/developer/data-platform/webapi/query/overview
+    #url-length-limitations). Dataverse's front end answers 414 "HTTP Error 414. The request URL
+    is too long." (observed: microsoft/vscode-copilotstudio#122); the sandbox words it in the
+    usual error body, pointing at `$batch`."""
+
+    status = 414
+    code = ""
+
+    def __init__(self, length: int, limit: int) -> None:
+        super().__init__(
+            f"HTTP Error 414. The request URL is too long ({length} characters; the limit is "
+            f"{limit}). Send the query inside a $batch request, where the limit is 65,536."
+        )

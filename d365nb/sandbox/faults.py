@@ -21,7 +21,9 @@ connection's transport to abort it; see `_abort`.
 from __future__ import annotations
 
 import asyncio
+import math
 import random
+import re
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -33,6 +35,7 @@ import orjson
 from .bearer import bearer_matches
 
 CONTROL_PATH = "/_sandbox/faults"
+CONTROL_MAX_BODY = 64 * 1024
 
 _ALIASES = {
     "503": "unavailable",
@@ -95,12 +98,17 @@ def parse_faults(text: str | None) -> Faults:
                 "drop, drop_before, drop_after, latency, retry_after "
                 "(e.g. '503=0.1,drop=0.05,latency=0.02')"
             )
-        try:
-            number = int(raw) if key == "retry_after" else float(raw)
-        except ValueError:
-            raise ValueError(f"faults: {given} must be a number, got {raw.strip()!r}") from None
-        if number < 0 or (key not in ("latency", "retry_after") and number > 1):
-            raise ValueError(f"faults: {given} must be a rate between 0 and 1, got {raw.strip()!r}")
+        # Plain ASCII numbers only: Python's float() would take 'nan', 'inf' and '1_000'.
+        text = raw.strip()
+        if not re.fullmatch(r"[0-9]+" if key == "retry_after" else r"[0-9]+(\.[0-9]+)?", text):
+            kind = "a whole number of seconds" if key == "retry_after" else "a number"
+            raise ValueError(f"faults: {given} must be {kind} (0 or more), got {text!r}")
+        number = int(text) if key == "retry_after" else float(text)
+        rate = key not in ("latency", "retry_after")
+        if rate and number > 1:
+            raise ValueError(f"faults: {given} must be a rate between 0 and 1, got {text!r}")
+        if not math.isfinite(number):
+            raise ValueError(f"faults: {given} must be a finite number, got {text[:40]!r}")
         if key == "drop":
             values["drop_before"] = values["drop_after"] = number / 2
         else:
@@ -290,6 +298,10 @@ class FaultsMiddleware:
             while True:
                 message = await receive()
                 body += message.get("body", b"")
+                if len(body) > CONTROL_MAX_BODY:
+                    too_large = f"The settings body is larger than {CONTROL_MAX_BODY} bytes."
+                    await _respond(send, *_error(413, "0x80048d19", too_large))
+                    return
                 if not message.get("more_body"):
                     break
             try:

@@ -9,13 +9,21 @@ numbers so that clients' back-off logic can be tested in seconds rather than in 
     h.set_limits("concurrent=4")                        # change on a running sandbox
     h.set_limits(None)                                  # off
 
-`$batch` counts as one request: its parts are dispatched past this middleware.
+Requests are counted per authenticated caller, after authentication: a request with a missing
+or bogus token is answered 401 before it reaches the limiter, so it costs nothing and adds no
+entry (and `Bearer`/`bearer`/extra spaces are the same caller, not new buckets).
+
+`$batch` counts as one request, as Microsoft documents: "A batch can contain up to 1000
+operations and will avoid the number of requests limit. However, you will need to be prepared
+for the execution time limit." (https://learn.microsoft.com/power-apps/developer/data-platform/
+api-limits#number-of-requests). Its parts are dispatched past this middleware, and the batch's
+whole execution time counts toward `execution_ms`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
+import re
 import threading
 import time
 from collections import deque
@@ -72,12 +80,13 @@ def parse_limits(text: str | None) -> Limits:
                 f"limits: cannot read {item!r}; expected key=value with keys "
                 "requests, window, concurrent, execution_ms (e.g. 'requests=100,window=10')"
             )
-        try:
-            number = float(raw) if key == "window" else int(raw)
-        except ValueError:
+        # Plain ASCII numbers only: Python's float()/int() would take 'nan', 'inf' and '1_000'.
+        text = raw.strip()
+        if not re.fullmatch(r"[0-9]+(\.[0-9]+)?" if key == "window" else r"[0-9]+", text):
             kind = "a number of seconds" if key == "window" else "a whole number"
-            raise ValueError(f"limits: {key} must be {kind}, got {raw.strip()!r}") from None
-        if number <= 0:
+            raise ValueError(f"limits: {key} must be {kind}, got {text!r}")
+        number = float(text) if key == "window" else int(text)
+        if number <= 0 or not math.isfinite(number):
             raise ValueError(f"limits: {key} must be greater than 0, got {raw.strip()!r}")
         values[key] = number
     return Limits(**values)
@@ -124,7 +133,7 @@ class Limiter:
     """Counts requests per token and decides whether the next one may run.
 
     Thread-safe: the server's event loop admits requests while tests reconfigure from their own
-    thread. Tokens are kept only as SHA-256 digests.
+    thread. Keys are caller ids (never tokens).
     """
 
     def __init__(
@@ -147,10 +156,6 @@ class Limiter:
         with self._lock:
             self._limits = new
             self._usage.clear()
-
-    @staticmethod
-    def key_for(authorization: str) -> str:
-        return hashlib.sha256(authorization.encode()).hexdigest()
 
     def admit(self, key: str) -> Refusal | None:
         """Register a request start for `key`, or say why it must be refused."""
@@ -266,14 +271,13 @@ def refusal_response(refusal: Refusal) -> tuple[int, list[tuple[bytes, bytes]], 
 
 
 class LimitsMiddleware:
-    """ASGI middleware applying a `Limiter` to every request that carries a bearer token.
+    """ASGI middleware applying a `Limiter` per caller. It sits inside the auth middleware, so
+    only authenticated requests reach it; `caller(scope)` names who sent one."""
 
-    Requests without an `Authorization` header pass through (auth answers them with 401).
-    """
-
-    def __init__(self, app: Any, limiter: Limiter) -> None:
+    def __init__(self, app: Any, limiter: Limiter, caller: Callable[[dict[str, Any]], str]) -> None:
         self.app = app
         self.limiter = limiter
+        self.caller = caller
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if (
@@ -283,11 +287,7 @@ class LimitsMiddleware:
         ):
             await self.app(scope, receive, send)
             return
-        authorization = next((v for k, v in scope["headers"] if k == b"authorization"), None)
-        if authorization is None:
-            await self.app(scope, receive, send)
-            return
-        key = self.limiter.key_for(authorization.decode("latin-1"))
+        key = self.caller(scope)
         refusal = self.limiter.admit(key)
         if refusal is not None:
             status, headers, body = refusal_response(refusal)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+import functools
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from starlette.concurrency import run_in_threadpool
 
 from .schema.model import Table
 from .service import Service
@@ -45,6 +48,27 @@ class Org:
             return
         async with self.write_lock:
             yield
+
+    async def off_loop(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run store work (`fn(*args, **kwargs)`: SQLite, validation, serialising rows) on a
+        worker thread, so the event loop keeps serving other clients meanwhile (a 1000-part
+        `$batch` must not stall them). `store.lock` still serialises the SQLite connection."""
+        return await run_in_threadpool(functools.partial(fn, *args, **kwargs))
+
+    def read(self, query: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run a query engine entry point (`odata.execute`, `odata.count`, `apply.run_apply`,
+        `fetchxml.query.run`) as `query(conn, schema, *args, user_id=, now=, **kwargs)`: under
+        `store.lock`, as the caller, with the store's clock as "now" (so date query functions
+        and `createdon` agree). The one way routes reach the database for reads."""
+        with self.store.lock:
+            return query(
+                self.store.conn,
+                self.schema,
+                *args,
+                user_id=self.user_id,
+                now=self.store.clock(),
+                **kwargs,
+            )
 
     def __repr__(self) -> str:  # never show the token
         return f"Org(tables={len(self.schema)}, user_id={self.user_id!r})"

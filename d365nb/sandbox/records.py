@@ -4,6 +4,7 @@ the API root (`leads`, `leads(<id>)`, `leads(<id>)/subject`, `accounts(<id>)/Acc
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -12,14 +13,16 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from . import changes, errors, odata
+from . import aggregates, alternate_keys, changes, errors, fetchxml, odata
 from .org import Org
 from .relations import Collection
 from .responses import (
+    JSON_TYPE,
     MAX_PAGE,
     Prefer,
     api_base,
     base_headers,
+    collection_annotations,
     column_name,
     context_select,
     error_response,
@@ -33,7 +36,7 @@ from .responses import (
 )
 from .schema.model import LOOKUP_TYPES, Table
 from .serialize import Annotations, RecordWriter, context_url, output_name
-from .values import parse_etag
+from .values import check_nesting, parse_etag
 
 # `name` or `name(key)` for one path segment.
 _SEGMENT_RE = re.compile(r"^([^()]+)(?:\((.*)\))?$")
@@ -43,18 +46,14 @@ async def _run_query(
     org: Org, table: Table, params: dict[str, str], page_size: int, skiptoken: str | None
 ):
     try:
-        with org.store.lock:
-            return odata.execute(
-                org.store.conn,
-                org.schema,
-                table.logical_name,
-                params,
-                user_id=org.user_id,
-                page_size=page_size,
-                skiptoken=skiptoken,
-                # the store's clock, so date query functions and createdon agree on "now"
-                now=org.store.clock(),
-            )
+        return await org.off_loop(
+            org.read,
+            odata.execute,
+            table.logical_name,
+            params,
+            page_size=page_size,
+            skiptoken=skiptoken,
+        )
     except odata.ODataError as exc:
         raise odata_error(exc) from None
 
@@ -62,6 +61,10 @@ async def _run_query(
 async def get_collection(request: Request, org: Org, table: Table) -> Response:
     """GET a collection: one page of the query, `@odata.count`, `@odata.nextLink`."""
     params = query_params(request)
+    if "$apply" in params:
+        return await aggregates.get_applied(request, org, table)
+    if "fetchXml" in params:
+        return await fetchxml.get_fetched(request, org, table)
     prefer = Prefer(request)
     if "odata.track-changes" in prefer.values or "$deltatoken" in params:
         return await changes.handle(request, table)
@@ -69,7 +72,9 @@ async def get_collection(request: Request, org: Org, table: Table) -> Response:
     skiptoken = params.pop("$skiptoken", None)
     result = await _run_query(org, table, params, page_size, skiptoken)
     annotations = prefer.annotations
-    writer = writer_for(org, table, result.select, result.expand, annotations)
+    writer = writer_for(
+        org, table, result.select, result.expand, annotations, api=api_base(request)
+    )
     body: dict[str, Any] = {
         "@odata.context": context_url(
             api_base(request), table, context_select(table, params, result.expand, org.schema)
@@ -78,9 +83,7 @@ async def get_collection(request: Request, org: Org, table: Table) -> Response:
     count = result.count
     if count is not None:
         body["@odata.count"] = count
-    if annotations.wants("Microsoft.Dynamics.CRM.totalrecordcount"):
-        body["@Microsoft.Dynamics.CRM.totalrecordcount"] = count if count is not None else -1
-        body["@Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded"] = result.count_limit_exceeded
+    body.update(collection_annotations(org, annotations, count, result.count_limit_exceeded))
     body["value"] = writer.records(result.rows)
     if result.next_skiptoken:
         body["@odata.nextLink"] = next_link(request, params, result.next_skiptoken)
@@ -94,18 +97,14 @@ async def count_collection(request: Request, org: Org, table: Table) -> Response
     if "$deltatoken" in params:
         return await changes.handle(request, table)
     try:
-        with org.store.lock:
-            n = odata.count(
-                org.store.conn,
-                org.schema,
-                table.logical_name,
-                params,
-                user_id=org.user_id,
-                now=org.store.clock(),
-            )
+        n = await org.off_loop(_count, org, table.logical_name, params)
     except odata.ODataError as exc:
         raise odata_error(exc) from None
     return Response(str(n), 200, base_headers(), media_type="text/plain")
+
+
+def _count(org: Org, logical_name: str, params: dict[str, str]) -> int:
+    return org.read(odata.count, logical_name, params)
 
 
 async def _query_one(
@@ -115,8 +114,12 @@ async def _query_one(
     id: str,
     params: dict[str, str],
     annotations: Annotations,
+    written: bool = False,
 ) -> dict[str, Any] | None:
-    """One record through the query engine (so `$select`/`$expand` behave as on collections)."""
+    """One record through the query engine (so `$select`/`$expand` behave as on collections).
+    `written`: the answer to a write with `return=representation`, whose context Dataverse
+    writes `accounts/$entity` (with `$expand`: `accounts(name,nav(...))/$entity`) - see the
+    create-entity and update-delete docs."""
     unknown = set(params) - {"$select", "$expand"}
     unknown = {k for k in unknown if k.startswith("$")}
     if unknown:
@@ -124,21 +127,23 @@ async def _query_one(
     if "$expand" in params:  # the query engine knows how to expand
         query = dict(params)
         query["$filter"] = f"{table.primary_id} eq {id}"
-        result = await _run_query(org, table, query, 1, None)
+        # one row matches; MAX_PAGE keeps expanded collections whole (no paging on a record)
+        result = await _run_query(org, table, query, MAX_PAGE, None)
         if not result.rows:
             return None
         row, select, expand = result.rows[0], result.select, result.expand
     else:
-        with org.store.lock:
-            row = org.store.get(table.logical_name, id)
+        row = await org.off_loop(org.store.get, table.logical_name, id)
         if row is None:
             return None
         select, expand = _parse_select(table, params.get("$select")), None
-    writer = writer_for(org, table, select, expand, annotations)
+    writer = writer_for(org, table, select, expand, annotations, api=api_base(request), entity=True)
     record = writer.record(row)
-    ctx = context_url(
-        api_base(request), table, context_select(table, params, expand, org.schema), entity=True
-    )
+    if written:
+        shown = context_select(table, params, expand, org.schema) if expand else None
+    else:
+        shown = context_select(table, params, expand, org.schema, entity=True)
+    ctx = context_url(api_base(request), table, shown, entity=True)
     return {"@odata.context": ctx, **record}
 
 
@@ -146,8 +151,10 @@ def _parse_select(table: Table, text: str | None) -> list[str] | None:
     """`$select` of a single record: column names, `_x_value` for lookups."""
     if text is None:
         return None
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    if not names:
+    names = [n.strip() for n in text.split(",")]
+    if len(names) > 1 and not names[-1]:
+        names.pop()  # Dataverse accepts a trailing comma (`$select=name,`)
+    if not any(names):
         raise errors.QueryError("The $select query option is empty.")
     for name in names:
         col = table.columns.get(column_name(table, name))
@@ -155,7 +162,7 @@ def _parse_select(table: Table, text: str | None) -> list[str] | None:
             col.type in LOOKUP_TYPES and name == col.name and len(col.relationships) > 1
         ):
             raise errors.PropertyNotFound(name, table.logical_name)
-    return names
+    return names + [n for n in odata.implied_columns(table, names) if n not in names]
 
 
 async def get_entity(request: Request, org: Org, table: Table, id: str) -> Response:
@@ -176,14 +183,18 @@ async def get_entity(request: Request, org: Org, table: Table, id: str) -> Respo
         and not prefer.values.get("odata.include-annotations")
         and parse_etag(if_none_match) == parse_etag(etag)
     ):
-        return Response(status_code=304, headers=base_headers({"ETag": etag}))
+        # As the conditional-operations doc shows it: the JSON content type and OData-Version
+        # (no body), plus the current ETag.
+        return Response(
+            status_code=304, headers=base_headers({"ETag": etag, "Content-Type": JSON_TYPE})
+        )
     response = json_response(record, headers={"ETag": etag} if etag else None)
     return with_lines(response, prefer.applied("odata.include-annotations"))
 
 
 async def get_property(request: Request, org: Org, table: Table, id: str, prop: str) -> Response:
     """`GET <set>(<id>)/<prop>`: `{"value": ...}` (204 when null)."""
-    row = org.service.get(table, id)
+    row = await org.off_loop(org.service.get, table, id)
     col = table.columns.get(column_name(table, prop))
     if col is None:
         raise errors.PropertyNotFound(prop, table.logical_name)
@@ -199,7 +210,7 @@ async def get_navigation(
     request: Request, org: Org, table: Table, id: str, nav: str, ref: bool
 ) -> Response:
     """`GET leads(<id>)/parentaccountid` (the related record) or `.../$ref` (its URL)."""
-    row = org.service.get(table, id)
+    row = await org.off_loop(org.service.get, table, id)
     navigation = org.service.navigations(table).get(nav)
     if navigation is None:
         raise errors.PropertyNotFound(nav, table.logical_name)
@@ -227,9 +238,11 @@ async def _body(request: Request) -> Any:
     if not raw.strip():
         raise errors.BadRequest("The request body is empty: send the record as a JSON object.")
     try:
-        return orjson.loads(raw)
+        body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise errors.BadRequest(f"The request body is not valid JSON: {exc}.") from None
+    check_nesting(body)
+    return body
 
 
 def _entity_id_url(request: Request, table: Table, id: str) -> str:
@@ -247,11 +260,9 @@ async def _written(
     """The answer to a write: 204 + OData-EntityId, or the record under return=representation."""
     prefer = Prefer(request)
     id = row[table.primary_id]
-    if prefer.representation:
-        params = {k: v for k, v in query_params(request).items() if k in ("$select", "$expand")}
-        if request.method == "PATCH":
-            params.pop("$expand", None)  # ignored on update (dataverse-wire.md §6)
-        record = await _query_one(request, org, table, id, params, prefer.annotations)
+    params = _representation_params(request)
+    if params is not None:
+        record = await _query_one(request, org, table, id, params, prefer.annotations, True)
         response = json_response(record, representation_status)
         return with_lines(response, prefer.applied("return", "odata.include-annotations"))
     return Response(
@@ -260,19 +271,49 @@ async def _written(
     )
 
 
+def _representation_params(request: Request) -> dict[str, str] | None:
+    """The `$select`/`$expand` of the record a write returns (None: no representation asked)."""
+    if not Prefer(request).representation:
+        return None
+    params = {k: v for k, v in query_params(request).items() if k in ("$select", "$expand")}
+    if request.method == "PATCH":
+        params.pop("$expand", None)  # ignored on update (dataverse-wire.md §6)
+    return params
+
+
+def _check_representation(request: Request, org: Org, table: Table) -> None:
+    """Refuse bad `$select`/`$expand` of a `return=representation` write BEFORE writing: a 400
+    sent after the write would leave a record the client was told failed."""
+    params = _representation_params(request)
+    if not params:
+        return
+    if "$expand" in params:
+        try:
+            odata.compile_query(org.schema, table.logical_name, params, user_id=org.user_id)
+        except odata.ODataError as exc:
+            raise odata_error(exc) from None
+    else:
+        _parse_select(table, params.get("$select"))
+
+
 async def post_collection(request: Request, org: Org, table: Table) -> Response:
     """POST: create (204 + OData-EntityId, or 201 with return=representation)."""
     body = await _body(request)
+    _check_representation(request, org, table)
     async with org.writing(request.scope):
-        row = org.service.create(table, body, detect_duplicates=_detect_duplicates(request))
+        row = await org.off_loop(
+            org.service.create, table, body, detect_duplicates=_detect_duplicates(request)
+        )
     return await _written(request, org, table, row, True, 201)
 
 
 async def patch_entity(request: Request, org: Org, table: Table, id: str) -> Response:
     """PATCH on a key: update or upsert, with `If-Match`/`If-None-Match`."""
     body = await _body(request)
+    _check_representation(request, org, table)
     async with org.writing(request.scope):
-        row, created = org.service.upsert(
+        row, created = await org.off_loop(
+            org.service.upsert,
             table,
             id,
             body,
@@ -281,6 +322,29 @@ async def patch_entity(request: Request, org: Org, table: Table, id: str) -> Res
             detect_duplicates=_detect_duplicates(request),
         )
     return await _written(request, org, table, row, created, 201 if created else 200)
+
+
+async def upsert_by_key(
+    request: Request, org: Org, table: Table, key_values: dict[str, Any]
+) -> Response:
+    """PATCH on an alternate key no record has: create the record, the key's values set from
+    the URL (use-upsert-insert-update-record doc); `If-Match` forbids the create."""
+    body = await _body(request)
+    if not isinstance(body, dict):
+        raise errors.BadRequest(
+            "The request body must be a JSON object with the record's properties."
+        )
+    if request.headers.get("if-match") is not None:
+        raise alternate_keys.KeyNotFound(table.logical_name)
+    _check_representation(request, org, table)
+    async with org.writing(request.scope):
+        row = await org.off_loop(
+            org.service.create,
+            table,
+            {**body, **key_values},
+            detect_duplicates=_detect_duplicates(request),
+        )
+    return await _written(request, org, table, row, True, 201)
 
 
 def _detect_duplicates(request: Request) -> bool:
@@ -295,45 +359,49 @@ def _if_none_match(request: Request) -> str | None:
     return None if value is None or value.strip().lower() == "null" else value
 
 
+async def _no_content(
+    request: Request, org: Org, write: Callable[..., Any], *args: Any
+) -> Response:
+    """Run one service write (holding the write lock, off the event loop); answer 204."""
+    async with org.writing(request.scope):
+        await org.off_loop(write, *args)
+    return Response(status_code=204, headers=base_headers())
+
+
+async def _member(request: Request, name: str, shape: str) -> Any:
+    """`name` of a JSON object body (`{"value": ...}`, `{"@odata.id": ...}`), else a 400."""
+    body = await _body(request)
+    if not isinstance(body, dict) or name not in body:
+        raise errors.BadRequest(f"Send the {shape}.")
+    return body[name]
+
+
 async def delete_entity(request: Request, org: Org, table: Table, id: str) -> Response:
     """DELETE a record (`If-Match` honoured)."""
-    async with org.writing(request.scope):
-        org.service.delete(table, id, if_match=request.headers.get("if-match"))
-    return Response(status_code=204, headers=base_headers())
+    delete = functools.partial(org.service.delete, if_match=request.headers.get("if-match"))
+    return await _no_content(request, org, delete, table, id)
 
 
 async def put_property(request: Request, org: Org, table: Table, id: str, prop: str) -> Response:
     """`PUT <set>(<id>)/<prop>` with `{"value": ...}`."""
-    body = await _body(request)
-    if not isinstance(body, dict) or "value" not in body:
-        raise errors.BadRequest('Send the new value as {"value": ...}.')
-    async with org.writing(request.scope):
-        org.service.set_property(table, id, prop, body["value"])
-    return Response(status_code=204, headers=base_headers())
+    value = await _member(request, "value", 'new value as {"value": ...}')
+    return await _no_content(request, org, org.service.set_property, table, id, prop, value)
 
 
 async def delete_property(request: Request, org: Org, table: Table, id: str, prop: str) -> Response:
     """`DELETE <set>(<id>)/<prop>`: clear the value."""
-    async with org.writing(request.scope):
-        org.service.clear_property(table, id, prop)
-    return Response(status_code=204, headers=base_headers())
+    return await _no_content(request, org, org.service.clear_property, table, id, prop)
 
 
 async def put_reference(request: Request, org: Org, table: Table, id: str, nav: str) -> Response:
     """`PUT <set>(<id>)/<nav>/$ref`: point a lookup at another record."""
-    body = await _body(request)
-    if not isinstance(body, dict) or "@odata.id" not in body:
-        raise errors.BadRequest('Send the reference as {"@odata.id": "<entityset>(<id>)"}.')
-    async with org.writing(request.scope):
-        org.service.set_reference(table, id, nav, body["@odata.id"])
-    return Response(status_code=204, headers=base_headers())
+    ref = await _member(request, "@odata.id", 'reference as {"@odata.id": "<entityset>(<id>)"}')
+    return await _no_content(request, org, org.service.set_reference, table, id, nav, ref)
 
 
 async def delete_reference(request: Request, org: Org, table: Table, id: str, nav: str) -> Response:
     """`DELETE <set>(<id>)/<nav>/$ref`: clear a lookup."""
-    async with org.writing(request.scope):
-        org.service.delete_reference(table, id, nav)
-    return Response(status_code=204, headers=base_headers())
+    return await _no_content(request, org, org.service.delete_reference, table, id, nav)
 
 
 async def resource(request: Request) -> Response:
@@ -368,11 +436,17 @@ async def _dispatch(request: Request, org: Org) -> Response:
         if rest == ["$count"] and method == "GET":
             return await count_collection(request, org, table)
         raise errors.ResourceNotFound(rest[0])
-    id = (
-        org.service.parse_key(key)
-        if not key.startswith(f"{table.primary_id}=")
-        else (org.service.parse_key(key.split("=", 1)[1]))
-    )
+    if key.startswith(f"{table.primary_id}="):
+        id = org.service.parse_key(key.split("=", 1)[1])
+    elif alternate_keys.is_alternate(key):  # `accounts(accountnumber='ABC')`
+        found, values = await org.off_loop(alternate_keys.find, org.store, table, key)
+        if found is None:
+            if method == "PATCH" and not rest:  # upsert: create with the key's values
+                return await upsert_by_key(request, org, table, values)
+            raise alternate_keys.KeyNotFound(table.logical_name)
+        id = found
+    else:
+        id = org.service.parse_key(key)
     if not rest:
         handler: dict[str, Callable[..., Awaitable[Response]]] = {
             "GET": get_entity,
@@ -445,6 +519,8 @@ async def _collection_nav(
     if child_id is None and rest == ["$count"] and method == "GET":
         return await count_related(request, org, table, id, collection)
     if rest == ["$ref"]:
+        if method == "GET" and child_id is None:
+            return await get_related_refs(request, org, table, id, collection)
         if method in ("POST", "PUT") and child_id is None:
             body = await _body(request)
             if not isinstance(body, dict) or "@odata.id" not in body:
@@ -456,8 +532,7 @@ async def _collection_nav(
                     f"{target.entity_set}."
                 )
             async with org.writing(request.scope):
-                org.service.get(table, id)
-                org.service.associate(collection, id, ref_id)
+                await org.off_loop(_associate, org, table, id, collection, ref_id, True)
             return Response(status_code=204, headers=base_headers())
         if method == "DELETE":
             if child_id is None:
@@ -466,12 +541,21 @@ async def _collection_nav(
                     raise errors.BadRequest("Name the related record: add ?$id=<entityset>(<id>).")
                 target, child_id = org.service.parse_reference(ref, table, "$id")
             async with org.writing(request.scope):
-                org.service.get(table, id)
-                org.service.disassociate(collection, id, child_id)
+                await org.off_loop(_associate, org, table, id, collection, child_id, False)
             return Response(status_code=204, headers=base_headers())
     if method not in ("GET", "POST", "PUT", "DELETE"):
         raise method_not_allowed(request)
     raise errors.ResourceNotFound(rest[0] if rest else collection.name)
+
+
+def _associate(
+    org: Org, table: Table, id: str, collection: Collection, child_id: str, link: bool
+) -> None:
+    org.service.get(table, id)
+    if link:
+        org.service.associate(collection, id, child_id)
+    else:
+        org.service.disassociate(collection, id, child_id)
 
 
 def _related_params(
@@ -505,7 +589,9 @@ async def get_related(
     skiptoken = params.pop("$skiptoken", None)
     child = collection.child
     result = await _run_query(org, child, params, page_size, skiptoken)
-    writer = writer_for(org, child, result.select, result.expand, prefer.annotations)
+    writer = writer_for(
+        org, child, result.select, result.expand, prefer.annotations, api=api_base(request)
+    )
     body: dict[str, Any] = {
         "@odata.context": context_url(
             api_base(request), child, context_select(child, params, result.expand, org.schema)
@@ -513,6 +599,9 @@ async def get_related(
     }
     if result.count is not None:
         body["@odata.count"] = result.count
+    body.update(
+        collection_annotations(org, prefer.annotations, result.count, result.count_limit_exceeded)
+    )
     body["value"] = writer.records(result.rows)
     if result.next_skiptoken:
         original = query_params(request)
@@ -522,21 +611,39 @@ async def get_related(
     return with_lines(response, prefer.applied("odata.include-annotations", "odata.maxpagesize"))
 
 
+async def get_related_refs(
+    request: Request, org: Org, table: Table, id: str, collection: Collection
+) -> Response:
+    """`GET accounts(<id>)/Account_Tasks/$ref`: the related records' URLs (retrieve-entity doc:
+    `{"@odata.context": ".../$metadata#Collection($ref)", "value": [{"@odata.id": ...}]}`)."""
+    params = _related_params(request, org, table, id, collection)
+    params["$select"] = collection.child.primary_id
+    prefer = Prefer(request)
+    skiptoken = params.pop("$skiptoken", None)
+    child = collection.child
+    result = await _run_query(org, child, params, prefer.max_page_size or MAX_PAGE, skiptoken)
+    api = api_base(request)
+    body: dict[str, Any] = {
+        "@odata.context": f"{api}$metadata#Collection($ref)",
+        "value": [
+            {"@odata.id": f"{api}{child.entity_set}({row[child.primary_id]})"}
+            for row in result.rows
+        ],
+    }
+    if result.next_skiptoken:
+        original = query_params(request)
+        original.pop("$skiptoken", None)
+        body["@odata.nextLink"] = next_link(request, original, result.next_skiptoken)
+    return with_lines(json_response(body), prefer.applied("odata.maxpagesize"))
+
+
 async def count_related(
     request: Request, org: Org, table: Table, id: str, collection: Collection
 ) -> Response:
     """`GET <set>(<id>)/<Collection>/$count`."""
     params = _related_params(request, org, table, id, collection)
     try:
-        with org.store.lock:
-            n = odata.count(
-                org.store.conn,
-                org.schema,
-                collection.child.logical_name,
-                params,
-                user_id=org.user_id,
-                now=org.store.clock(),
-            )
+        n = await org.off_loop(_count, org, collection.child.logical_name, params)
     except odata.ODataError as exc:
         raise odata_error(exc) from None
     # Dataverse answers a related-collection count with a UTF-8 BOM (dataverse-wire.md §4).

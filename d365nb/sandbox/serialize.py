@@ -119,6 +119,8 @@ class RecordWriter:
         annotations: Annotations | None = None,
         names: Callable[[str, Iterable[str]], dict[str, str | None]] | None = None,
         expand: dict[str, Expansion] | None = None,
+        etag: bool = True,
+        principal: bool = False,
     ) -> None:
         self.schema = schema
         self.table = table
@@ -133,6 +135,11 @@ class RecordWriter:
         self.annotations = annotations or Annotations()
         self.names = names
         self.expand = expand or {}
+        # Records nested in an entity-set query carry no @odata.etag; a user or team read
+        # through a navigation property also carries `ownerid` (the principal key it
+        # inherits), as in the join-tables examples.
+        self.etag = etag
+        self.principal = principal and table.logical_name in ("systemuser", "team")
         self.formatted = self.annotations.wants(FORMATTED)
         self.logical = self.annotations.wants(LOOKUP_LOGICAL_NAME)
         self.navprop = self.annotations.wants(ASSOCIATED_NAV)
@@ -229,6 +236,13 @@ class RecordWriter:
             if "versionnumber" not in (rows[0] if rows else {"versionnumber": 1}):
                 for rec in out:
                     rec.pop("@odata.etag", None)
+        if not self.etag:
+            for rec in out:
+                rec.pop("@odata.etag", None)
+        if self.principal:
+            pk = self.table.primary_id
+            for rec in out:
+                rec["ownerid"] = rec.get(pk)
         for expansion in self.expand.values():
             expansion.attach(out, rows)
         return out
@@ -247,28 +261,50 @@ EXPANDED = "$expand"  # where the query engine nests expanded rows in a storage 
 class Expansion:
     """How to write one expanded navigation property: a writer per possible target table
     (owner lookups have two), whether it is a collection, and the lookup column whose
-    `__type` says which target a single-valued row came from."""
+    `__type` says which target a single-valued row came from.
+
+    `link(parent_row) -> url | None`: the `<nav>@odata.nextLink` of a collection;
+    `ref(target_table, id) -> url`: for `<nav>/$ref`, the `@odata.id` written instead of the
+    record."""
 
     def __init__(
-        self, nav: str, writers: dict[str, RecordWriter], many: bool, type_column: str | None = None
+        self,
+        nav: str,
+        writers: dict[str, RecordWriter],
+        many: bool,
+        type_column: str | None = None,
+        link: Callable[[dict[str, Any]], str | None] | None = None,
+        ref: Callable[[str, str], str] | None = None,
     ) -> None:
         self.nav = nav
         self.writers = writers
         self.many = many
         self.type_column = type_column
         self.default = next(iter(writers.values()))
+        self.link = link
+        self.ref = ref
 
     def attach(self, records: list[dict[str, Any]], rows: list[dict[str, Any]]) -> None:
         nav = self.nav
         if self.many:
+            link_key = f"{nav}@odata.nextLink"
             for rec, r in zip(records, rows, strict=True):
                 children = (r.get(EXPANDED) or {}).get(nav) or []
                 rec[nav] = self.default.records(children)
+                url = self.link(r) if self.link is not None else None
+                if url is not None:
+                    rec[link_key] = url
             return
         for rec, r in zip(records, rows, strict=True):
             child = (r.get(EXPANDED) or {}).get(nav)
             if child is None:
                 rec[nav] = None
+                continue
+            if self.ref is not None:
+                target = self.default.table
+                if self.type_column and len(self.writers) > 1:
+                    target = self.writers.get(r.get(self.type_column) or "", self.default).table
+                rec[nav] = {"@odata.id": self.ref(target.entity_set, child[target.primary_id])}
                 continue
             writer = self.default
             if self.type_column and len(self.writers) > 1:

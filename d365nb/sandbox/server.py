@@ -14,16 +14,17 @@ import sqlite3
 import tempfile
 import threading
 import uuid
+from pathlib import Path
 from typing import Any
 
 import uvicorn
 
-from . import demo
+from . import demo, guards
 from . import faults as faults_module
 from . import limits as limits_module
 from . import schema as schema_module
 from .app import API, Org, build_app
-from .store import Store
+from .store import Store, table_names
 from .tls import make_certificate
 
 log = logging.getLogger("d365nb.sandbox")
@@ -100,6 +101,8 @@ def build_org(
     if data not in ("demo", "empty"):
         raise ValueError(f"data must be 'demo' or 'empty', not {data!r}")
     tables = schema_module.load()
+    if db:
+        check_database_file(db)
     try:
         store = Store(tables, db)
     except sqlite3.Error as exc:  # a missing directory, a file that is not a database, ...
@@ -128,6 +131,37 @@ def build_org(
         config=config,
         **ids,
     )
+
+
+# Tables every sandbox database has (store.py); a file without them is someone else's.
+_SANDBOX_MARKERS = {"_meta", "_tombstones"}
+
+
+def check_database_file(path: str) -> None:
+    """Refuse `--db` on an existing file that is not a sandbox database, before anything opens it
+    for writing (SQLite would otherwise add the sandbox's tables to it, or fail halfway).
+    A missing or empty file is fine: it becomes a new sandbox database."""
+    target = Path(path)
+    if not target.exists() or (target.is_file() and target.stat().st_size == 0):
+        return
+    if not target.is_file():
+        raise ValueError(f"cannot open the sandbox database {path}: it is not a file")
+    with target.open("rb") as handle:
+        header = handle.read(16)
+    if header != b"SQLite format 3\x00":
+        raise ValueError(
+            f"cannot open the sandbox database {path}: the file is not a SQLite database "
+            "(give a new file name)"
+        )
+    try:
+        names = table_names(path)
+    except sqlite3.Error as exc:
+        raise ValueError(f"cannot read the sandbox database {path}: {exc}") from None
+    if not names >= _SANDBOX_MARKERS:
+        raise ValueError(
+            f"cannot open the sandbox database {path}: it is a SQLite database but not a "
+            "sandbox one (give a new file name; the sandbox never writes into other databases)"
+        )
 
 
 def _populate(store: Store, tables: dict, data: str, seed: int | None) -> str:
@@ -216,6 +250,11 @@ def serve(org: Org, host: str = "127.0.0.1", port: int = 0, tls: bool = False) -
         lifespan="off",
         access_log=False,
         timeout_graceful_shutdown=2,
+        # size and time guards (guards.py): request heads up to MAX_HEAD bytes reach the app,
+        # which answers 414/431 itself; larger ones get the same answers from the protocol
+        http=guards.SandboxH11Protocol,
+        h11_max_incomplete_event_size=guards.MAX_HEAD,
+        timeout_keep_alive=5,
         **ssl,
     )
     server = uvicorn.Server(config)

@@ -10,11 +10,10 @@ Routes (`records`), `$batch` and the bulk actions all write through here. Value 
 from __future__ import annotations
 
 import re
-import uuid
 from typing import Any, NamedTuple
 from urllib.parse import unquote, urlsplit
 
-from . import errors
+from . import alternate_keys, errors
 from .relations import Collection, Navigation, collections, navigations
 from .schema.model import LOOKUP_TYPES, Column, Table
 from .store import Store
@@ -36,6 +35,20 @@ class Changes(NamedTuple):
     # deep insert (create only): related records to create first / children to create after
     deep_single: list[tuple[Column, Table, dict[str, Any]]] = []
     deep_children: list[tuple[Collection, list[dict[str, Any]]]] = []
+
+
+class _NewRecord(NamedTuple):
+    """A create body, validated and filled (`Service._new_record`), not yet written."""
+
+    id: str
+    values: dict[str, Any]  # storage form, before the store's defaults and computed columns
+    parsed: Changes
+
+    @property
+    def related(self) -> bool:
+        """Whether writing it also writes or links other records (deep insert, binds)."""
+        p = self.parsed
+        return bool(p.links or p.deep_single or p.deep_children)
 
 
 class Service:
@@ -91,6 +104,11 @@ class Service:
         target = self.by_set.get(match.group(1))
         if target is None:
             raise errors.ResourceNotFound(match.group(1))
+        if alternate_keys.is_alternate(match.group(2)):  # `/accounts(accountnumber='ABC')`
+            found, _ = alternate_keys.find(self.store, target, match.group(2))
+            if found is None:
+                raise alternate_keys.KeyNotFound(target.logical_name)
+            return target, found
         key = match.group(2).strip("{}")
         if not is_guid(key):
             raise payload_error(
@@ -159,7 +177,7 @@ class Service:
                 continue  # instance annotations (@odata.type, @odata.etag, ...) carry no data
             col = cols.get(key)
             if col is None:
-                if key.startswith("_") and key.endswith("_value") and key[1:-6] in cols:
+                if table.find(key) is not None:
                     continue  # the read-only `_x_value` of a lookup read back from a GET
                 if key in navs and isinstance(value, dict):
                     deep_single.append(self._deep_single(table, navs[key], value, creating))
@@ -334,51 +352,107 @@ class Service:
     ) -> dict[str, Any]:
         """Create a record (client-supplied key honoured); returns the stored row.
 
-        Related records in the body (deep insert) are created in the same transaction: the
-        referenced ones first, then the record, then its children."""
-        parsed = self.changes_from_body(table, body, creating=True)
-        changes, bound, links = parsed.values, parsed.bound, parsed.links
+        A single create is a CreateMultiple of one body (`_create`): both validate, fill and
+        write a record the same way. `id` is the key of an upsert's URL."""
+        return self._create(table, [body], key=id, detect_duplicates=detect_duplicates)[0]
+
+    def create_many(
+        self, table: Table, bodies: list[Any], *, detect_duplicates: bool = False
+    ) -> list[str]:
+        """CreateMultiple: create every body, all or nothing; returns the ids in order."""
         pk = table.primary_id
-        if id is not None:
-            if changes.get(pk) not in (None, id):
+        rows = self._create(table, bodies, detect_duplicates=detect_duplicates)
+        return [row[pk] for row in rows]
+
+    def _create(
+        self,
+        table: Table,
+        bodies: list[Any],
+        *,
+        key: str | None = None,
+        detect_duplicates: bool = False,
+    ) -> list[dict[str, Any]]:
+        """The one create path: the outcome equals creating each body in order inside one
+        transaction (the same error for the same first bad body); returns the stored rows.
+
+        Every body is validated and filled first (`_new_record`). Plain bodies are then written
+        as a batch: bound records and key clashes checked with one `IN (...)` query per table,
+        the rows inserted with one `executemany`. Bodies with related records (deep insert,
+        collection binds) or under duplicate detection are written one by one, since each
+        write can change what the next one finds."""
+        prepared: list[_NewRecord] = []
+        failure: Exception | None = None  # the first body that was refused
+        for body in bodies:
+            try:
+                prepared.append(self._new_record(table, body, key))
+            except Exception as exc:  # noqa: BLE001 - raised below, after earlier bodies' checks
+                failure = exc
+                break
+        alternate_keys.check_distinct(self.store, table, [r.values for r in prepared])
+        one_by_one = detect_duplicates or any(r.related for r in prepared)
+        with self.store.transaction():
+            if one_by_one:  # the bodies before a refused one are written, then rolled back
+                rows = [self._write_one(table, r, detect_duplicates) for r in prepared]
+            else:
+                self._check_created(table, prepared)
+            if failure is not None:
+                raise failure
+            if not one_by_one:
+                rows = self.store.insert_rows(table.logical_name, [r.values for r in prepared])
+            return rows
+
+    def _new_record(self, table: Table, body: Any, key: str | None) -> _NewRecord:
+        """Validate one body and fill what the server sets on create: the key (the URL's, the
+        body's or a new sequential one), the state/status pair, owner, createdby/modifiedby;
+        refuse it if a SystemRequired column is still empty once defaults are applied."""
+        parsed = self.changes_from_body(table, body, creating=True)
+        values = parsed.values
+        pk = table.primary_id
+        if key is not None:
+            if values.get(pk) not in (None, key):
                 raise errors.BadRequest(
-                    f"The key in the URL ({id}) and '{pk}' in the body ({changes[pk]}) differ."
+                    f"The key in the URL ({key}) and '{pk}' in the body ({values[pk]}) differ."
                 )
-            changes[pk] = id
-        row_id = changes.get(pk) or str(uuid.uuid4())
-        changes[pk] = row_id
-        self._check_state(table, changes, changes)
-        if table.ownership == "UserOwned" and changes.get("ownerid") is None:
-            changes["ownerid"], changes["ownerid__type"] = self.user_id, "systemuser"
+            values[pk] = key
+        values[pk] = values.get(pk) or self.store.new_id()
+        self._check_state(table, values, values)
+        if table.ownership == "UserOwned" and values.get("ownerid") is None:
+            values["ownerid"], values["ownerid__type"] = self.user_id, "systemuser"
         if "createdby" in table.columns:
-            changes["createdby"], changes["createdby__type"] = self.user_id, "systemuser"
-            changes["modifiedby"], changes["modifiedby__type"] = self.user_id, "systemuser"
-        deep_columns = {col.name for col, _, _ in parsed.deep_single}
-        candidate = dict(changes)
+            values["createdby"], values["createdby__type"] = self.user_id, "systemuser"
+            values["modifiedby"], values["modifiedby__type"] = self.user_id, "systemuser"
+        candidate = dict(values)
         self.store.complete(table, candidate, creating=True)
         # Only SystemRequired is a server rule: Dataverse enforces ApplicationRequired
         # ("Business required") in its forms, and API/import/plug-in writes may leave it empty.
-        for col in table.columns.values():
-            if (
-                col.required == "SystemRequired"
-                and col.valid_for_create
-                and not col.read_only
-                and candidate.get(col.name) is None
-                and col.name not in deep_columns
-            ):
+        # A lookup filled by a deep insert gets its value when the related record is created.
+        deep_columns = {col.name for col, _, _ in parsed.deep_single}
+        for col in self._required_on_create(table):
+            if candidate.get(col.name) is None and col.name not in deep_columns:
                 raise self._required(table, col)
-        self._check_bound(bound)
+        alternate_keys.check_unique(self.store, table, candidate, values[pk])
+        return _NewRecord(values[pk], values, parsed)
+
+    def _write_one(
+        self, table: Table, record: _NewRecord, detect_duplicates: bool
+    ) -> dict[str, Any]:
+        """Write one prepared record with its related records: the referenced ones first (deep
+        insert), then the record, then its children."""
+        parsed, values, row_id = record.parsed, record.values, record.id
         with self.store.transaction():
+            self._check_bound(parsed.bound)
             if self.store.exists(table.logical_name, row_id):
                 raise errors.DuplicateRecord()
             for col, target, nested in parsed.deep_single:
                 related = self.create(target, nested)
-                changes[col.name] = related[target.primary_id]
-                changes[f"{col.name}__type"] = target.logical_name
+                values[col.name] = related[target.primary_id]
+                values[f"{col.name}__type"] = target.logical_name
             if detect_duplicates:
+                candidate = dict(values)
+                self.store.complete(table, candidate, creating=True)
                 self._check_duplicates(table, candidate, row_id)
-            row = self.store.insert(table.logical_name, changes)
-            self._link_children(row_id, links)
+            row = self.store.insert(table.logical_name, values)
+            self._link_children(row_id, parsed.links)
             for collection, bodies in parsed.deep_children:
                 nav = next(
                     r.navigation
@@ -390,48 +464,6 @@ class Service:
                     self.create(collection.child, {**child, **bind})
             return row
 
-    def create_many(self, table: Table, bodies: list[Any]) -> list[str]:
-        """CreateMultiple: create every body, all or nothing; returns the ids in order.
-
-        The outcome equals calling `create` on each body in order inside one transaction (the
-        same error for the same first bad body), but the work is batched: every body is
-        validated first, bound records and key clashes are checked with one `IN (...)` query
-        per table, and the rows go in with one `executemany`. Bodies with deep inserts or
-        collection binds take the one-by-one path (they write related records as they go).
-        """
-        pk = table.primary_id
-        required = self._required_on_create(table)
-        prepared: list[tuple[str, dict[str, Any], list[tuple[Table, str]]]] = []
-        failure: Exception | None = None  # the first body `create` would have refused
-        for body in bodies:
-            try:
-                parsed = self.changes_from_body(table, body, creating=True)
-                if parsed.links or parsed.deep_single or parsed.deep_children:
-                    return [self.create(table, b)[pk] for b in bodies]  # nothing written yet
-                changes = parsed.values
-                row_id = changes.get(pk) or str(uuid.uuid4())
-                changes[pk] = row_id
-                self._check_state(table, changes, changes)
-                if table.ownership == "UserOwned" and changes.get("ownerid") is None:
-                    changes["ownerid"], changes["ownerid__type"] = self.user_id, "systemuser"
-                if "createdby" in table.columns:
-                    changes["createdby"], changes["createdby__type"] = self.user_id, "systemuser"
-                    changes["modifiedby"], changes["modifiedby__type"] = self.user_id, "systemuser"
-                self.store.complete(table, changes, creating=True)
-                for col in required:
-                    if changes.get(col.name) is None:
-                        raise self._required(table, col)
-            except Exception as exc:  # noqa: BLE001 - raised below, after earlier bodies' checks
-                failure = exc
-                break
-            prepared.append((row_id, changes, parsed.bound))
-        with self.store.transaction():
-            self._check_created(table, prepared)
-            if failure is not None:
-                raise failure
-            self.store.insert_many(table.logical_name, [row for _, row, _ in prepared])
-        return [row_id for row_id, _, _ in prepared]
-
     def _required_on_create(self, table: Table) -> list[Column]:
         """The columns `create` refuses to leave empty (SystemRequired, settable on create)."""
         return [
@@ -440,43 +472,24 @@ class Service:
             if col.required == "SystemRequired" and col.valid_for_create and not col.read_only
         ]
 
-    def _check_created(
-        self, table: Table, prepared: list[tuple[str, dict[str, Any], list[tuple[Table, str]]]]
-    ) -> None:
-        """Bound records exist and keys are new, in the order `create` checks them one by one
-        (a bind may name a record created earlier in the same call)."""
-        wanted: dict[str, set[str]] = {table.logical_name: {row_id for row_id, _, _ in prepared}}
-        for _, _, bound in prepared:
-            for target, target_id in bound:
+    def _check_created(self, table: Table, prepared: list[_NewRecord]) -> None:
+        """Bound records exist and keys are new, in the order `_write_one` checks them one by
+        one (a bind may name a record created earlier in the same call)."""
+        wanted: dict[str, set[str]] = {table.logical_name: {r.id for r in prepared}}
+        for record in prepared:
+            for target, target_id in record.parsed.bound:
                 wanted.setdefault(target.logical_name, set()).add(target_id)
-        found = {name: self._existing_ids(name, ids) for name, ids in wanted.items()}
+        found = {name: self.store.existing_ids(name, ids) for name, ids in wanted.items()}
         created: set[str] = set()
-        for row_id, _, bound in prepared:
-            for target, target_id in bound:
+        for record in prepared:
+            for target, target_id in record.parsed.bound:
                 if target_id not in found[target.logical_name] and not (
                     target is table and target_id in created
                 ):
                     raise errors.RecordNotFound(target.logical_name, target_id)
-            if row_id in found[table.logical_name] or row_id in created:
+            if record.id in found[table.logical_name] or record.id in created:
                 raise errors.DuplicateRecord()
-            created.add(row_id)
-
-    def _existing_ids(self, table_name: str, ids: set[str]) -> set[str]:
-        """Which of `ids` are records of `table_name`, in one query per 900 ids."""
-        pk = self.schema[table_name].primary_id
-        wanted = list(ids)
-        out: set[str] = set()
-        with self.store.lock:
-            for start in range(0, len(wanted), 900):
-                chunk = wanted[start : start + 900]
-                marks = ",".join("?" * len(chunk))
-                out.update(
-                    r[0]
-                    for r in self.store.conn.execute(
-                        f'SELECT "{pk}" FROM "{table_name}" WHERE "{pk}" IN ({marks})', chunk
-                    )
-                )
-        return out
+            created.add(record.id)
 
     def update(
         self,
@@ -502,6 +515,7 @@ class Service:
         # SystemRequired columns set to null were refused while reading the body; clearing an
         # ApplicationRequired one is allowed, as in Dataverse (see `create`).
         self._check_bound(bound)
+        alternate_keys.check_unique(self.store, table, {**current, **changes}, id)
         if "modifiedby" in table.columns:
             changes["modifiedby"], changes["modifiedby__type"] = self.user_id, "systemuser"
         row = self.store.update(table.logical_name, id, changes)
@@ -546,15 +560,7 @@ class Service:
             self._existing(table, id, if_match)
             for collection in self._collections[table.logical_name].values():
                 child, col = collection.child, collection.column
-                with self.store.lock:
-                    children = [
-                        r[0]
-                        for r in self.store.conn.execute(
-                            f'SELECT "{child.primary_id}" FROM "{child.logical_name}" '
-                            f'WHERE "{col.name}" = ?',
-                            (id,),
-                        )
-                    ]
+                children = self.store.referring_ids(child.logical_name, col.name, id)
                 children = [c for c in children if not (child is table and c == id)]
                 if children and col.required == "SystemRequired":
                     # Clearing would leave e.g. leads without an owner, which Dataverse never has.
@@ -619,14 +625,9 @@ class Service:
             values = [row.get(c) for c in rule]
             if any(v is None or v == "" for v in values):
                 continue
-            where = " AND ".join(f'"{c}" = ?' for c in rule)
-            sql = (
-                f'SELECT 1 FROM "{table.logical_name}" WHERE {where} '
-                f'AND "{table.primary_id}" <> ? LIMIT 1'
-            )
-            with self.store.lock:
-                found = self.store.conn.execute(sql, (*values, id)).fetchone()
-            if found is not None:
+            if self.store.has_match(
+                table.logical_name, dict(zip(rule, values, strict=True)), other_than=id
+            ):
                 raise errors.DuplicateDetected()
 
     def _existing(self, table: Table, id: str, if_match: str | None) -> dict[str, Any]:

@@ -9,18 +9,28 @@ are savepoints, so a failed inner write (one part of a batch) rolls back alone.
 
 from __future__ import annotations
 
+import json
+import os
+import random
 import sqlite3
 import threading
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from .schema.model import LOOKUP_TYPES, Column, Table
+from . import collation
+from .schema.model import LOOKUP_TYPES, AlternateKey, Column, Table
 
 TOMBSTONES = "_tombstones"
 META = "_meta"
+CURRENCY = "transactioncurrency"
+BUSINESS_UNIT_TABLE = "businessunit"
+BUSINESS_UNIT = "business_unit_id"  # `_meta` key of the root business unit
+# `_meta` key of the organisation's base currency (a `transactioncurrency` row, made with the store).
+BASE_CURRENCY = "base_currency_id"
+ALTERNATE_KEYS = "alternate_keys"  # `_meta` key: the alternate keys made at run time (JSON)
 
 _SQL_TYPES = {
     "String": "TEXT COLLATE NOCASE",
@@ -49,6 +59,30 @@ def format_datetime(value: datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def sequential_guid(value: int, rng: random.Random) -> str:
+    """A GUID whose text sorts by `value` (a 60-bit counter: milliseconds << 12 | sequence).
+
+    Dataverse assigns sequential GUIDs, so rows read without `$orderby` (ordered by primary key)
+    come back in creation order. The layout is RFC 9562 version 7: 48 bits of Unix milliseconds,
+    the version nibble, 12 bits of sequence within the millisecond, then random bits; as
+    lowercase text it sorts like the counter.
+    """
+    stamp, sequence = value >> 12, value & 0xFFF
+    tail = rng.getrandbits(62) | (0b10 << 62)  # RFC variant
+    text = f"{stamp:012x}7{sequence:03x}{tail:016x}"
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
+def sequence_of(guid: str) -> int | None:
+    """The counter of a `sequential_guid` (None for other GUIDs, e.g. client-supplied ones)."""
+    if len(guid) != 36 or guid[14] != "7":
+        return None
+    try:
+        return int(guid[:8] + guid[9:13] + guid[15:18], 16)
+    except ValueError:
+        return None
+
+
 def storage_columns(table: Table) -> list[str]:
     """SQLite column names of a table: every attribute, plus `<attr>__type` after each lookup."""
     names: list[str] = []
@@ -64,11 +98,24 @@ def indexed_columns(table: Table) -> list[str]:
     wanted = {"createdon", "modifiedon", "statecode", "statuscode", "versionnumber"}
     out = []
     for col in table.columns.values():
-        if col.name == table.primary_id:
+        if col.name == table.primary_id or col.name in _UNINDEXED_LOOKUPS:
             continue
         if col.name in wanted or col.type in LOOKUP_TYPES or col.name == table.primary_name:
             out.append(col.name)
     return out
+
+
+# System lookups that nearly every row shares or leaves empty (the business unit, the base
+# currency, delegates, merge masters): an index on them would only slow every insert.
+_UNINDEXED_LOOKUPS = frozenset(
+    {
+        "owningbusinessunit",
+        "transactioncurrencyid",
+        "createdonbehalfby",
+        "modifiedonbehalfby",
+        "masterid",
+    }
+)
 
 
 class Store:
@@ -89,16 +136,25 @@ class Store:
         self.conn = sqlite3.connect(
             path or ":memory:", check_same_thread=False, isolation_level=None
         )
+        collation.register(self.conn)  # Dataverse's text comparison, for the query engine
         self.lock = threading.RLock()
         self._depth = 0
         self._plans: dict[str, tuple] = {}
         self._columns = {name: storage_columns(t) for name, t in schema.items()}
+        self._rng = random.Random(os.urandom(16))
+        self._sequence = 0  # the counter of the last id handed out (see `new_id`)
+        self._rates: dict[str, float | None] = {}  # currency id -> exchange rate (cache)
+        self._business_unit: str | None = None  # the root business unit (see below)
         with self.lock:
             if path:
                 self.conn.execute("PRAGMA journal_mode=WAL")
                 self.conn.execute("PRAGMA synchronous=NORMAL")
             self._create()
             self._version = self._max_version()
+            if path:
+                self._sequence = self._max_sequence()
+            self._ensure_root_business_unit()
+            self._ensure_base_currency()
 
     # -- schema -------------------------------------------------------------------------------
 
@@ -152,6 +208,78 @@ class Store:
                 best = value
         return best
 
+    def _max_sequence(self) -> int:
+        """The highest sequential id already stored (a reopened database keeps counting up)."""
+        best = 0
+        for name, table in self.schema.items():
+            pk = table.primary_id
+            found = self.conn.execute(
+                f'SELECT max("{pk}") FROM "{name}" WHERE substr("{pk}", 15, 1) = \'7\''
+            ).fetchone()[0]
+            value = sequence_of(found) if found else None
+            if value is not None and value > best:
+                best = value
+        return best
+
+    def new_id(self) -> str:
+        """A server-assigned primary key: sequential (later ids sort after earlier ones)."""
+        with self.lock:
+            stamp = int(self.clock().timestamp() * 1000) << 12
+            self._sequence = max(stamp, self._sequence + 1)
+            return sequential_guid(self._sequence, self._rng)
+
+    def _note_ids(self, ids: Iterable[str]) -> None:
+        """Keep `new_id` above the sequential ids written by others (demo data, imports)."""
+        for key in ids:
+            value = sequence_of(key)
+            if value is not None and value > self._sequence:
+                self._sequence = value
+
+    def _ensure_root_business_unit(self) -> None:
+        """Every organisation has a root business unit, which owns users and records; a new
+        database gets it (its id is the `business_unit_id` WhoAmI returns)."""
+        self._business_unit = self.get_meta(BUSINESS_UNIT)
+        if BUSINESS_UNIT_TABLE not in self.schema or self._business_unit is not None:
+            return
+        unit = self.new_id()
+        self.set_meta(BUSINESS_UNIT, unit)
+        self.insert_many(BUSINESS_UNIT_TABLE, [{"businessunitid": unit, "name": "sandbox"}])
+        self._business_unit = unit
+
+    # -- currency -----------------------------------------------------------------------------
+
+    def _ensure_base_currency(self) -> None:
+        """Every organisation has a base currency (US Dollar, exchange rate 1 here); a new
+        database gets it, in demo and empty sandboxes alike."""
+        if CURRENCY not in self.schema or self.get_meta(BASE_CURRENCY) is not None:
+            return
+        row = {
+            "transactioncurrencyid": self.new_id(),
+            "currencyname": "US Dollar",
+            "isocurrencycode": "USD",
+            "currencysymbol": "$",
+            "currencyprecision": 2,
+            "currencytype": 0,  # System
+            "exchangerate": 1.0,
+        }
+        self.insert_many(CURRENCY, [row])
+        self.set_meta(BASE_CURRENCY, row["transactioncurrencyid"])
+
+    @property
+    def base_currency_id(self) -> str | None:
+        """The organisation's base currency (`Organization.BaseCurrencyId`)."""
+        return self.get_meta(BASE_CURRENCY)
+
+    def exchange_rate(self, currency_id: str) -> float | None:
+        """`transactioncurrency.exchangerate` of a currency (units per one base currency unit)."""
+        if currency_id not in self._rates:
+            found = self.conn.execute(
+                f'SELECT exchangerate FROM "{CURRENCY}" WHERE transactioncurrencyid = ?',
+                (currency_id,),
+            ).fetchone()
+            self._rates[currency_id] = None if found is None else found[0]
+        return self._rates[currency_id]
+
     @property
     def version(self) -> int:
         """The latest version handed out (the store-wide high-water mark)."""
@@ -181,6 +309,7 @@ class Store:
                 yield self.conn
             except BaseException:
                 self._depth -= 1
+                self._rates.clear()  # a rolled-back currency write may have been cached
                 if depth == 0:
                     self.conn.execute("ROLLBACK")
                 else:
@@ -189,6 +318,24 @@ class Store:
                 raise
             self._depth -= 1
             self.conn.execute("COMMIT" if depth == 0 else f"RELEASE {savepoint}")
+
+    def begin_open(self) -> None:
+        """Open an outermost transaction that is NOT tied to the calling thread: `lock` is held
+        only while BEGIN runs. A `$batch` change set uses it so that its parts can each run on a
+        worker thread (nesting as savepoints) while other clients' reads interleave between
+        parts. The caller must exclude other writers (the org's write lock does) and end it
+        with `end_open`."""
+        with self.lock:
+            if self._depth:
+                raise RuntimeError("begin_open() inside another transaction")
+            self.conn.execute("BEGIN")
+            self._depth = 1
+
+    def end_open(self, commit: bool) -> None:
+        """Commit or roll back a transaction opened by `begin_open`."""
+        with self.lock:
+            self._depth = 0
+            self.conn.execute("COMMIT" if commit else "ROLLBACK")
 
     @property
     def in_transaction(self) -> bool:
@@ -200,7 +347,7 @@ class Store:
         """Fill what Dataverse fills itself: state/status pairing, defaults (create), computed
         columns. Works in place on a storage-form row (for updates: the merged row)."""
         plan = self._plans.get(table.logical_name) or self._plan(table)
-        defaults, state, status, computed = plan
+        defaults, state, status, computed, money, owning = plan
         if state is not None:
             # A status implies its state; a state alone gets its default status.
             if row.get("statuscode") is not None and row.get("statecode") is None:
@@ -214,63 +361,121 @@ class Store:
         for name, parts in computed:
             text = " ".join(str(v) for v in (row.get(p) for p in parts) if v)
             row[name] = text or None
+        if creating:
+            # What Dataverse fills in on create: the creator administers a new team, and records
+            # of business-owned tables belong to the root business unit.
+            if "administratorid" in table.columns and row.get("administratorid") is None:
+                row["administratorid"] = row.get("createdby")
+                row["administratorid__type"] = row.get("createdby__type")
+            unit = table.columns.get("businessunitid")
+            if unit is not None and unit.is_lookup and row.get("businessunitid") is None:
+                row["businessunitid"] = self._business_unit
+                row["businessunitid__type"] = self._business_unit and BUSINESS_UNIT_TABLE
+        if owning:
+            self._complete_owner(row, owning)
+        if money is not None:
+            self._complete_money(row, money, creating)
+
+    def _complete_owner(self, row: dict[str, Any], owning: tuple[str, ...]) -> None:
+        """owninguser/owningteam follow ownerid; owningbusinessunit is the organisation's one
+        business unit (the sandbox has no other)."""
+        owner, kind = row.get("ownerid"), row.get("ownerid__type")
+        if "owninguser" in owning:
+            user = owner if kind == "systemuser" else None
+            row["owninguser"], row["owninguser__type"] = user, user and "systemuser"
+        if "owningteam" in owning:
+            team = owner if kind == "team" else None
+            row["owningteam"], row["owningteam__type"] = team, team and "team"
+        if "owningbusinessunit" in owning and row.get("owningbusinessunit") is None:
+            unit = self._business_unit if owner else None
+            row["owningbusinessunit"] = unit
+            row["owningbusinessunit__type"] = unit and "businessunit"
+
+    def _complete_money(
+        self, row: dict[str, Any], pairs: tuple[tuple[str, str], ...], creating: bool
+    ) -> None:
+        """Currency columns as Dataverse keeps them: a record without a transaction currency gets
+        the base currency on create; `exchangerate` is that currency's rate; each `<money>_base`
+        is `<money> / exchangerate`, rounded to the base columns' 4 decimals."""
+        currency = row.get("transactioncurrencyid")
+        if currency is None and creating:
+            currency = self.base_currency_id
+            row["transactioncurrencyid"] = currency
+            row["transactioncurrencyid__type"] = currency and CURRENCY
+        rate = self.exchange_rate(currency) if currency else None
+        row["exchangerate"] = rate
+        for name, base in pairs:
+            value = row.get(name)
+            row[base] = None if value is None or not rate else round(value / rate, 4)
 
     def _plan(self, table: Table) -> tuple:
         cols = table.columns
         state, status = cols.get("statecode"), cols.get("statuscode")
         if state is None or status is None:
             state = status = None
+        money = None
+        currency = cols.get("transactioncurrencyid")
+        if currency is not None and currency.type == "Lookup" and "exchangerate" in cols:
+            money = tuple(
+                (c.name, f"{c.name}_base")
+                for c in cols.values()
+                if c.type == "Money" and f"{c.name}_base" in cols
+            )
+        owning: tuple[str, ...] = ()
+        if "ownerid" in cols:
+            owning = tuple(
+                n for n in ("owninguser", "owningteam", "owningbusinessunit") if n in cols
+            )
         plan = (
             [(c.name, c.default) for c in cols.values() if c.default is not None],
             state,
             status,
             [(c.name, c.computed_from) for c in cols.values() if c.computed_from],
+            money,
+            owning,
         )
         self._plans[table.logical_name] = plan
         return plan
 
     def insert_many(self, table: str, rows: Iterable[dict[str, Any]]) -> list[str]:
-        """Bulk insert storage-form rows (no validation); assigns missing primary keys,
-        versionnumber, createdon/modifiedon, defaults and computed columns. Returns the ids."""
+        """Bulk insert storage-form rows (no validation); returns the ids (see `insert_rows`)."""
+        pk = self.schema[table].primary_id
+        return [row[pk] for row in self.insert_rows(table, rows)]
+
+    def insert(self, table: str, row: dict[str, Any]) -> dict[str, Any]:
+        """Insert one storage-form row; returns it as stored (see `insert_rows`)."""
+        return self.insert_rows(table, [row])[0]
+
+    def insert_rows(self, table: str, rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The one way rows go in: assigns missing primary keys, versionnumber, createdon and
+        modifiedon (kept when given, e.g. by demo data), defaults and computed columns, then
+        writes them with one `executemany`. Returns the stored rows, in order."""
         t = self.schema[table]
         names = self._columns[table]
         pk = t.primary_id
         now = self.now()
-        ids: list[str] = []
-        values = []
+        stored: list[dict[str, Any]] = []
         with self.lock:
             for source in rows:
                 row = dict(source)
                 if not row.get(pk):
-                    row[pk] = str(uuid.uuid4())
+                    row[pk] = self.new_id()
                 self.complete(t, row, creating=True)
-                row.setdefault("createdon", now)
-                if row.get("modifiedon") is None:
-                    row["modifiedon"] = row["createdon"] or now
-                if row["createdon"] is None:
+                if row.get("createdon") is None:
                     row["createdon"] = now
+                if row.get("modifiedon") is None:
+                    row["modifiedon"] = row["createdon"]
                 self._version += 1
                 row["versionnumber"] = self._version
-                ids.append(row[pk])
-                values.append(tuple(map(row.get, names)))
-            sql = _insert_sql(table, names)
+                stored.append({n: row.get(n) for n in names})
             with self.transaction():
-                self.conn.executemany(sql, values)
-        return ids
-
-    def insert(self, table: str, row: dict[str, Any]) -> dict[str, Any]:
-        """Insert one complete storage-form row, stamping version and times; returns it."""
-        t = self.schema[table]
-        with self.lock:
-            now = self.now()
-            row = dict(row)
-            row.setdefault("createdon", now)
-            row["modifiedon"] = now
-            row["versionnumber"] = self.next_version()
-            self.complete(t, row, creating=True)
-            names = self._columns[table]
-            self.conn.execute(_insert_sql(table, names), tuple(row.get(n) for n in names))
-            return {n: row.get(n) for n in names}
+                self.conn.executemany(
+                    _insert_sql(table, names), [tuple(row.values()) for row in stored]
+                )
+            self._note_ids(row[pk] for row in stored)
+            if table == CURRENCY:
+                self._rates.clear()
+        return stored
 
     def update(self, table: str, id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
         """Apply storage-form changes to a row (merging computed columns); None if missing."""
@@ -289,6 +494,8 @@ class Store:
                 f'UPDATE "{table}" SET {assignments} WHERE "{t.primary_id}" = ?',
                 (*(row.get(n) for n in names), id),
             )
+            if table == CURRENCY:
+                self._rates.clear()
             return row
 
     def delete(self, table: str, id: str) -> bool:
@@ -298,6 +505,8 @@ class Store:
             cur = self.conn.execute(f'DELETE FROM "{table}" WHERE "{t.primary_id}" = ?', (id,))
             if cur.rowcount == 0:
                 return False
+            if table == CURRENCY:
+                self._rates.clear()
             self.conn.execute(
                 f"INSERT INTO {TOMBSTONES} (tablename, id, versionnumber, deletedon) "
                 "VALUES (?, ?, ?, ?)",
@@ -331,22 +540,87 @@ class Store:
             return self.conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
 
     def primary_names(self, table: str, ids: Iterable[str]) -> dict[str, str | None]:
-        """Primary-name values for a set of ids (for lookup FormattedValues), in one query each
-        900 ids."""
+        """Primary-name values for a set of ids (for lookup FormattedValues)."""
         t = self.schema[table]
+        return dict(self._rows_by_id(table, [t.primary_id, t.primary_name], ids))
+
+    def existing_ids(self, table: str, ids: Iterable[str]) -> set[str]:
+        """Which of `ids` are records of `table` (bound records and key clashes of a bulk
+        create, checked in one query per 900 ids instead of one per id)."""
+        return {key for (key,) in self._rows_by_id(table, [self.schema[table].primary_id], ids)}
+
+    def _rows_by_id(self, table: str, columns: list[str], ids: Iterable[str]) -> list[tuple]:
+        """`columns` of the rows whose primary key is one of `ids`, one query each 900 ids
+        (SQLite's default limit on bound parameters is 999)."""
+        pk = self.schema[table].primary_id
+        select = ", ".join(f'"{c}"' for c in columns)
         wanted = list({i for i in ids if i})
-        out: dict[str, str | None] = {}
+        out: list[tuple] = []
         with self.lock:
             for start in range(0, len(wanted), 900):
                 chunk = wanted[start : start + 900]
                 marks = ",".join("?" * len(chunk))
-                for key, name in self.conn.execute(
-                    f'SELECT "{t.primary_id}", "{t.primary_name}" FROM "{table}" '
-                    f'WHERE "{t.primary_id}" IN ({marks})',
-                    chunk,
-                ):
-                    out[key] = name
+                out.extend(
+                    self.conn.execute(
+                        f'SELECT {select} FROM "{table}" WHERE "{pk}" IN ({marks})', chunk
+                    )
+                )
         return out
+
+    def referring_ids(self, table: str, column: str, id: str) -> list[str]:
+        """Ids of the rows of `table` whose lookup `column` points at `id`."""
+        pk = self.schema[table].primary_id
+        with self.lock:
+            return [
+                r[0]
+                for r in self.conn.execute(
+                    f'SELECT "{pk}" FROM "{table}" WHERE "{column}" = ?', (id,)
+                )
+            ]
+
+    def has_match(self, table: str, values: dict[str, Any], *, other_than: str) -> bool:
+        """Whether a row other than `other_than` has all these column values (text compares
+        case-insensitively, by the columns' collation): a duplicate detection rule."""
+        pk = self.schema[table].primary_id
+        where = " AND ".join(f'"{c}" = ?' for c in values)
+        sql = f'SELECT 1 FROM "{table}" WHERE {where} AND "{pk}" <> ? LIMIT 1'
+        with self.lock:
+            return self.conn.execute(sql, (*values.values(), other_than)).fetchone() is not None
+
+    # -- change tracking ----------------------------------------------------------------------
+
+    def changed_rows(
+        self, table: str, columns: list[str], after: int, upto: int, limit: int
+    ) -> list[dict[str, Any]]:
+        """Rows of `table` written after version `after` up to `upto`, in version order (with
+        their `versionnumber`), at most `limit`."""
+        select = ", ".join(f'"{c}"' for c in dict.fromkeys([*columns, "versionnumber"]))
+        with self.lock:
+            cur = self.conn.execute(upserts_sql(table, select), (after, upto, limit))
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+    def deleted_ids(self, table: str, after: int, upto: int, limit: int) -> list[tuple[str, int]]:
+        """(id, version) of the deletes in that range whose row is still gone, version order."""
+        pk = self.schema[table].primary_id
+        with self.lock:
+            return self.conn.execute(deletes_sql(table, pk), (table, after, upto, limit)).fetchall()
+
+    def count_changes(self, table: str, after: int, upto: int) -> int:
+        """How many rows `changed_rows` plus `deleted_ids` would report for that range."""
+        pk = self.schema[table].primary_id
+        with self.lock:
+            upserts = self.conn.execute(
+                f'SELECT count(*) FROM "{table}" WHERE "versionnumber" > ? AND "versionnumber" <= ?',
+                (after, upto),
+            ).fetchone()[0]
+            deletes = self.conn.execute(
+                f"SELECT count(*) FROM {TOMBSTONES} t WHERE t.tablename = ? "
+                "AND t.versionnumber > ? AND t.versionnumber <= ? "
+                f'AND NOT EXISTS (SELECT 1 FROM "{table}" r WHERE r."{pk}" = t.id)',
+                (table, after, upto),
+            ).fetchone()[0]
+        return upserts + deletes
 
     # -- organisation settings ----------------------------------------------------------------
 
@@ -366,6 +640,83 @@ class Store:
     def close(self) -> None:
         with self.lock:
             self.conn.close()
+
+    # -- alternate keys (EntityDefinitions(...)/Keys) -----------------------------------------
+
+    def alternate_keys(self, table: str) -> list[AlternateKey]:
+        """The alternate keys defined on `table`, in creation order (kept in `_meta`, so a
+        file-backed sandbox keeps them when reopened)."""
+        return [k for k in self._all_keys() if k.table == table]
+
+    def _all_keys(self) -> list[AlternateKey]:
+        text = self.get_meta(ALTERNATE_KEYS)
+        if not text:
+            return []
+        return [
+            AlternateKey(d["table"], d["schema_name"], d["display"], tuple(d["attributes"]))
+            for d in json.loads(text)
+        ]
+
+    def add_alternate_key(self, key: AlternateKey) -> None:
+        """Record `key` and create its unique index. Raises sqlite3.IntegrityError (and changes
+        nothing) when existing rows already share values of the key's columns."""
+        cols = ", ".join(f'"{c}"' for c in key.attributes)
+        keys = [*self._all_keys(), key]
+        body = [
+            {"table": k.table, "schema_name": k.schema_name, "display": k.display,
+             "attributes": list(k.attributes)}
+            for k in keys
+        ]
+        with self.lock, self.transaction():
+            self.conn.execute(
+                f'CREATE UNIQUE INDEX "{key_index(key)}" ON "{key.table}" ({cols})'
+            )
+            self.set_meta(ALTERNATE_KEYS, json.dumps(body))
+
+    def find_by_values(self, table: str, values: dict[str, Any]) -> list[str]:
+        """Ids of the rows whose columns equal `values` (an alternate key's lookup; text
+        compares by the columns' collation, case-insensitively), at most two."""
+        pk = self.schema[table].primary_id
+        where = " AND ".join(f'"{c}" = ?' for c in values)
+        sql = f'SELECT "{pk}" FROM "{table}" WHERE {where} LIMIT 2'
+        with self.lock:
+            return [r[0] for r in self.conn.execute(sql, tuple(values.values()))]
+
+
+def key_index(key: AlternateKey) -> str:
+    """The SQLite name of an alternate key's unique index."""
+    return f"ak_{key.table}_{key.logical_name}"
+
+
+def upserts_sql(table: str, select: str) -> str:
+    """Rows written in a version range, in version order (a range scan of the version index;
+    params: after, upto, limit)."""
+    return (
+        f'SELECT {select} FROM "{table}" WHERE "versionnumber" > ? AND "versionnumber" <= ? '
+        'ORDER BY "versionnumber" LIMIT ?'
+    )
+
+
+def deletes_sql(table: str, pk: str) -> str:
+    """Tombstones in a version range whose row is still gone (params: table, after, upto,
+    limit). A tombstone whose id exists again (deleted, then re-created with the same key) is
+    not a delete any more: change tracking reports that row as an upsert instead."""
+    return (
+        f"SELECT t.id, t.versionnumber FROM {TOMBSTONES} t WHERE t.tablename = ? "
+        "AND t.versionnumber > ? AND t.versionnumber <= ? "
+        f'AND NOT EXISTS (SELECT 1 FROM "{table}" r WHERE r."{pk}" = t.id) '
+        "ORDER BY t.versionnumber LIMIT ?"
+    )
+
+
+def table_names(path: str) -> set[str]:
+    """The names of the tables in an existing SQLite file, opened read-only (to tell a sandbox
+    database from another one before writing into it). Raises sqlite3.Error if unreadable."""
+    probe = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        return {r[0] for r in probe.execute("SELECT name FROM sqlite_master")}
+    finally:
+        probe.close()
 
 
 def _insert_sql(table: str, names: list[str]) -> str:
@@ -388,4 +739,16 @@ def _state_of(status: Column, value: Any) -> Any:
     return None
 
 
-__all__ = ["META", "TOMBSTONES", "Store", "format_datetime", "indexed_columns", "storage_columns"]
+__all__ = [
+    "META",
+    "TOMBSTONES",
+    "Store",
+    "deletes_sql",
+    "format_datetime",
+    "indexed_columns",
+    "sequence_of",
+    "sequential_guid",
+    "storage_columns",
+    "table_names",
+    "upserts_sql",
+]

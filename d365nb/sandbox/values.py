@@ -3,6 +3,7 @@ option set, dates), and the small value helpers (GUIDs, etags, Edm type names)."
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, date, datetime
 from typing import Any
@@ -15,6 +16,14 @@ GUID_RE = re.compile(
     r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 )
 _MIN_DATE = "1753-01-01"
+# Numbers as JSON strings (OData's IEEE754Compatible form): plain ASCII decimal notation only, so
+# Python's extras (`nan`, `Infinity`, `1_000`, full-width or superscript digits) are refused.
+_DECIMAL_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
+_WHOLE_TEXT = re.compile(r"[0-9]{1,19}", re.ASCII)
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+# Deep insert: records nested in records (`{"parentaccountid": {"parentaccountid": {...}}}`)
+# are created recursively; past this depth the body is refused rather than the stack exhausted.
+MAX_NESTING = 32
 
 
 def is_guid(text: Any) -> bool:
@@ -27,8 +36,58 @@ def parse_etag(value: str) -> int | None:
     v = value.strip()
     if v.startswith("W/"):
         v = v[2:]
-    v = v.strip('"')
-    return int(v) if v.isdigit() else None
+    return whole_number(v.strip('"'))
+
+
+def whole_number(text: str) -> int | None:
+    """`text` as a non-negative whole number written in ASCII digits that fits SQLite's 64-bit
+    integers, else None. `str.isdigit` is not enough: it accepts `²` and other digits `int()`
+    refuses, and a 20-digit number overflows SQLite."""
+    v = text.strip()
+    if not _WHOLE_TEXT.fullmatch(v):
+        return None
+    number = int(v)
+    return number if number <= INT64_MAX else None
+
+
+def number_text(text: str) -> int | float | None:
+    """A number written as text (`"42"`, `"-1.5e3"`) -> int within 64 bits or finite float;
+    None for anything else (`nan`, `Infinity`, `1_000`, `²`, 20-digit integers)."""
+    v = text.strip()
+    if not _DECIMAL_TEXT.fullmatch(v):
+        return None
+    if re.fullmatch(r"[+-]?[0-9]+", v):
+        number = int(v)
+        return number if INT64_MIN <= number <= INT64_MAX else None
+    value = float(v)
+    return value if math.isfinite(value) else None
+
+
+def nesting_depth(value: Any, limit: int = MAX_NESTING) -> int:
+    """How many JSON objects are nested in `value` (lists do not count), stopping at `limit` + 1.
+    Iterative, so a hostile body cannot exhaust the stack while being measured."""
+    deepest = 0
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > limit:
+                return deepest
+            stack.extend((v, depth) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth) for v in item)
+    return deepest
+
+
+def check_nesting(value: Any) -> None:
+    """Refuse a body whose records nest deeper than MAX_NESTING (400)."""
+    if nesting_depth(value) > MAX_NESTING:
+        raise errors.BadRequest(
+            f"The request body nests records more than {MAX_NESTING} levels deep; create the "
+            "deepest related records first and bind them with @odata.bind."
+        )
 
 
 def payload_error(table: Table, inner: str) -> errors.BadRequest:
@@ -76,16 +135,23 @@ def convert(table: Table, column: Column, value: Any) -> Any:
                 )
         else:
             _check_range(table, column, value)
+        if not INT64_MIN <= value <= INT64_MAX:  # SQLite integers are 64-bit
+            raise wrong()
         return value
     if t in ("Decimal", "Money", "Double"):
         if isinstance(value, bool):
             raise wrong()
-        if isinstance(value, str):
-            try:
-                value = float(value)
-            except ValueError:
-                raise wrong() from None
+        if isinstance(value, str):  # OData's IEEE754Compatible form: "12.5"
+            if not _DECIMAL_TEXT.fullmatch(value.strip()):
+                raise wrong()
+            value = float(value)
         if not isinstance(value, int | float):
+            raise wrong()
+        try:
+            value = float(value)
+        except (OverflowError, ValueError):
+            raise wrong() from None
+        if not math.isfinite(value):
             raise wrong()
         _check_range(table, column, value)
         return float(value)

@@ -1,4 +1,5 @@
-"""Fixtures of the client tests: hand-built metadata for the pure (no-network) tests."""
+"""Fixtures of the client tests: hand-built metadata for the pure (no-network) tests.
+(``d365``, ``empty_d365`` and ``entra`` come from ``tests/support/connections.py``.)"""
 
 import pytest
 
@@ -99,30 +100,3 @@ def targets():
     """Resolves lookup types by logical or entity-set name, as the metadata cache does."""
     return resolve_target
 
-
-@pytest.fixture
-def d365(sandbox):
-    """A client on the session's demo sandbox (shared with other tests: count what you make)."""
-    from d365nb.client.api import Dataverse
-
-    with Dataverse(sandbox.url, token=sandbox.token) as conn:
-        yield conn
-
-
-@pytest.fixture
-def empty_d365(empty_sandbox):
-    """A client on a fresh sandbox without demo data (for "nothing was written" checks)."""
-    from d365nb.client.api import Dataverse
-
-    with Dataverse(empty_sandbox.url, token=empty_sandbox.token) as conn:
-        yield conn
-
-
-@pytest.fixture
-def entra():
-    """A fake Entra ID on loopback (the only faked part, at the HTTP boundary); see
-    ``tests/fake_entra.py``."""
-    from fake_entra import FakeEntra
-
-    with FakeEntra() as fake:
-        yield fake

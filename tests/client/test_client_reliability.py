@@ -6,7 +6,7 @@ import pytest
 
 from d365nb import sandbox as sandbox_module
 from d365nb.client.api import Dataverse
-from d365nb.client.http import RetryPolicy
+from d365nb.client.retry import RetryPolicy
 
 FAULTS = "503=0.1,429=0.1,drop=0.05"
 
@@ -15,7 +15,7 @@ FAULTS = "503=0.1,429=0.1,drop=0.05"
 def faulty():
     """An empty sandbox (faults switched on by each test once its data is in place)."""
     # Small backoff base: the test proves correctness, not patience.
-    retry = RetryPolicy(backoff=0.05, max_backoff=0.5)
+    retry = RetryPolicy(interval=0.05, maximum=0.5)
     with (
         sandbox_module.start(data="empty", seed=11) as handle,
         Dataverse(handle.url, token=handle.token, retry=retry) as conn,
@@ -107,7 +107,7 @@ def test_threads_sharing_a_connection_share_the_throttle_governor(faulty):
 def test_a_slow_service_times_out_and_retries_then_says_so_in_one_line(empty_sandbox):
     from d365nb.client.errors import TransportError
 
-    retry = RetryPolicy(max_retries=2, backoff=0.01, max_backoff=0.02)
+    retry = RetryPolicy(count=2, interval=0.01, maximum=0.02)
     with Dataverse(empty_sandbox.url, token=empty_sandbox.token, timeout=0.3, retry=retry) as conn:
         conn.metadata.table("tasks")
         empty_sandbox.set_faults("latency=1")

@@ -17,12 +17,13 @@ from d365nb.client.errors import (
     Unauthorized,
     error_for_status,
 )
-from d365nb.client.http import ApiRequest, RetryPolicy, error_from_response, parse_retry_after
+from d365nb.client.http import ApiRequest, error_from_response, parse_retry_after
+from d365nb.client.retry import RetryPolicy
 
 
 def test_backoff_grows_exponentially_with_jitter_and_is_capped():
-    policy = RetryPolicy(backoff=0.5, max_backoff=4.0, rng=random.Random(1))
-    delays = [policy.delay(n, None) for n in range(6)]
+    policy = RetryPolicy(interval=0.5, maximum=4.0, rng=random.Random(1))
+    delays = [policy.delay(n + 1, None) for n in range(6)]
     for n, delay in enumerate(delays):
         cap = min(4.0, 0.5 * 2**n)
         assert cap / 2 <= delay <= cap
@@ -31,8 +32,8 @@ def test_backoff_grows_exponentially_with_jitter_and_is_capped():
 
 def test_retry_after_wins_over_backoff():
     policy = RetryPolicy(rng=random.Random(1))
-    assert 3.0 <= policy.delay(0, 3.0) <= 3.05
-    assert policy.delay(0, 10_000) <= policy.max_retry_after + 0.05
+    assert 3.0 <= policy.delay(1, 3.0) <= 3.05
+    assert policy.delay(1, 10_000) <= policy.max_retry_after + 0.05
 
 
 def test_retry_after_parses_seconds_and_http_dates():

@@ -9,10 +9,12 @@ from typing import Any
 
 import jsonschema
 import pytest
-from export_support import SCHEMA_PATH
 
-from d365nb.flows import flows
 from d365nb.flows.export_arm import workflow_definition
+from tests.support.export import SCHEMA_PATH
+from tests.support.flows import d365, history, sandbox_handle, stop_flows
+
+__all__ = ["d365", "history", "sandbox_handle"]
 
 
 @pytest.fixture(scope="session")
@@ -38,30 +40,6 @@ def assert_valid(validator):
     return check
 
 
-@pytest.fixture(scope="module")
-def sandbox_handle():
-    from d365nb import sandbox
-
-    with sandbox.start(data="empty") as handle:
-        yield handle
-
-
-@pytest.fixture(scope="module")
-def d365(sandbox_handle):
-    import d365nb
-
-    conn = d365nb.connect(sandbox_handle.url, token=sandbox_handle.token, alias="export-tests")
-    yield conn
-    conn.close()
-
-
-@pytest.fixture
-def history(tmp_path):
-    from d365nb.flows.history import History
-
-    return History(tmp_path / ".d365nb" / "flows.sqlite")
-
-
 @pytest.fixture
 def new_flow(d365, history):
     """``new_flow(name)`` -> an unstarted Flow on the sandbox connection."""
@@ -76,6 +54,4 @@ def new_flow(d365, history):
 @pytest.fixture(autouse=True)
 def _forget_flows() -> Iterator[None]:
     yield
-    for flow in list(flows.values()):
-        flow.stop()
-    flows.clear()
+    stop_flows()

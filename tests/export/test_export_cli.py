@@ -7,9 +7,9 @@ import json
 
 import nbformat
 import pytest
-from export_support import ORG
 
 from d365nb.cli import main
+from tests.support.export import ORG
 
 
 def notebook(path, *flows: str):
@@ -35,7 +35,8 @@ def test_export_prints_a_valid_definition(
     captured = capsys.readouterr()
     definition = assert_valid(json.loads(captured.out))
     trigger = definition["triggers"]["When_a_row_is_added,_modified_or_deleted"]
-    assert trigger["inputs"]["headers"]["organization"] == ORG
+    assert trigger["inputs"]["headers"]["organization"] == "@parameters('organization')"
+    assert definition["parameters"]["organization"]["defaultValue"] == ORG
     assert captured.err == ""  # declarative only, real target: nothing to warn about
     assert not (tmp_path / ".d365nb").exists()  # exporting leaves the notebook's store alone
     assert sandbox_handle.token not in captured.out
@@ -52,6 +53,15 @@ def test_export_to_a_file_as_arm_with_the_legacy_trigger(
     assert "flow b exported to" in capsys.readouterr().err
     template = json.loads(out.read_text())
     assert "When_a_record_is_created" in assert_valid(template)["triggers"]
+
+
+def test_a_sandbox_export_needs_a_target(tmp_path, sandbox_handle, monkeypatch, capsys):
+    monkeypatch.setenv("D365NB_TOKEN", sandbox_handle.token)
+    nb = notebook(tmp_path / "flows.ipynb", "lead_to_task")
+    assert main(["flow", "export", str(nb), "--org", sandbox_handle.url]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "is a loopback address no Logic App can reach" in err and "--target" in err
+    assert "\n" not in err
 
 
 @pytest.mark.parametrize(

@@ -7,13 +7,14 @@ from __future__ import annotations
 import copy
 
 import pytest
-from export_support import ORG
 
-from d365nb.flows import RetryPolicy
-from d365nb.flows.export import DEFAULT_RETRY, WORKFLOW_SCHEMA, ExportWarning, export
+from d365nb.flows import FlowError, RetryPolicy
+from d365nb.flows.export import WORKFLOW_SCHEMA, ExportWarning, export
+from tests.support.export import ORG
 
 TRIGGER = "When_a_row_is_added,_modified_or_deleted"
 CONNECTION = "@parameters('$connections')['commondataservice']['connectionId']"
+ORG_VALUE = "@parameters('organization')"  # the organisation is one workflow parameter
 CREATE_TASK = (
     'create tasks subject="Follow up: {trigger[subject]}" description={trigger[lastname]} '
     "regardingobjectid=leads({trigger[leadid]}) prioritycode=High percentcomplete=0"
@@ -42,13 +43,15 @@ def test_created_trigger_is_the_dataverse_row_webhook(new_flow, assert_valid):
     definition = assert_valid(walkthrough(new_flow, filter="statuscode eq 1").to_logic_app(org=ORG))
     assert definition["$schema"] == WORKFLOW_SCHEMA
     assert definition["parameters"]["$connections"] == {"defaultValue": {}, "type": "Object"}
+    organization = definition["parameters"]["organization"]
+    assert organization["type"] == "String" and organization["defaultValue"] == ORG
     trigger = definition["triggers"][TRIGGER]
     assert trigger["type"] == "ApiConnectionWebhook"
     assert "recurrence" not in trigger and "splitOn" not in trigger  # one run per event
     inputs = trigger["inputs"]
     assert inputs["host"]["connection"]["name"] == CONNECTION
     assert inputs["path"] == "/api/data/v9.1/callbackregistrations"
-    assert inputs["headers"]["organization"] == ORG
+    assert inputs["headers"]["organization"] == ORG_VALUE
     assert inputs["body"] == {
         "entityname": "lead",
         "message": 1,
@@ -79,7 +82,12 @@ def test_create_step_becomes_an_api_connection_action_with_dynamic_content(new_f
     assert inputs["method"] == "post"
     assert inputs["host"]["connection"]["name"] == CONNECTION
     assert inputs["path"] == ("/api/data/v9.1/@{encodeURIComponent(encodeURIComponent('tasks'))}")
-    assert inputs["headers"]["organization"] == ORG
+    # The designer's headers: formatted values come back, typed by the full metadata.
+    assert inputs["headers"] == {
+        "organization": ORG_VALUE,
+        "prefer": 'return=representation,odata.include-annotations="*"',
+        "accept": "application/json;odata.metadata=full",
+    }
     assert inputs["body"] == {
         # text around a field: string interpolation
         "subject": "Follow up: @{triggerBody()?['subject']}",
@@ -90,7 +98,8 @@ def test_create_step_becomes_an_api_connection_action_with_dynamic_content(new_f
         "prioritycode": 2,  # the choice label, as its value
         "percentcomplete": 0,
     }
-    assert inputs["retryPolicy"] == DEFAULT_RETRY
+    # The default retry is Logic Apps' own default: no retryPolicy at all.
+    assert "retryPolicy" not in inputs
 
 
 def test_steps_chain_and_use_earlier_outputs(new_flow, assert_valid):
@@ -109,6 +118,8 @@ def test_steps_chain_and_use_earlier_outputs(new_flow, assert_valid):
     task_id = "@{encodeURIComponent(encodeURIComponent(body('create_task')?['activityid']))}"
     get = actions["get_task"]["inputs"]
     assert get["method"] == "get"
+    assert get["headers"]["prefer"] == 'odata.include-annotations="*"'
+    assert "prefer" not in actions["drop_task"]["inputs"]["headers"]
     assert get["path"].endswith(f"('tasks'))}}({task_id})")
     touch = actions["touch_lead"]["inputs"]
     assert touch["method"] == "patch" and touch["headers"]["If-Match"] == "*"
@@ -121,6 +132,18 @@ def test_steps_chain_and_use_earlier_outputs(new_flow, assert_valid):
     assert actions["drop_task"]["inputs"]["method"] == "delete"
 
 
+def test_python_steps_are_refused_unless_placeholders_are_asked_for(new_flow):
+    flow = walkthrough(new_flow)
+    flow.step("score", "len(trigger['subject'] or '') * 2")
+    flow.step("notify", lambda trigger: print(trigger["subject"]))
+    with pytest.raises(FlowError) as err:
+        flow.to_logic_app(org=ORG)
+    message = str(err.value)
+    assert "step score is Python with no Logic Apps equivalent" in message
+    assert "step notify is Python function" in message and "--placeholders" in message
+    assert "\n" not in message
+
+
 def test_python_steps_become_marked_placeholders_named_in_a_warning(new_flow, assert_valid):
     flow = walkthrough(new_flow)
     flow.step("score", "len(trigger['subject'] or '') * 2", when="trigger['subject']")
@@ -128,7 +151,7 @@ def test_python_steps_become_marked_placeholders_named_in_a_warning(new_flow, as
     with pytest.warns(
         ExportWarning, match=r"2 step\(s\) exported as placeholders.*score \(Python\), notify"
     ):
-        definition = assert_valid(flow.to_logic_app(org=ORG))
+        definition = assert_valid(flow.to_logic_app(org=ORG, placeholders=True))
     score = definition["actions"]["score"]
     assert score["type"] == "Compose"
     assert score["runAfter"] == {"create_task": ["Succeeded"]}
@@ -146,10 +169,22 @@ def test_a_pure_declarative_flow_for_a_real_org_exports_without_warnings(
     assert not [w for w in recwarn if issubclass(w.category, ExportWarning)]
 
 
-def test_the_sandbox_org_is_flagged_as_not_deployable(new_flow, d365, assert_valid):
-    result = export(walkthrough(new_flow))
+def test_a_sandbox_flow_is_refused_without_an_org(new_flow, d365):
+    """The sandbox's loopback address is never where a Logic App runs: name the org."""
+    flow = walkthrough(new_flow)
+    with pytest.raises(FlowError, match="runs on a sandbox: http://127.0.0.1:.* --org") as err:
+        export(flow)
+    assert "\n" not in str(err.value)
+    with pytest.raises(
+        FlowError, match="the organisation given http://localhost:8080 is a loopback"
+    ):
+        export(flow, org="http://localhost:8080")
+    assert export(flow, org=ORG).definition["parameters"]["organization"]["defaultValue"] == ORG
+
+
+def test_an_org_outside_dynamics_com_is_flagged(new_flow, assert_valid):
+    result = export(walkthrough(new_flow), org="https://crm.example.org")
     assert_valid(result.document)
-    assert result.definition["triggers"][TRIGGER]["inputs"]["headers"]["organization"] == d365.url
     assert any("not a Dynamics 365 org" in note for note in result.warnings)
 
 
@@ -183,6 +218,7 @@ def test_retry_policies_and_timeouts_carry_over(new_flow, assert_valid):
 def test_arm_template_deploys_the_workflow_with_its_api_connection(new_flow, assert_valid):
     flow = walkthrough(new_flow)
     flow.step("label", 'update tasks {steps[create_task]} description="[auto] created by flow"')
+    flow.step("tag", 'update tasks {steps[create_task]} description="[auto]"')
     template = flow.to_logic_app(arm=True, org=ORG)
     assert template["$schema"].endswith("deploymentTemplate.json#")
     connection, workflow = template["resources"]
@@ -196,13 +232,18 @@ def test_arm_template_deploys_the_workflow_with_its_api_connection(new_flow, ass
     assert value["connectionId"].startswith("[resourceId('Microsoft.Web/connections'")
     assert value["connectionName"] == "[parameters('connectionName')]"
     assert value["id"] == "[variables('managedApiId')]"
+    # The organisation is a template parameter handed to the workflow's parameter.
+    assert template["parameters"]["organization"]["defaultValue"] == ORG
+    assert workflow["properties"]["parameters"]["organization"] == {
+        "value": "[parameters('organization')]"
+    }
     definition = assert_valid(template)
-    # ARM would evaluate a string starting with "[": it is escaped as "[[".
-    assert (
-        definition["actions"]["label"]["inputs"]["body"]["description"] == "[[auto] created by flow"
-    )
+    # ARM evaluates only a string that starts with "[" and ends with "]"; others stay as is.
+    body = definition["actions"]["label"]["inputs"]["body"]
+    assert body["description"] == "[auto] created by flow"
+    assert definition["actions"]["tag"]["inputs"]["body"]["description"] == "[[auto]"
     plain = assert_valid(flow.to_logic_app(org=ORG))
-    assert plain["actions"]["label"]["inputs"]["body"]["description"] == "[auto] created by flow"
+    assert plain["actions"]["tag"]["inputs"]["body"]["description"] == "[auto]"
 
 
 def test_a_step_whose_write_fires_its_own_trigger_is_flagged(new_flow, assert_valid):
@@ -218,3 +259,35 @@ def test_a_step_whose_write_fires_its_own_trigger_is_flagged(new_flow, assert_va
     quiet.step("mark", "update leads {trigger[leadid]} jobtitle=Buyer")
     quiet.step("task", 'create tasks subject="{trigger[subject]}"')
     assert export(quiet, org=ORG).warnings == []
+
+
+def test_arm_template_with_a_service_principal_connection(new_flow, assert_valid):
+    """The Dataverse connector's service-principal connection: app id, secret (securestring) and
+    tenant as template parameters, set as the connection's ``token:*`` parameter values
+    (https://learn.microsoft.com/connectors/commondataservice/ "Service principal authentication")."""
+    flow = walkthrough(new_flow)
+    template = export(flow, arm=True, org=ORG, connection="service-principal").document
+    connection = template["resources"][0]
+    assert connection["properties"]["parameterValues"] == {
+        "token:clientId": "[parameters('clientId')]",
+        "token:clientSecret": "[parameters('clientSecret')]",
+        "token:TenantId": "[parameters('tenantId')]",
+        "token:grantType": "client_credentials",
+    }
+    params = template["parameters"]
+    assert (
+        params["clientSecret"]["type"] == "securestring"
+        and "defaultValue" not in params["clientSecret"]
+    )
+    assert params["clientId"]["type"] == "string" and "defaultValue" not in params["clientId"]
+    assert params["tenantId"]["defaultValue"] == "[subscription().tenantId]"
+    assert_valid(template)
+    oauth = export(flow, arm=True, org=ORG).document
+    assert "parameterValues" not in oauth["resources"][0]["properties"]
+    assert "clientSecret" not in oauth["parameters"]
+    with pytest.raises(FlowError, match="add --arm"):
+        export(flow, org=ORG, connection="service-principal")
+    with pytest.raises(FlowError, match="unknown connection 'certificate'"):
+        export(flow, arm=True, org=ORG, connection="certificate")
+    with pytest.raises(FlowError, match="legacy Dynamics 365 connector has no service-principal"):
+        export(flow, arm=True, legacy=True, org=ORG, connection="service-principal")

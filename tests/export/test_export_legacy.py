@@ -4,13 +4,14 @@ its tabular actions, as the designer wrote them; validated against the schema.""
 from __future__ import annotations
 
 import pytest
-from export_support import ORG
 
 from d365nb.flows import FlowError
 from d365nb.flows.export import ExportWarning, recurrence
+from tests.support.export import ORG
 
 CONNECTION = "@parameters('$connections')['dynamicscrmonline']['connectionId']"
-DATASET = "@{encodeURIComponent(encodeURIComponent('contoso.crm4'))}"
+# The dataset (org host minus .dynamics.com) is a workflow parameter every path reads.
+DATASET = "@{encodeURIComponent(encodeURIComponent(parameters('dataset')))}"
 
 
 @pytest.mark.parametrize(
@@ -39,6 +40,9 @@ def test_legacy_trigger_polls_the_table(new_flow, assert_valid, kind, operation,
     assert trigger["recurrence"] == {"frequency": "Minute", "interval": 3}
     assert trigger["splitOn"] == "@triggerBody()?['value']"
     assert trigger["metadata"]["flowSystemMetadata"]["swaggerOperationId"] == swagger
+    # A concurrency limit would turn splitOn off above 100 items (Logic Apps limits doc).
+    assert "runtimeConfiguration" not in trigger
+    assert definition["parameters"]["dataset"]["defaultValue"] == "contoso.crm4"
     if kind == "deleted":
         assert "queries" not in trigger["inputs"]
     else:
@@ -100,12 +104,16 @@ def test_legacy_actions_use_items_paths_and_lookup_type_pairs(new_flow, assert_v
 def test_dataset_is_the_org_host_minus_dynamics_com(new_flow, assert_valid):
     flow = new_flow().on_created("leads", every="1m")
     flow.step("get_lead", "get leads {trigger[leadid]}")
-    path = assert_valid(flow.to_logic_app(legacy=True, org="https://org0c4ba32d.crm.dynamics.com"))[
-        "triggers"
-    ]["When_a_record_is_created"]["inputs"]["path"]
-    assert path.startswith(
-        "/datasets/@{encodeURIComponent(encodeURIComponent('org0c4ba32d.crm'))}/"
+    definition = assert_valid(
+        flow.to_logic_app(legacy=True, org="https://org0c4ba32d.crm.dynamics.com")
     )
+    path = definition["triggers"]["When_a_record_is_created"]["inputs"]["path"]
+    assert path.startswith(f"/datasets/{DATASET}/")
+    assert definition["parameters"]["dataset"] == {
+        "defaultValue": "org0c4ba32d.crm",
+        "type": "String",
+        "metadata": definition["parameters"]["dataset"]["metadata"],
+    }
 
 
 def test_arm_template_for_legacy_uses_the_dynamics_connection(new_flow, assert_valid):
@@ -117,6 +125,8 @@ def test_arm_template_for_legacy_uses_the_dynamics_connection(new_flow, assert_v
         "dynamicscrmonline"
     }
     assert "'dynamicscrmonline')]" in template["variables"]["managedApiId"]
+    assert template["parameters"]["dataset"]["defaultValue"] == "contoso.crm4"
+    assert workflow["properties"]["parameters"]["dataset"] == {"value": "[parameters('dataset')]"}
     assert_valid(template)
 
 

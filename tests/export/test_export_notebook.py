@@ -5,48 +5,31 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
-import nbformat
 import pytest
-from export_support import REPO, SCHEMA_PATH
-from nbclient import NotebookClient
+
+from tests.support.export import REPO
+from tests.support.notebooks import code_cells, run_copy, text_of
 
 NOTEBOOK = REPO / "notebooks" / "export.ipynb"
 
 
-def text_of(cell) -> str:
-    parts = []
-    for output in cell.get("outputs", []):
-        parts.append(output.get("text", ""))
-        data = output.get("data", {})
-        parts.append(data.get("text/plain", ""))
-        if output.get("output_type") == "error":
-            parts.append(f"{output['ename']}: {output['evalue']}")
-    return "\n".join(parts)
-
-
 @pytest.mark.slow
 def test_export_notebook_exports_valid_definitions(tmp_path, monkeypatch, validator):
-    stored = nbformat.read(NOTEBOOK, as_version=4)
-    assert all(not c.get("outputs") for c in stored.cells if c.cell_type == "code")  # saved clean
-    work = tmp_path / NOTEBOOK.name
-    shutil.copy(NOTEBOOK, work)
-    nb = nbformat.read(work, as_version=4)
-    nb.cells.append(
-        nbformat.v4.new_code_cell(
-            "import d365nb\nprint('TOKEN', d365nb.connections.current.sandbox.token)"
-        )
+    nb = run_copy(
+        NOTEBOOK,
+        tmp_path,
+        "import d365nb\nprint('TOKEN', d365nb.connections.current.sandbox.token, 'OUT', OUT)",
     )
-    monkeypatch.setenv("LOGICAPPS_SCHEMA", str(SCHEMA_PATH))  # the kernel inherits it
-    NotebookClient(
-        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
-    ).execute()
-    code = [c for c in nb.cells if c.cell_type == "code"]
+    code = code_cells(nb)
     outputs = {c.source: text_of(c) for c in code}
     everything = "\n".join(outputs.values())
     assert "INVALID" not in everything
     assert everything.count("valid Logic Apps workflow definition") == 4
-    assert "exported to lead_to_task.logicapp.json" in everything
+    out = Path(text_of(code[-1]).split("OUT", 1)[1].split()[0])
+    assert f"exported to {out}/lead_to_task.logicapp.json" in everything
+    assert not (tmp_path / "lead_to_task.logicapp.json").exists()  # not beside the notebook
     assert "ApiConnectionWebhook" in everything and "callbackregistrations" in everything
     assert "GetOnNewItems" in everything  # the legacy trigger
     assert "1 step(s) exported as placeholders" in everything and '"type": "Compose"' in everything
@@ -55,7 +38,7 @@ def test_export_notebook_exports_valid_definitions(tmp_path, monkeypatch, valida
     assert "my_note" in everything
     # The files the notebook wrote are valid too (checked here, not only by the notebook).
     for name in ("lead_to_task.logicapp.json", "lead_to_task.arm.json"):
-        document = json.loads((tmp_path / name).read_text())
+        document = json.loads((out / name).read_text())
         definition = (
             document.get("resources", [None, {}])[1]["properties"]["definition"]
             if ("resources" in document)
@@ -65,3 +48,4 @@ def test_export_notebook_exports_valid_definitions(tmp_path, monkeypatch, valida
     token = text_of(code[-1]).split("TOKEN", 1)[1].split()[0]
     assert len(token) >= 16
     assert not any(token in text_of(c) for c in code[:-1])
+    shutil.rmtree(out, ignore_errors=True)

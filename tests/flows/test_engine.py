@@ -1,22 +1,24 @@
-"""The engine, runner and history on an in-memory source (no HTTP): scheduling, order,
-failures, retries, timeouts, concurrency, output routing, loop guard, resume, bad input."""
+"""The engine, runner and history on a real sandbox served in-process (``conn``: an empty org
+over ``httpx.ASGITransport``, no socket): scheduling, order, failures, retries, timeouts,
+concurrency, output routing, loop guard, resume, bad input."""
 
 from __future__ import annotations
 
 import threading
 
 import pytest
-from flows_support import FakeConn, FakeError, wait_for
 
+from d365nb.client.errors import error_for_status
 from d365nb.flows import Flow, FlowError, RetryPolicy, flows, get_flow
 from d365nb.flows.history import History
+from tests.support.waiting import wait_for
 
 FAST = RetryPolicy(type="exponential", count=4, interval=0.01)
 
 
-@pytest.fixture
-def conn() -> FakeConn:
-    return FakeConn()
+def http_error(status: int, retry_after: float | None = None) -> Exception:
+    """The client's error for an HTTP failure, as a step calling the service would see it."""
+    return error_for_status(status, f"service said {status}", retry_after=retry_after)
 
 
 def finished(flow: Flow, n: int) -> bool:
@@ -29,7 +31,7 @@ def make(conn, history, name="f", **kw) -> Flow:
 
 
 def test_each_new_record_gives_one_run_with_steps_in_order(conn, history):
-    conn.insert("leads", {"subject": "old"})  # before the start: not a new record
+    conn.create("leads", {"subject": "old"})  # before the start: not a new record
     seen = []
     flow = make(conn, history)
     flow.step(
@@ -40,7 +42,7 @@ def test_each_new_record_gives_one_run_with_steps_in_order(conn, history):
     flow.step("second", "seen.append(('second', steps['first']))\n'done'", namespace={"seen": seen})
     flow.start()
     wait_for(lambda: flow.state == "Running")
-    ids = [conn.insert("leads", {"subject": f"s{i}"}) for i in range(3)]
+    ids = [conn.create("leads", {"subject": f"s{i}"}) for i in range(3)]
     flow.poll_now()
     wait_for(lambda: finished(flow, 3))
     runs = flow.runs()
@@ -65,10 +67,10 @@ def test_failed_step_fails_the_run_skips_the_rest_and_polling_goes_on(conn, hist
     flow.step("after", "2")
     flow.start()
     wait_for(lambda: flow.state == "Running")
-    conn.insert("leads", {"subject": "bad"})
+    conn.create("leads", {"subject": "bad"})
     flow.poll_now()
     wait_for(lambda: finished(flow, 1))
-    conn.insert("leads", {"subject": "fine"})
+    conn.create("leads", {"subject": "fine"})
     flow.poll_now()
     wait_for(lambda: finished(flow, 2))
     runs = flow.runs().set_index("status")
@@ -85,18 +87,18 @@ def test_transient_errors_are_retried_and_others_are_not(conn, history):
     def flaky(trigger, run):
         calls["transient"] += 1
         if calls["transient"] < 3:
-            raise FakeError(503, retry_after=0.01)
+            raise http_error(503, 0.01)
         return run.attempt
 
     def hard(trigger):
         calls["hard"] += 1
-        raise FakeError(400)
+        raise http_error(400)
 
     flow = make(conn, history)
     flow.step("flaky", flaky, retry=FAST).step("hard", hard, retry=FAST)
     flow.start()
     wait_for(lambda: flow.state == "Running")
-    conn.insert("leads", {"subject": "x"})
+    conn.create("leads", {"subject": "x"})
     flow.poll_now()
     wait_for(lambda: finished(flow, 1))
     run = flow.run(flow.runs().run_id.iloc[0])
@@ -111,28 +113,28 @@ def test_the_default_retry_waits_what_retry_after_says(conn, history):
     def throttled(trigger):
         calls.append(1)
         if len(calls) == 1:
-            raise FakeError(429, retry_after=0.05)
+            raise http_error(429, 0.05)
         return "ok"
 
     flow = make(conn, history).step("s", throttled)  # default policy: 7 s, unless told
     flow.start()
     wait_for(lambda: flow.state == "Running")
-    conn.insert("leads", {})
+    conn.create("leads", {})
     flow.poll_now()
     wait_for(lambda: finished(flow, 1), timeout=5, what="the retry after 0.05 s, not 7 s")
     step = flow.run(flow.runs().run_id.iloc[0]).step("s")
     assert (step["status"], step["attempts"]) == ("Succeeded", 2)
-    assert "[retry 1] fake HTTP 429; waiting 0.05s" in step["log"]
+    assert "[retry 1] service said 429 (HTTP 429); waiting 0.05s" in step["log"]
 
 
 def test_retry_gives_up_after_the_policy_count(conn, history):
     def always(trigger):
-        raise FakeError(429, retry_after=0)
+        raise http_error(429, 0)
 
     flow = make(conn, history).step("s", always, retry=RetryPolicy(count=2, interval=0.001))
     flow.start()
     wait_for(lambda: flow.state == "Running")
-    conn.insert("leads", {})
+    conn.create("leads", {})
     flow.poll_now()
     wait_for(lambda: finished(flow, 1))
     step = flow.run(flow.runs().run_id.iloc[0]).step("s")
@@ -144,7 +146,7 @@ def test_step_timeout_fails_the_step(conn, history):
     flow = make(conn, history).step("slow", lambda: release.wait(10), timeout=0.2)
     flow.start()
     wait_for(lambda: flow.state == "Running")
-    conn.insert("leads", {})
+    conn.create("leads", {})
     flow.poll_now()
     wait_for(lambda: finished(flow, 1))
     release.set()
@@ -165,12 +167,12 @@ def test_a_timed_out_step_that_runs_on_cannot_write_any_more(conn, history):
 
     flow = make(conn, history).step("slow", slow, timeout=0.2)
     flow.start()
-    conn.insert("leads", {})
+    conn.create("leads", {})
     flow.poll_now()
     wait_for(lambda: finished(flow, 1))
     release.set()  # the abandoned thread carries on...
     wait_for(lambda: late, what="the late write to be refused")
-    assert "late writes are refused" in str(late[0]) and conn.rows["tasks"] == {}
+    assert "late writes are refused" in str(late[0]) and conn.list("tasks").empty
 
 
 @pytest.mark.parametrize("concurrency", [1, 3])
@@ -189,7 +191,7 @@ def test_concurrency_caps_runs_in_parallel(conn, history, concurrency):
 
     flow = make(conn, history, concurrency=concurrency).step("s", step)
     for _ in range(8):
-        conn.insert("leads", {})
+        conn.create("leads", {})
     flow.on_created("leads", every="1s", since="beginning")
     flow.start()
     wait_for(lambda: finished(flow, 8))
@@ -201,7 +203,7 @@ def test_flows_keep_running_while_the_calling_thread_blocks(conn, history):
     flow = make(conn, history).step("s", lambda: done.set())
     flow.start()
     wait_for(lambda: flow.state == "Running")
-    conn.insert("leads", {})
+    conn.create("leads", {})
     # The "cell" blocks without polling anything; the engine thread does the work.
     assert done.wait(10)
 
@@ -211,7 +213,7 @@ def test_step_prints_go_to_the_run_not_to_the_running_cell(conn, history, capsys
     flow.start()
     wait_for(lambda: flow.state == "Running")
     print("cell output")
-    conn.insert("leads", {})
+    conn.create("leads", {})
     flow.poll_now()
     wait_for(lambda: finished(flow, 1))
     print("more cell output")
@@ -225,13 +227,14 @@ def test_a_flow_does_not_trigger_itself_unless_asked(conn, history):
     for self_trigger, expected_runs in ((False, 1), (True, 3)):
 
         def step(trigger, d365):
-            if trigger.get("generation", 0) < 2:
-                d365.create("leads", {"generation": trigger.get("generation", 0) + 1})
+            generation = int(trigger["subject"][1:])
+            if generation < 2:
+                d365.create("leads", {"subject": f"g{generation + 1}"})
 
         flow = Flow(f"loop{self_trigger}", conn, history=history, self_trigger=self_trigger)
         flow.on_created("leads", every="1s").step("s", step).start()
         wait_for(lambda flow=flow: flow.state == "Running")
-        conn.insert("leads", {"generation": 0})
+        conn.create("leads", {"subject": "g0"})
         wait_for(lambda flow=flow, n=expected_runs: finished(flow, n), what=f"{expected_runs} runs")
         flow.poll_now()
         wait_for(lambda flow=flow: flow._watcher().polls >= 3)
@@ -244,7 +247,7 @@ def test_stopped_flow_resumes_from_its_watermark(conn, history):
     flow.start()
     wait_for(lambda: flow.state == "Running")
     flow.stop()
-    missed = [conn.insert("leads", {}) for _ in range(3)]  # while stopped
+    missed = [conn.create("leads", {}) for _ in range(3)]  # while stopped
     flow.start()
     wait_for(lambda: finished(flow, 3))
     assert sorted(flow.runs().record_id) == sorted(missed)
@@ -254,7 +257,7 @@ def test_resubmit_after_fixing_the_step_succeeds(conn, history):
     flow = make(conn, history).step("s", "raise RuntimeError('bug')")
     flow.start()
     wait_for(lambda: flow.state == "Running")
-    conn.insert("leads", {"subject": "x"})
+    conn.create("leads", {"subject": "x"})
     flow.poll_now()
     wait_for(lambda: finished(flow, 1))
     failed_id = flow.runs().run_id.iloc[0]
@@ -269,7 +272,7 @@ def test_history_survives_a_new_process_view(conn, history, tmp_path):
     flow = make(conn, history).step("s", "1")
     flow.start()
     wait_for(lambda: flow.state == "Running")
-    conn.insert("leads", {})
+    conn.create("leads", {})
     flow.poll_now()
     wait_for(lambda: finished(flow, 1))
     other = History(history.path)
@@ -288,7 +291,7 @@ def test_runs_left_in_flight_by_a_stop_run_again_on_start(conn, history):
     flow = make(conn, history).step("s", step)
     flow.start()
     wait_for(lambda: flow.state == "Running")
-    lead = conn.insert("leads", {})
+    lead = conn.create("leads", {})
     flow.poll_now()
     wait_for(lambda: executed)
     assert flow.runs().status.tolist() == ["Running"]  # visible while it executes
@@ -308,7 +311,7 @@ def test_bad_input_is_a_clear_error_and_starts_nothing(conn, history):
         make(conn, history, "nosteps").start()
     with pytest.raises(FlowError, match="no trigger"):
         Flow("notrigger", conn, history=history).step("s", "1").start()
-    with pytest.raises(LookupError, match="unknown table"):
+    with pytest.raises(LookupError, match="no table named 'nope'"):
         Flow("t", conn, history=history).on_created("nope", every="1s")
     with pytest.raises(FlowError, match="no change tracking"):
         Flow("d", conn, history=history).on_deleted("tasks", every="1s")
@@ -327,7 +330,7 @@ def test_pause_stops_polling_and_resume_picks_up_what_came_meanwhile(conn, histo
     wait_for(lambda: flow.state == "Paused")
     watcher = flow._watcher()
     polls, due = watcher.polls, watcher.next_poll
-    conn.insert("leads", {})
+    conn.create("leads", {})
     flow.poll_now()  # a paused flow wakes up but does not check its trigger
     wait_for(lambda: watcher.next_poll != due, what="the loop to go round once, paused")
     assert flow._watcher().polls == polls and len(flow.runs()) == 0
@@ -357,7 +360,7 @@ def test_the_live_status_view_is_updated_by_the_engine(conn, history):
     assert "Stopped" in view.widget.value
     flow.start()
     wait_for(lambda: "Running" in view.widget.value, what="the view to show Running")
-    conn.insert("leads", {})
+    conn.create("leads", {})
     flow.poll_now()
     wait_for(lambda: ">Succeeded</span> 1 " in view.widget.value, what="the view to count the run")
     assert "application/vnd.jupyter.widget-view+json" in view._repr_mimebundle_()
@@ -376,7 +379,7 @@ def test_a_stored_flow_can_be_loaded_and_resumes_its_history(conn, history):
     flow.start()
     wait_for(lambda: flow.state == "Running")
     flow.stop()
-    conn.insert("leads", {"subject": "while stopped"})
+    conn.create("leads", {"subject": "while stopped"})
     loaded = Flow.load("stored", conn, history=history)
     assert loaded is not flow and loaded.concurrency == 2
     assert [(s.name, s.kind, s.retry.type, s.timeout) for s in loaded.steps] == [

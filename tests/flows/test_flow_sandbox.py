@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import uuid
 
-from flows_support import wait_for
-
 from d365nb.flows import Flow, RetryPolicy
+from tests.support.waiting import wait_for
 
 
 def tasks_regarding(d365, lead_id: str):

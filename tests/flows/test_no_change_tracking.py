@@ -5,12 +5,11 @@ still work, on the ``versionnumber`` watermark."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
-from flows_support import CellFailed, cell
 
 from d365nb.flows import Flow, FlowError, flows
+from tests.support.flows import untracked_tasks
+from tests.support.shells import CellFailed, run_cell
 
 
 @pytest.fixture(scope="module")
@@ -18,8 +17,7 @@ def sandbox_handle():
     from d365nb.sandbox import server
 
     org = server.build_org(data="empty")
-    # The schema's tables are shared definitions: switch change tracking off on a copy.
-    org.schema["task"] = dataclasses.replace(org.schema["task"], change_tracking=False)
+    untracked_tasks(org)
     handle = server.serve(org)
     yield handle
     handle.stop()
@@ -32,7 +30,7 @@ def test_the_service_reports_no_change_tracking(d365):
 
 def test_a_deleted_trigger_is_refused_in_one_line_and_nothing_is_defined(shell):
     with pytest.raises(CellFailed) as err:
-        cell(shell, "%d365 trigger gone deleted tasks --every 1m")
+        run_cell(shell, "%d365 trigger gone deleted tasks --every 1m")
     message = str(err.value)
     assert "\n" not in message.strip()
     assert "table tasks has no change tracking" in message and "deletions" in message

@@ -5,15 +5,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections import Counter
 from pathlib import Path
 
 import pytest
-from flows_support import wait_for
 
 from d365nb.flows import Flow, RetryPolicy
 from d365nb.flows.history import History
+from tests.support.waiting import wait_for
 
 HERE = Path(__file__).parent
 
@@ -83,6 +84,8 @@ def test_a_killed_process_loses_no_event_and_duplicates_no_task(d365, sandbox_ha
         "D365NB_URL": sandbox_handle.url,
         "D365NB_TOKEN": sandbox_handle.token,
         "PYTHONPATH": str(HERE) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        # The killed worker's runner lease must expire before this process may take over.
+        "D365NB_FLOW_LEASE_HEARTBEAT": "0.2",
     }
     worker = subprocess.Popen(
         [sys.executable, str(HERE / "flows_worker.py"), str(history_path), tag, str(log)],
@@ -105,6 +108,10 @@ def test_a_killed_process_loses_no_event_and_duplicates_no_task(d365, sandbox_ha
     before = Counter(log.read_text().split())
     assert len(before) < events, "the worker finished before it was killed; raise the event count"
     in_flight = len(History(history_path).pending_runs("crash"))
+    wait_for(
+        lambda: History(history_path).lease("crash")["expires"] < time.time(),
+        what="the killed worker's lease to expire",
+    )
 
     import flows_worker
 

@@ -4,7 +4,8 @@ raw HTTP reader so tests check records in the sandbox independently of the clien
 from __future__ import annotations
 
 import pytest
-from forms_support import SandboxReader
+
+from tests.support.forms import SandboxReader
 
 
 @pytest.fixture(scope="session")

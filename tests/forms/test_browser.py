@@ -18,7 +18,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from forms_support import SandboxReader, unique, wait_until
+
+from tests.support.forms import SandboxReader, unique
+from tests.support.waiting import wait_for
 
 CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[2]
@@ -109,7 +111,7 @@ def lab(request, tmp_path, sandbox_handle):
         except httpx.HTTPError:
             return False
 
-    wait_until(ready, 90, f"{module} to start")
+    wait_for(ready, 90, f"{module} to start")
     yield request.param, f"{base}{path}?token={token}", work
     process.terminate()
     try:
@@ -212,7 +214,7 @@ def test_create_task_form_in_the_browser(lab, sandbox_handle):
             dynamic.select_option(label="Last Name (lastname)")
             action.get_by_role("button", name="Insert").click()
             subject_box = action.locator(".d365nb-field-subject input")
-            wait_until(
+            wait_for(
                 lambda: subject_box.input_value() == "{trigger[lastname]}",
                 30,
                 "the dynamic content token in Subject",

@@ -6,10 +6,11 @@ from __future__ import annotations
 import threading
 
 import pytest
-from forms_support import FAKE_AUTHORITY, FakeEntra, wait_until
 
 from d365nb.client.registry import connections
 from d365nb.notebook.forms import ConnectionForm
+from tests.support.forms import FAKE_AUTHORITY, FakeEntra
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture
@@ -51,27 +52,27 @@ def test_device_code_shows_link_and_code_then_connects(sandbox_handle, tmp_path,
         form.tick_seconds = 0.05
         assert form.method.value == "device_code"
         form.connect_button.click()
-        wait_until(lambda: "FORM-2468" in form.prompt.value, 30, "the device code")
+        wait_for(lambda: "FORM-2468" in form.prompt.value, 30, "the device code")
         assert "href='https://microsoft.com/devicelogin'" in form.prompt.value
-        first = wait_until(
+        first = wait_for(
             lambda: "waiting for you to sign in" in form.status.value and form.status.value,
             30,
             "the waiting line",
         )
         assert "the code expires in 1" in first  # Entra's expires_in is 900 s
         # Live: the line counts on by itself while the person signs in.
-        wait_until(
+        wait_for(
             lambda: "waiting" in form.status.value and form.status.value != first,
             30,
             "the waiting line to count on",
         )
         assert form.connect_button.disabled
-        wait_until(lambda: entra.polls >= 1, 30, "msal to poll")
+        wait_for(lambda: entra.polls >= 1, 30, "msal to poll")
         entra.approve()
         conn = form.wait(60)
         assert conn is not None, form.status.value
         assert "connected to" in form.status.value and form.prompt.value == ""
-        wait_until(
+        wait_for(
             lambda: not any(t.name == "d365nb-device-code-status" for t in threading.enumerate()),
             10,
             "the countdown to stop",

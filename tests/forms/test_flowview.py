@@ -6,11 +6,12 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from forms_support import unique, wait_until
 
 from d365nb.flows import Flow
 from d365nb.notebook.forms import ActionForm, FlowView
 from d365nb.notebook.forms import columns as cols
+from tests.support.forms import unique
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture
@@ -100,7 +101,7 @@ def test_live_view_redraws_by_itself_when_a_run_finishes(flow, reader):
     view.live.value = True
     try:
         flow.test(record_id=lead_id)
-        wait_until(
+        wait_for(
             lambda: view.step_statuses.get("make_task") == "Succeeded",
             10,
             "the live view to redraw",
@@ -200,7 +201,7 @@ def test_a_new_live_view_of_a_flow_stops_the_previous_one(flow):
     second.live.value = True  # e.g. the cell showing the view was run again
     try:
         assert not first.live.value and second.live.value
-        wait_until(
+        wait_for(
             lambda: first._timer is None or first._timer.finished.is_set(),
             10,
             "the first view's timer to stop",

@@ -4,35 +4,18 @@ HTML fallback every form carries for front-ends without widgets."""
 from __future__ import annotations
 
 import pytest
-from forms_support import DEMO_TABLES
 from IPython.core.error import UsageError
-from IPython.testing import globalipapp
 
 from d365nb.notebook import forms
 from d365nb.notebook.forms_commands import FormUsageError, parse
+from tests.support.forms import DEMO_TABLES
+from tests.support.shells import connected
 
 
 @pytest.fixture
-def shell(sandbox_handle):
-    from d365nb.client.registry import connections
-
-    ip = globalipapp.start_ipython() or globalipapp.get_ipython()
-    ip.run_line_magic("load_ext", "d365nb")
-    before_ns, before_conn = set(ip.user_ns), connections.current
-    ip.user_ns.update(_url=sandbox_handle.url, _tok=sandbox_handle.token)
-    result = ip.run_cell("%d365 connect {_url} --token {_tok} --alias formstest")
-    assert result.success, result.error_in_exec or result.error_before_exec
-    yield ip
-    conn = connections.get("formstest")
-    connections.remove(conn)
-    conn.close()
-    if before_conn is not None:
-        for name, existing in connections.items():
-            if existing is before_conn:
-                connections.use(name)
-    ip.run_line_magic("unload_ext", "d365nb")
-    for name in set(ip.user_ns) - before_ns:
-        ip.user_ns.pop(name, None)
+def shell(bare_shell, sandbox_handle):
+    with connected(bare_shell, sandbox_handle, "formstest"):
+        yield bare_shell
 
 
 def run(ip, line):

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from forms_support import DEMO_TABLES, unique
 
 from d365nb.client.metadata import ColumnMeta
 from d365nb.notebook.forms import ListForm
 from d365nb.notebook.forms import columns as cols
 from d365nb.notebook.forms.listform import OPERATORS, condition
+from tests.support.forms import DEMO_TABLES, unique
 
 
 @pytest.mark.parametrize("table", DEMO_TABLES)

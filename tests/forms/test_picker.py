@@ -4,19 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-import time
-
-from forms_support import unique
 
 from d365nb.notebook.forms.picker import Debouncer, LookupPicker, RecordSearch
-
-
-def wait_for(condition, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.01)
+from tests.support.forms import unique
+from tests.support.waiting import wait_for
 
 
 def test_typing_a_word_sends_one_search_for_the_last_text(conn, reader):

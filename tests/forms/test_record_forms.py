@@ -6,10 +6,10 @@ import html
 import uuid
 
 import pytest
-from forms_support import DEMO_TABLES, fill, stored, unique
 
 from d365nb.notebook.forms import CreateForm, DeleteForm, GetForm, UpdateForm
 from d365nb.notebook.forms import columns as cols
+from tests.support.forms import DEMO_TABLES, fill, stored, unique
 
 
 @pytest.mark.parametrize("table", DEMO_TABLES)

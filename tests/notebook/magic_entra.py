@@ -1,10 +1,10 @@
-"""The fake Entra ID for the magics' device-code tests: the shared one (``tests/fake_entra.py``)
+"""The fake Entra ID for the magics' device-code tests: the shared one (``tests/support/entra.py``)
 with this suite's authority and user code. The person "signs in" as soon as the code is shown;
 any client secret is accepted (the magics only prove it is never shown)."""
 
 from __future__ import annotations
 
-from fake_entra import FakeEntra as _SharedFakeEntra
+from tests.support.entra import FakeEntra as _SharedFakeEntra
 
 AUTHORITY = "https://login.nbtest.example"
 USER_CODE = "NBMAGIC-42"

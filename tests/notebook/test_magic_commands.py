@@ -6,8 +6,9 @@ import uuid
 
 import pandas as pd
 import pytest
-from conftest import MagicFailed, run_cell
 from IPython.core.error import UsageError
+
+from tests.support.shells import CellFailed, run_cell
 
 
 def _tag() -> str:
@@ -61,6 +62,7 @@ def test_select_top_orderby_and_output_variable(shell, d365):
 
 def test_pages_and_all_control_how_much_is_read(shell, d365, magic):
     magic.page_size = 100
+    magic.max_pages = 1  # the default (0) reads every page, as d365.list does
     one = d365(shell, "list leads --select lastname")
     two = d365(shell, "list leads --select lastname --pages 2")
     every = d365(shell, "list leads --select lastname --all")
@@ -68,7 +70,7 @@ def test_pages_and_all_control_how_much_is_read(shell, d365, magic):
     assert (len(two), two.attrs["pages"]) == (200, 2)
     assert len(every) > 200 and every.attrs["pages"] == -(-len(every) // 100)
     footer = shell.display_formatter.format(one)[0]["text/plain"].splitlines()[-1]
-    assert footer.endswith("more rows: --all or --pages N")
+    assert footer.endswith(f"first 100 of {one.attrs['count']:,} rows · more: --all or --pages N")
     top = d365(shell, "list leads --select lastname --top 250")
     assert (len(top), top.attrs["pages"]) == (250, 1)  # --top is honoured beyond one page size
 
@@ -228,7 +230,7 @@ def test_tables_describe_whoami_connections(shell, d365, sandbox):
 
 
 def test_use_switches_and_unknown_alias_suggests(shell, d365):
-    with pytest.raises(MagicFailed, match="no connection 'nbtst'. Did you mean nbtest"):
+    with pytest.raises(CellFailed, match="no connection 'nbtst'. Did you mean nbtest"):
         d365(shell, "use nbtst")
     d365(shell, "use nbtest")
 
@@ -253,7 +255,7 @@ def test_footer_line_is_shown_under_the_table(shell, d365):
 
 
 def _error(shell, d365, line, cell=None) -> str:
-    with pytest.raises(MagicFailed) as failed:
+    with pytest.raises(CellFailed) as failed:
         d365(shell, line, cell)
     assert isinstance(failed.value.error, UsageError)
     text = str(failed.value.error)
@@ -332,7 +334,7 @@ def test_short_errors_off_raises_the_typed_error(shell, d365, magic):
     from d365nb.client.errors import BadRequest
 
     magic.short_errors = False
-    with pytest.raises(MagicFailed) as failed:
+    with pytest.raises(CellFailed) as failed:
         d365(shell, 'list leads --filter "statuscode eq"')
     assert isinstance(failed.value.error, BadRequest)
 
@@ -354,12 +356,18 @@ def test_where_with_a_bad_value_fails_before_the_preview(shell, d365, capsys):
 
 
 def test_expand_keeps_dollar_options_untouched(shell, d365):
+    # A task of its own: other tests add tasks regarding nothing to the shared sandbox.
+    tag = _tag()
+    shell.user_ns["lid"] = d365(shell, f'create leads subject="{tag}" lastname="{tag}"')
+    d365(shell, f'create tasks subject="{tag}" regardingobjectid=leads({{lid}})')
     frame = d365(
         shell,
-        'list tasks --select subject --expand "regardingobjectid_lead_task($select=fullname)" --top 20',
+        f'list tasks --filter "subject eq \'{tag}\'" --select subject '
+        '--expand "regardingobjectid_lead_task($select=fullname)"',
     )
-    linked = [v for v in frame["regardingobjectid_lead_task"] if isinstance(v, dict)]
-    assert linked and all(set(v) >= {"fullname"} for v in linked)
+    # The expanded lead comes back flat (issue 14): one column per selected field.
+    assert "regardingobjectid_lead_task.fullname" in frame.columns
+    assert frame["regardingobjectid_lead_task.fullname"].tolist() == [tag]
 
 
 def test_update_cell_body_sets_the_fields(shell, d365, api):

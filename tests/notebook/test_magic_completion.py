@@ -99,10 +99,16 @@ def test_trigger_completes_kind_table_and_filter_columns(shell, warm):
 
 
 def test_trigger_completion_knows_every_trigger_option():
+    """Parser and completion read the same definitions (``d365nb.flows.definitions``)."""
     from d365nb.notebook import completion, flow_commands
 
     parser = flow_commands._trigger_parser()
     declared = {o for a in parser._actions for o in a.option_strings if o.startswith("--")}
-    assert declared == set(completion._TRIGGER_OPTIONS)
+    offered = set(completion.candidates("%d365 trigger f updated leads --"))
+    assert declared == offered
+    # A created trigger is not offered what only an updated one takes.
+    assert declared - set(completion.candidates("%d365 trigger f created leads --")) == {
+        "--columns"
+    }
     kinds = next(a.choices for a in parser._actions if a.dest == "kind")
-    assert tuple(kinds) == completion._TRIGGER_KINDS
+    assert list(kinds) == completion.candidates("%d365 trigger f ")

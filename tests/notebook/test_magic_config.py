@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from conftest import run_cell
 
 from d365nb.notebook.config import env_options, find_pyproject, pyproject_options
+from tests.support.shells import run_cell
 
 
 def _reload(shell):

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pandas as pd
-from conftest import run_cell
 from tqdm import tqdm as tqdm_class
 
 from d365nb.client.errors import BadRequest, UnknownTable
 from d365nb.notebook.display import footer_of, format_footer, remember_footer
 from d365nb.notebook.error_lines import redact, render_error
 from d365nb.notebook.progress import Progress
+from tests.support.shells import run_cell
 
 
 class Clock:

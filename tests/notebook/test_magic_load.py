@@ -7,10 +7,10 @@ import subprocess
 import sys
 
 import pytest
-from conftest import MagicFailed
 from IPython.core.error import UsageError
 
 from d365nb.notebook.args import COMMANDS, help_text
+from tests.support.shells import CellFailed
 
 HEAVY = ("pandas", "httpx", "d365nb.sandbox", "d365nb.client.api", "tqdm")
 
@@ -67,14 +67,14 @@ def test_dash_dash_help_prints_usage_and_does_nothing_else(bare_shell, d365, cap
 
 
 def test_unknown_command_suggests_the_closest(bare_shell, d365):
-    with pytest.raises(MagicFailed) as failed:
+    with pytest.raises(CellFailed) as failed:
         d365(bare_shell, "lsit leads")
     assert isinstance(failed.value.error, UsageError)
     assert "unknown command 'lsit'. Did you mean: list?" in str(failed.value)
 
 
 def test_missing_argument_shows_the_usage_line(bare_shell, d365):
-    with pytest.raises(MagicFailed) as failed:
+    with pytest.raises(CellFailed) as failed:
         d365(bare_shell, "get leads")
     text = str(failed.value)
     assert "the following arguments are required: id" in text
@@ -82,7 +82,7 @@ def test_missing_argument_shows_the_usage_line(bare_shell, d365):
 
 
 def test_unbalanced_quote_is_one_line_error(bare_shell, d365):
-    with pytest.raises(MagicFailed, match="No closing quotation"):
+    with pytest.raises(CellFailed, match="No closing quotation"):
         d365(bare_shell, 'list leads --filter "statuscode eq 1')
 
 
@@ -94,7 +94,7 @@ def test_not_connected_says_how_to_connect(bare_shell, d365):
     for alias, _ in saved:
         connections.remove(alias)
     try:
-        with pytest.raises(MagicFailed, match="not connected; run %d365 connect sandbox"):
+        with pytest.raises(CellFailed, match="not connected; run %d365 connect sandbox"):
             d365(bare_shell, "list leads")
     finally:
         for alias, conn in saved:
@@ -105,16 +105,16 @@ def test_flow_commands_dispatch_or_say_unavailable(bare_shell, d365):
     try:
         import d365nb.notebook.flow_commands  # noqa: F401
     except ModuleNotFoundError:
-        with pytest.raises(MagicFailed, match="flows are not available"):
+        with pytest.raises(CellFailed, match="flows are not available"):
             d365(bare_shell, "flow status x")
     else:
-        with pytest.raises(MagicFailed) as failed:
+        with pytest.raises(CellFailed) as failed:
             d365(bare_shell, "flow status no_such_flow_here")
         assert "no_such_flow_here" in str(failed.value)
 
 
 def test_cell_body_refused_for_a_line_only_command(bare_shell, d365):
-    with pytest.raises(MagicFailed, match="takes no cell body"):
+    with pytest.raises(CellFailed, match="takes no cell body"):
         d365(bare_shell, "tables", cell="x")
 
 
@@ -125,7 +125,7 @@ def test_question_mark_shows_the_generated_help(bare_shell, capsys):
 
 
 def test_misspelt_option_suggests_the_right_one(bare_shell, d365):
-    with pytest.raises(MagicFailed) as failed:
+    with pytest.raises(CellFailed) as failed:
         d365(bare_shell, 'list leads --fliter "statuscode eq 1"')
     assert "unrecognized arguments: --fliter" in str(failed.value)
     assert "did you mean --filter?" in str(failed.value)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import run_cell
+
+from tests.support.shells import CellFailed, run_cell
 
 
 def test_token_from_a_variable_is_never_printed(bare_shell, sandbox, capsys):
@@ -28,12 +29,11 @@ def test_token_from_a_variable_is_never_printed(bare_shell, sandbox, capsys):
 
 
 def test_literal_token_is_refused_and_scrubbed_from_every_history(bare_shell, sandbox):
-    from conftest import MagicFailed
 
     from d365nb.client.registry import connections
 
     history = bare_shell.history_manager
-    with pytest.raises(MagicFailed) as failed:
+    with pytest.raises(CellFailed) as failed:
         run_cell(bare_shell, f"%d365 connect {sandbox.url} --token {sandbox.token} --alias nblit")
     text = str(failed.value.error)
     assert "--token {variable}" in text and "nothing was connected" in text
@@ -52,22 +52,20 @@ def test_literal_token_is_refused_and_scrubbed_from_every_history(bare_shell, sa
 
 
 def test_sandbox_refuses_sign_in_options_instead_of_ignoring_them(bare_shell, d365):
-    from conftest import MagicFailed
 
     bare_shell.user_ns["tok"] = "some-token-value"
-    with pytest.raises(MagicFailed, match="--device-code, --token apply to an org URL"):
+    with pytest.raises(CellFailed, match="--device-code, --token apply to an org URL"):
         d365(bare_shell, "connect sandbox --device-code --token {tok} --alias nbsbx")
-    with pytest.raises(MagicFailed, match="--token replaces sign-in; drop --interactive"):
+    with pytest.raises(CellFailed, match="--token replaces sign-in; drop --interactive"):
         d365(bare_shell, "connect https://contoso.crm.dynamics.com --token {tok} --interactive")
 
 
 def test_wrong_token_fails_at_connect_without_showing_it(bare_shell, sandbox):
-    from conftest import MagicFailed
 
     from d365nb.client.registry import connections
 
     bare_shell.user_ns["bad_token"] = "not-the-token-0123456789"
-    with pytest.raises(MagicFailed) as failed:
+    with pytest.raises(CellFailed) as failed:
         run_cell(
             bare_shell,
             "%config D365Magic.debug = True\n"

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.records import create
+
 ALL = {"Prefer": 'odata.include-annotations="*"'}
 FV = "@OData.Community.Display.V1.FormattedValue"
 
 
 @pytest.fixture
 def account(empty_api):
-    contact = empty_api.post(
-        "contacts",
-        json={"firstname": "Susanna", "lastname": "Stubberod"},
-        headers={"Prefer": "return=representation"},
-    ).json()["contactid"]
+    contact = create(empty_api, "contacts", {"firstname": "Susanna", "lastname": "Stubberod"})
     return empty_api.post(
         "accounts",
         json={
@@ -87,8 +85,15 @@ def test_annotations_on_collections_and_expanded_records(empty_api, account):
     rec = body["value"][0]
     assert rec["revenue" + FV] == "$100,000.00"
     assert rec["@odata.etag"].startswith('W/"')
-    assert rec["primarycontactid"]["@odata.etag"].startswith('W/"')
+    # In an entity-set query Dataverse sends expanded single-valued records without an etag
+    # (https://learn.microsoft.com/power-apps/developer/data-platform/webapi/query/join-tables);
+    # retrieving the one record keeps it (retrieve-entity-using-web-api).
+    assert "@odata.etag" not in rec["primarycontactid"]
     assert rec["primarycontactid"]["fullname"] == "Susanna Stubberod"
+    one = empty_api.get(
+        f"accounts({account['accountid']})?$select=name&$expand=primarycontactid($select=fullname)"
+    ).json()
+    assert one["primarycontactid"]["@odata.etag"].startswith('W/"')
 
 
 def test_etag_is_the_version_number(empty_api, account):

@@ -9,8 +9,10 @@ import httpx
 import pytest
 
 from d365nb import sandbox
-from d365nb.sandbox.changes import deletes_sql, make_token, parse_token, upserts_sql
+from d365nb.sandbox.changes import make_token, parse_token
 from d365nb.sandbox.errors import DataverseError
+from d365nb.sandbox.store import deletes_sql, upserts_sql
+from tests.support.records import create
 
 
 def test_token_has_the_documented_shape_and_round_trips():
@@ -48,9 +50,7 @@ def create_lead(client, subject="Lead", lastname="Doe", id=None) -> str:
     body = {"subject": subject, "lastname": lastname}
     if id:
         body["leadid"] = id
-    r = client.post("leads", json=body)
-    assert r.status_code == 204, r.text
-    return r.headers["OData-EntityId"].rsplit("(", 1)[1].rstrip(")")
+    return create(client, "leads", body)
 
 
 def follow(client, url, headers=None):

@@ -6,6 +6,8 @@ import uuid
 
 import pytest
 
+from tests.support.records import create
+
 
 def _error(r, status: int) -> dict:
     assert r.status_code == status, r.text
@@ -115,8 +117,7 @@ def test_application_required_is_not_enforced_by_the_server(api):
     key = r.json()["leadid"]
     assert r.json()["lastname"] is None and r.json()["subject"] is None
     assert api.patch(f"leads({key})", json={"firstname": None}).status_code == 204
-    created = api.post("leads", json={"subject": "s", "lastname": "Keep"})
-    other = created.headers["OData-EntityId"].rsplit("(", 1)[1].rstrip(")")
+    other = create(api, "leads", {"subject": "s", "lastname": "Keep"})
     assert api.patch(f"leads({other})", json={"lastname": None}).status_code == 204
     assert api.get(f"leads({other})").json()["lastname"] is None
 
@@ -228,11 +229,7 @@ def test_owner_cannot_be_cleared(api):
 
 
 def test_read_only_property_cannot_be_put(api):
-    key = api.post(
-        "contacts",
-        json={"firstname": "A", "lastname": "B"},
-        headers={"Prefer": "return=representation"},
-    ).json()["contactid"]
+    key = create(api, "contacts", {"firstname": "A", "lastname": "B"})
     _error(api.put(f"contacts({key})/fullname", json={"value": "X"}), 400)
     assert api.get(f"contacts({key})").json()["fullname"] == "A B"
 

@@ -10,6 +10,7 @@ import requests
 
 from d365nb import sandbox
 from d365nb.sandbox.faults import CONTROL_PATH, FaultInjector, Faults, parse_faults
+from tests.support.sandboxes import api_client
 
 
 def test_parse_faults_reads_the_cli_form():
@@ -57,10 +58,6 @@ def test_reconfigure_switches_faults_off():
 
 
 # -- over HTTP -------------------------------------------------------------------------------
-
-
-def api_client(handle) -> httpx.Client:
-    return httpx.Client(base_url=handle.api, headers={"Authorization": f"Bearer {handle.token}"})
 
 
 def new_lead(id: str) -> dict:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import socket
 import time
 
-import httpx
 import pytest
 
 from d365nb import sandbox
@@ -17,10 +16,7 @@ from d365nb.sandbox.limits import (
     Limits,
     parse_limits,
 )
-
-
-def api_client(handle) -> httpx.Client:
-    return httpx.Client(base_url=handle.api, headers={"Authorization": f"Bearer {handle.token}"})
+from tests.support.sandboxes import api_client
 
 
 class FakeClock:

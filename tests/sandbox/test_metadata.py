@@ -18,6 +18,22 @@ EDM = "{http://docs.oasis-open.org/odata/ns/edm}"
 NS = "Microsoft.Dynamics.CRM"
 
 
+# Every table of the sandbox (schema/tables/).
+TABLES = (
+    "lead",
+    "task",
+    "account",
+    "contact",
+    "systemuser",
+    "team",
+    "opportunity",
+    "email",
+    "activityparty",
+    "businessunit",
+    "transactioncurrency",
+)
+
+
 @pytest.fixture(scope="module")
 def tables():
     return schema_module.load()
@@ -27,6 +43,11 @@ def ok(response: httpx.Response) -> dict:
     assert response.status_code == 200, response.text
     assert response.headers["OData-Version"] == "4.0"
     return response.json()
+
+
+def attributes(api: httpx.Client, table: str, params: dict[str, str]) -> dict:
+    """The `Attributes` of a table's EntityDefinition, queried with `params`."""
+    return ok(api.get(f"EntityDefinitions(LogicalName='{table}')/Attributes", params=params))
 
 
 def refused(response: httpx.Response, status: int) -> dict:
@@ -255,12 +276,12 @@ def test_metadata_ids_are_stable_across_sandboxes(api, empty_api):
         ("LogicalName eq 'lead'", {"lead"}),
         (
             "ChangeTrackingEnabled eq true",
-            {"lead", "task", "account", "contact", "systemuser", "team"},
+            set(TABLES) - {"activityparty"},  # every table but activityparty
         ),
-        ("IsActivity eq true", {"task"}),
+        ("IsActivity eq true", {"task", "email"}),
         (
             "OwnershipType eq Microsoft.Dynamics.CRM.OwnershipTypes'BusinessOwned'",
-            {"systemuser", "team"},
+            {"systemuser", "team", "businessunit"},
         ),
         ("ObjectTypeCode lt 3 and not (LogicalName eq 'account')", {"contact"}),
         ("startswith(EntitySetName,'sys') or EntitySetName eq 'teams'", {"systemuser", "team"}),
@@ -274,7 +295,7 @@ def test_entity_definitions_filter(api, tables, flt, expected):
     assert all(set(e) == {"LogicalName", "MetadataId"} for e in body["value"])
 
 
-def test_entity_definitions_expand_attributes(api):
+def test_entity_definitions_expand_attributes(api, tables):
     body = ok(
         api.get(
             "EntityDefinitions(LogicalName='account')",
@@ -285,12 +306,14 @@ def test_entity_definitions_expand_attributes(api):
             },
         )
     )
-    assert {a["LogicalName"] for a in body["Attributes"]} == {"accountcategorycode", "industrycode"}
+    picklists = {n for n, c in tables["account"].columns.items() if c.type == "Picklist"}
+    assert {"accountcategorycode", "industrycode", "customertypecode"} <= picklists
+    assert {a["LogicalName"] for a in body["Attributes"]} == picklists
 
 
 def test_unknown_entity_is_404(api):
-    error = refused(api.get("EntityDefinitions(LogicalName='opportunity')"), 404)
-    assert "'opportunity'" in error["message"]
+    error = refused(api.get("EntityDefinitions(LogicalName='invoice')"), 404)
+    assert "'invoice'" in error["message"]
     refused(api.get("EntityDefinitions(00000000-0000-0000-0000-000000000001)"), 404)
     refused(api.get("EntityDefinitions(LogicalName='nope')/Attributes"), 404)
 
@@ -321,20 +344,20 @@ def test_orderby_top_and_aliases(api):
             params={"$select": "LogicalName", "$orderby": "ObjectTypeCode desc", "$top": "2"},
         )
     )
-    assert [e["LogicalName"] for e in body["value"]] == ["task", "team"]
-    by_label = ok(
-        api.get(
-            "EntityDefinitions(LogicalName='task')/Attributes",
-            params={
-                "$select": "LogicalName",
-                "$filter": "AttributeOf eq null and IsValidForCreate eq @c",
-                "@c": "false",
-                "$orderby": "DisplayName asc",
-            },
-        )
+    assert [e["LogicalName"] for e in body["value"]] == ["transactioncurrency", "task"]
+    by_label = attributes(
+        api,
+        "task",
+        {
+            "$select": "LogicalName",
+            "$filter": "AttributeOf eq null and IsValidForCreate eq @c",
+            "@c": "false",
+            "$orderby": "DisplayName asc",
+        },
     )
     names = [a["LogicalName"] for a in by_label["value"]]
-    assert names[:2] == ["createdby", "createdon"]  # "Created By", "Created On", ...
+    # "Created By", "Created By (Delegate)", "Created On", ...
+    assert names[:3] == ["createdby", "createdonbehalfby", "createdon"]
     assert "subject" not in names
 
 
@@ -353,6 +376,8 @@ ODATA_TYPES = {
     "Integer": "IntegerAttributeMetadata",
     "BigInt": "BigIntAttributeMetadata",
     "Money": "MoneyAttributeMetadata",
+    "Decimal": "DecimalAttributeMetadata",
+    "Double": "DoubleAttributeMetadata",
     "Boolean": "BooleanAttributeMetadata",
     "DateTime": "DateTimeAttributeMetadata",
     "Picklist": "PicklistAttributeMetadata",
@@ -365,7 +390,10 @@ ODATA_TYPES = {
 }
 
 
-@pytest.mark.parametrize("table", ["lead", "task", "account", "contact", "systemuser", "team"])
+@pytest.mark.parametrize(
+    "table",
+    TABLES,
+)
 def test_attributes_list_every_column_with_its_type(api, tables, table):
     body = ok(api.get(f"EntityDefinitions(LogicalName='{table}')/Attributes"))
     by_name = {a["LogicalName"]: a for a in body["value"]}
@@ -384,29 +412,29 @@ def test_attributes_list_every_column_with_its_type(api, tables, table):
         assert attr["EntityLogicalName"] == table
 
 
-def test_attributes_filter_by_attribute_type_enum(api):
-    body = ok(
-        api.get(
-            "EntityDefinitions(LogicalName='lead')/Attributes",
-            params={
-                "$select": "LogicalName",
-                "$filter": "AttributeType eq Microsoft.Dynamics.CRM.AttributeTypeCode'Picklist'",
-            },
-        )
+def test_attributes_filter_by_attribute_type_enum(api, tables):
+    body = attributes(
+        api,
+        "lead",
+        {
+            "$select": "LogicalName",
+            "$filter": "AttributeType eq Microsoft.Dynamics.CRM.AttributeTypeCode'Picklist'",
+        },
     )
-    assert {a["LogicalName"] for a in body["value"]} == {"leadsourcecode", "leadqualitycode"}
+    picklists = {n for n, c in tables["lead"].columns.items() if c.type == "Picklist"}
+    assert {"leadsourcecode", "leadqualitycode", "industrycode"} <= picklists
+    assert {a["LogicalName"] for a in body["value"]} == picklists
 
 
 def test_attributes_filter_by_required_level(api, tables):
-    body = ok(
-        api.get(
-            "EntityDefinitions(LogicalName='lead')/Attributes",
-            params={
-                "$select": "SchemaName,LogicalName",
-                "$filter": "RequiredLevel/Value eq "
-                "Microsoft.Dynamics.CRM.AttributeRequiredLevel'ApplicationRequired'",
-            },
-        )
+    body = attributes(
+        api,
+        "lead",
+        {
+            "$select": "SchemaName,LogicalName",
+            "$filter": "RequiredLevel/Value eq "
+            "Microsoft.Dynamics.CRM.AttributeRequiredLevel'ApplicationRequired'",
+        },
     )
     expected = {n for n, c in tables["lead"].columns.items() if c.required == "ApplicationRequired"}
     assert {a["LogicalName"] for a in body["value"]} == expected == {"subject", "lastname"}
@@ -479,7 +507,7 @@ def test_picklist_cast_expands_option_set(api, tables):
         "PicklistAttributeMetadata(LogicalName,OptionSet,GlobalOptionSet,OptionSet(Options))"
     )
     by_name = {a["LogicalName"]: a for a in body["value"]}
-    assert set(by_name) == {"accountcategorycode", "industrycode"}
+    assert set(by_name) == {n for n, c in tables["account"].columns.items() if c.type == "Picklist"}
     options = by_name["accountcategorycode"]["OptionSet"]["Options"]
     assert [(o["Value"], o["Label"]["UserLocalizedLabel"]["Label"]) for o in options] == [
         (1, "Preferred Customer"),
@@ -544,7 +572,10 @@ def test_lookup_cast_lists_targets(api):
         )
     )
     targets = {a["LogicalName"]: (a["AttributeType"], set(a["Targets"])) for a in body["value"]}
-    assert targets["regardingobjectid"] == ("Lookup", {"account", "contact", "lead"})
+    assert targets["regardingobjectid"] == (
+        "Lookup",
+        {"account", "contact", "lead", "opportunity"},
+    )
     assert targets["ownerid"] == ("Owner", {"systemuser", "team"})
 
 
@@ -641,16 +672,20 @@ def test_schema_names_follow_dataverse_capitalisation(api):
         api.get("EntityDefinitions(LogicalName='systemuser')", params={"$select": "SchemaName"})
     )
     assert entity["SchemaName"] == "SystemUser"
-    attrs = ok(
-        api.get(
-            "EntityDefinitions(LogicalName='account')/Attributes",
-            params={
-                "$select": "SchemaName,LogicalName",
-                "$filter": "startswith(LogicalName,'emailaddress')",
-            },
-        )
+    attrs = attributes(
+        api,
+        "account",
+        {
+            "$select": "SchemaName,LogicalName",
+            "$filter": "startswith(LogicalName,'emailaddress')",
+        },
     )
-    assert [a["SchemaName"] for a in attrs["value"]] == ["EMailAddress1"]
+    # the documented SchemaNames (account reference page)
+    assert [a["SchemaName"] for a in attrs["value"]] == [
+        "EMailAddress1",
+        "EMailAddress2",
+        "EMailAddress3",
+    ]
 
 
 def test_service_document_without_trailing_slash(sandbox):

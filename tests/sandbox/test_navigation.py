@@ -5,11 +5,7 @@ from __future__ import annotations
 
 import uuid
 
-
-def _new(api, entity_set: str, body: dict) -> str:
-    r = api.post(entity_set, json=body)
-    assert r.status_code == 204, r.text
-    return r.headers["OData-EntityId"].rsplit("(", 1)[1].rstrip(")")
+from tests.support.records import create as _new
 
 
 def test_related_collection_lists_only_the_parents_children(empty_api):

@@ -30,18 +30,23 @@ def db():
     store.close()
 
 
+def accounts_page(db, params=None, page_size=5, skiptoken=None):
+    """One page of accounts read by the OData engine straight from the store."""
+    return odata.execute(
+        db.conn,
+        db.schema,
+        "account",
+        params or {},
+        user_id=None,
+        page_size=page_size,
+        skiptoken=skiptoken,
+    )
+
+
 def all_pages(db, params, page_size, between_pages=None):
     rows, token, pages = [], None, 0
     while True:
-        result = odata.execute(
-            db.conn,
-            db.schema,
-            "account",
-            params,
-            user_id=None,
-            page_size=page_size,
-            skiptoken=token,
-        )
+        result = accounts_page(db, params, page_size, token)
         rows.extend(result.rows)
         pages += 1
         token = result.next_skiptoken
@@ -95,31 +100,15 @@ def test_rows_inserted_between_pages_are_neither_skipped_nor_repeated(db):
 def test_rows_deleted_between_pages_do_not_shift_the_rest(db):
     order = expected_order(db, "name")
     ids = {r[1]: r[0] for r in db.conn.execute("SELECT accountid, name FROM account")}
-    first = odata.execute(
-        db.conn,
-        db.schema,
-        "account",
-        {"$orderby": "name"},
-        user_id=None,
-        page_size=10,
-        skiptoken=None,
-    )
+    first = accounts_page(db, {"$orderby": "name"}, page_size=10)
     for name in order[:10]:  # delete the whole first page
         db.delete("account", ids[name])
-    second = odata.execute(
-        db.conn,
-        db.schema,
-        "account",
-        {"$orderby": "name"},
-        user_id=None,
-        page_size=10,
-        skiptoken=first.next_skiptoken,
-    )
+    second = accounts_page(db, {"$orderby": "name"}, 10, first.next_skiptoken)
     assert [r["name"] for r in second.rows] == order[10:20]
 
 
 def test_token_has_dataverse_cookie_form(db):
-    result = odata.execute(db.conn, db.schema, "account", {}, user_id=None, page_size=5)
+    result = accounts_page(db)
     token = result.next_skiptoken
     assert token.startswith('<cookie pagenumber="2" pagingcookie="%3ccookie%20page%3d%221%22%3e')
     assert token.endswith('istracking="False" />')
@@ -132,9 +121,7 @@ def test_page_numbers_advance(db):
     tokens = []
     token = None
     for _ in range(3):
-        token = odata.execute(
-            db.conn, db.schema, "account", {}, user_id=None, page_size=5, skiptoken=token
-        ).next_skiptoken
+        token = accounts_page(db, skiptoken=token).next_skiptoken
         tokens.append(token)
     assert [t.split('"')[1] for t in tokens] == ["2", "3", "4"]
 
@@ -157,41 +144,25 @@ def tamper(token: str) -> str:
     ids=["edited-values", "edited-page", "garbage", "truncated"],
 )
 def test_changed_token_is_refused_cleanly(db, make):
-    token = odata.execute(
-        db.conn, db.schema, "account", {}, user_id=None, page_size=5
-    ).next_skiptoken
+    token = accounts_page(db).next_skiptoken
     with pytest.raises(odata.ODataError) as info:
-        odata.execute(
-            db.conn, db.schema, "account", {}, user_id=None, page_size=5, skiptoken=make(token)
-        )
+        accounts_page(db, skiptoken=make(token))
     assert "$skiptoken" in str(info.value)
 
 
 def test_token_of_another_ordering_is_refused(db):
-    token = odata.execute(
-        db.conn, db.schema, "account", {"$orderby": "name"}, user_id=None, page_size=5
-    ).next_skiptoken
+    token = accounts_page(db, {"$orderby": "name"}).next_skiptoken
     with pytest.raises(odata.ODataError):
-        odata.execute(
-            db.conn,
-            db.schema,
-            "account",
-            {"$orderby": "revenue"},
-            user_id=None,
-            page_size=5,
-            skiptoken=token,
-        )
+        accounts_page(db, {"$orderby": "revenue"}, skiptoken=token)
 
 
 def test_page_size_is_capped_at_5000(db):
     db.insert_many("account", [{"name": f"bulk {i}"} for i in range(5100)])
-    result = odata.execute(db.conn, db.schema, "account", {}, user_id=None, page_size=10_000)
+    result = accounts_page(db, page_size=10_000)
     assert len(result.rows) == 5000 and result.next_skiptoken
 
 
 def test_count_is_capped_with_limit_flag(db):
     db.insert_many("account", [{"name": f"bulk {i}"} for i in range(5000)])
-    result = odata.execute(
-        db.conn, db.schema, "account", {"$count": "true"}, user_id=None, page_size=10
-    )
+    result = accounts_page(db, {"$count": "true"}, page_size=10)
     assert (result.count, result.count_limit_exceeded) == (5000, True)

@@ -28,6 +28,8 @@ _MODULES = {
     "create": "writing",
     "update": "writing",
     "delete": "writing",
+    "aggregate": "aggregate",
+    "fetchxml": "aggregate",
 }
 
 
@@ -35,15 +37,23 @@ def run(magic: Any, name: str, options: Namespace, cell: str | None) -> Any:
     """Run command ``name``; stores the result in ``-o VAR`` when asked."""
     module = importlib.import_module(f"d365nb.notebook.commands.{_MODULES[name]}")
     func = getattr(module, f"cmd_{name}")
+    _check_out(options)  # a bad -o is refused before the command runs (or writes)
     result = func(magic, options, cell)
     return store(magic, options, result)
+
+
+def _check_out(options: Namespace) -> None:
+    import keyword
+
+    var = getattr(options, "out", None)
+    if var is not None and (not var.isidentifier() or keyword.iskeyword(var)):
+        raise ValueError(f"-o {var!r}: not a valid Python variable name")
 
 
 def store(magic: Any, options: Namespace, result: Any) -> Any:
     """``-o VAR``: put ``result`` in the user namespace as well as returning it."""
     var = getattr(options, "out", None)
     if var:
-        if not var.isidentifier():
-            raise ValueError(f"-o {var!r}: not a valid Python variable name")
+        _check_out(options)
         magic.namespace[var] = result
     return result

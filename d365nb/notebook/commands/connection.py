@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 from IPython.core.error import UsageError
 
 from d365nb.notebook.history import scrub
-from d365nb.notebook.values import interpolate
+from d365nb.notebook.values import BadValue, evaluate, interpolate
 
 
 def device_code_bundle(prompt: Any) -> dict[str, str]:
@@ -54,7 +54,28 @@ def _auth_options(options: Namespace) -> dict[str, Any]:
     return kwargs
 
 
-def _already_open(alias: str | None, target: str) -> Any:
+def _sandbox_db(handle: Any) -> str | None:
+    org = getattr(handle, "org", None)
+    db = (getattr(org, "config", None) or {}).get("db")
+    return _resolved(db) if db else None
+
+
+def _resolved(path: str) -> str:
+    from pathlib import Path
+
+    return str(Path(path).expanduser().resolve())
+
+
+def publish(magic: Any, conn: Any) -> None:
+    """Make the current connection the notebook's ``d365`` (the README's Python column uses
+    it), unless the user keeps something else under that name."""
+    ns = magic.namespace
+    held = ns.get("d365")
+    if held is None or type(held).__name__ in ("Dataverse", "AsyncDataverse"):
+        ns["d365"] = conn
+
+
+def _already_open(alias: str | None, target: str, db: str | None = None) -> Any:
     """The open connection named ``alias`` when it is to ``target`` (re-running a connect cell
     is then a no-op, and flows holding it keep working); None when the alias is free.
 
@@ -66,7 +87,8 @@ def _already_open(alias: str | None, target: str) -> Any:
     if conn is None:
         return None
     if target.lower() == "sandbox":
-        same = getattr(conn, "sandbox", None) is not None
+        running = getattr(conn, "sandbox", None)
+        same = running is not None and (db is None or _sandbox_db(running) == _resolved(db))
     else:
         wanted = urlparse(target)
         same = _display_url(conn).lower() == f"{wanted.scheme}://{wanted.netloc}".lower()
@@ -95,19 +117,18 @@ def cmd_connect(magic: Any, options: Namespace, cell: str | None) -> None:
     from d365nb.client.registry import connections
 
     raw_token = options.token
-    if raw_token and "{" not in raw_token:
-        scrub(magic.shell, raw_token)
-        raise UsageError(
-            "%d365 connect: a literal --token would be saved in the notebook; put it in a "
-            "variable and pass --token {variable} (nothing was connected; the token was "
-            "removed from this kernel's input history)"
-        )
-    target = interpolate(options.target, magic.namespace)
-    token = interpolate(raw_token, magic.namespace) if raw_token else None
-    existing = _already_open(options.alias, target)
+    token = token_argument(magic, raw_token)
+    target = interpolate(options.target, magic.namespace).strip()
+    if options.db and target.lower() != "sandbox":
+        raise UsageError("%d365 connect: --db applies to the sandbox only")
+    db = interpolate(options.db, magic.namespace) if options.db else None
+    # Re-running `connect sandbox` reuses the sandbox this kernel already runs (same alias).
+    alias = options.alias or ("sandbox" if target.lower() == "sandbox" else None)
+    existing = _already_open(alias, target, db)
     if existing is not None:
-        connections.use(options.alias)
-        print(f"already connected to {_display_url(existing)} as {options.alias!r} (now current)")
+        connections.use(alias)
+        publish(magic, existing)
+        print(f"already connected to {_display_url(existing)} as {alias!r} (now current)")
         return
     kwargs: dict[str, Any] = {}
     if options.verify:
@@ -119,8 +140,17 @@ def cmd_connect(magic: Any, options: Namespace, cell: str | None) -> None:
             raise UsageError(
                 f"%d365 connect sandbox: {flags} apply to an org URL; the sandbox signs itself in"
             )
+        sandbox_options: dict[str, Any] = {}
         if options.data:
-            kwargs["sandbox_options"] = {"data": options.data}
+            sandbox_options["data"] = options.data
+        if db:
+            from pathlib import Path
+
+            if not Path(db).expanduser().resolve().parent.is_dir():
+                raise UsageError(f"%d365 connect sandbox: --db {db}: the folder does not exist")
+            sandbox_options["db"] = _resolved(db)
+        if sandbox_options:
+            kwargs["sandbox_options"] = sandbox_options
         conn = d365nb.connect("sandbox", alias=options.alias, **kwargs)
     else:
         if options.data:
@@ -140,16 +170,123 @@ def cmd_connect(magic: Any, options: Namespace, cell: str | None) -> None:
             kwargs["token"] = token
         else:
             kwargs.update(_auth_options(options))
-        conn = d365nb.connect(target, alias=options.alias, **kwargs)
+        if token is not None:
+            magic.remember_secret(token)
+        from d365nb.client.api import Dataverse
+
+        # Registered only once signed in: a refused connect leaves the current connection as
+        # it was (it must never fall back to another open org, where the next write would go).
+        conn = Dataverse(target, alias=options.alias, **kwargs)
         try:
             conn.whoami()  # sign in now (a device code shows in this cell) and check the URL
         except BaseException:
-            from d365nb.client.registry import connections
-
-            connections.remove(conn)
             conn.close()
             raise
-    print(f"connected to {_display_url(conn)} as {conn.alias!r}")
+        connections.add(conn, conn.alias)
+    publish(magic, conn)
+    _warm_table_names(conn)
+    kept = f" · data kept in {db}" if db else ""
+    print(f"connected to {_display_url(conn)} as {conn.alias!r} · d365 is this connection{kept}")
+
+
+_LITERAL_TOKEN = (
+    "%d365 connect: --token takes a variable, not the token itself: it would be saved in the "
+    "notebook; pass it as a variable, --token {{variable}} (nothing was connected{scrubbed})"
+)
+
+
+def _braced(raw: str) -> str | None:
+    """The expression of a word that is exactly one ``{expr}``, else None."""
+    text = raw.strip()
+    if len(text) < 3 or text[0] != "{" or text[-1] != "}" or text.startswith("{{"):
+        return None
+    depth = 0
+    for i, ch in enumerate(text):
+        depth += {"{": 1, "}": -1}.get(ch, 0)
+        if depth == 0 and i != len(text) - 1:
+            return None  # "{a}{b}" or "{a}x}": more than one expression
+    return text[1:-1].strip() or None
+
+
+def _is_literal(expr: str) -> bool:
+    """True when ``expr`` names no variable: ``{"eyJ..."}``, ``{'a' + 'b'}``, unparsable text."""
+    import ast
+
+    try:
+        tree = ast.parse(expr, mode="eval")
+    except (SyntaxError, ValueError):
+        return True
+    return not any(isinstance(node, ast.Name) for node in ast.walk(tree))
+
+
+def _literal_texts(expr: str) -> set[str]:
+    """The string constants of ``expr`` (the history keeps a parsed copy with quotes escaped,
+    so the typed text itself may not be found there)."""
+    import ast
+
+    try:
+        tree = ast.parse(expr, mode="eval")
+    except (SyntaxError, ValueError):
+        return set()
+    return {
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+    }
+
+
+def _scrub_token(magic: Any, raw: str, expr: str | None) -> None:
+    secrets = {raw.strip()}
+    if expr:
+        secrets |= {expr, expr.strip("'\"")} | _literal_texts(expr)
+    for secret in sorted(secrets, key=len, reverse=True):
+        if secret:
+            scrub(magic.shell, secret, only_with="--token")
+
+
+def token_argument(magic: Any, raw: str | None) -> Any:
+    """The value of ``--token {variable}``, or None without ``--token``.
+
+    Anything else - a literal token, quoted or braced (``{"eyJ..."}``), or text around the
+    braces - is refused with one line that never repeats it, and removed from the kernel's
+    input history: the saved notebook would keep it where the kernel cannot reach.
+    """
+    if raw is None:
+        return None
+    expr = _braced(raw)
+    if expr is None or _is_literal(expr):
+        _scrub_token(magic, raw, expr)
+        raise UsageError(_LITERAL_TOKEN.format(scrubbed="; it was removed from this kernel's "
+                                               "input history"))  # fmt: skip
+    try:
+        value = evaluate(expr, magic.namespace)
+    except BadValue:
+        # Not a variable: most likely the token itself typed between braces.
+        _scrub_token(magic, raw, expr)
+        raise UsageError(
+            "%d365 connect: --token {...} is not a variable of this notebook; pass it as a "
+            "variable, --token {variable} (nothing was connected; the text was removed from "
+            "this kernel's input history)"
+        ) from None
+    if callable(value) and not isinstance(value, str):
+        return value
+    if not isinstance(value, str) or not value.strip():
+        raise UsageError(
+            f"%d365 connect: --token {{{expr}}} must hold the token text (or a function "
+            f"returning it), got {'blank text' if isinstance(value, str) else type(value).__name__}"
+        )
+    return value
+
+
+def _warm_table_names(conn: Any) -> None:
+    """Load the table list now (one request) so Tab after ``%d365 list `` offers tables;
+    completion itself never sends a request."""
+    from d365nb.client.errors import D365Error
+
+    try:
+        conn._run(conn.metadata.entries_op())
+    except D365Error:
+        pass  # completion then offers the tables used so far; the next command reports errors
 
 
 def _display_url(conn: Any) -> str:
@@ -180,8 +317,9 @@ def cmd_use(magic: Any, options: Namespace, cell: str | None) -> None:
     from d365nb.client.registry import connections
 
     alias = interpolate(options.alias, magic.namespace)
-    magic.connection(alias)  # one-line error with suggestions when unknown
+    conn = magic.connection(alias)  # one-line error with suggestions when unknown
     connections.use(alias)
+    publish(magic, conn)
     print(f"using {alias!r}")
 
 

@@ -1,15 +1,22 @@
-"""``list``, ``get`` and ``changes``: reads answered with DataFrames."""
+"""``list``, ``get`` and ``changes``: reads answered with DataFrames.
+
+Every reading command takes ``--tz`` (default ``%config D365Magic.tz``) and ``--save FILE``
+(csv/parquet/xlsx); :func:`finish_read` applies both, so other reading commands reuse it.
+A ``list`` result that a page limit cut says so in its footer, with the count.
+"""
 
 from __future__ import annotations
 
 import time
+import warnings
 from argparse import Namespace
 from typing import Any
 
 from IPython.core.error import UsageError
 
+from d365nb.client.api import TruncatedRead
 from d365nb.notebook.display import format_footer, remember_footer
-from d365nb.notebook.hints import column_hints
+from d365nb.notebook.hints import column_hints, translate_labels
 from d365nb.notebook.progress import Progress
 from d365nb.notebook.values import interpolate, interpolate_filter
 
@@ -18,6 +25,19 @@ _FORMATTED = "@OData.Community.Display.V1.FormattedValue"
 
 def _opt(value: str | None, namespace: dict[str, Any]) -> str | None:
     return interpolate(value, namespace) if value else None
+
+
+def finish_read(magic: Any, options: Namespace, frame: Any) -> Any:
+    """``--tz`` (else ``D365Magic.tz``) then ``--save``; returns the frame to show."""
+    from d365nb.client.saving import convert_tz, save_frame
+
+    tz = _opt(getattr(options, "tz", None), magic.namespace) or magic.tz or "UTC"
+    frame = convert_tz(frame, tz)
+    target = _opt(getattr(options, "save", None), magic.namespace)
+    if target:
+        path = save_frame(frame, target)
+        print(f"saved {len(frame):,} rows to {path}")
+    return frame
 
 
 def cmd_list(magic: Any, options: Namespace, cell: str | None) -> Any:
@@ -34,15 +54,23 @@ def cmd_list(magic: Any, options: Namespace, cell: str | None) -> Any:
     else:
         max_pages = options.pages or (magic.max_pages if magic.max_pages > 0 else None)
     started = time.perf_counter()
+    flt = interpolate_filter(options.filter, ns) if options.filter else None
+    if flt is not None:
+        if not flt.strip():
+            raise UsageError("%d365 list: --filter is empty (leave it out to read every row)")
+        # Choice labels are accepted in the filter and sent as their values.
+        flt = translate_labels(flt, conn.metadata.table(table))
     with (
         Progress(
             f"{table}", unit="rows", after=magic.progress_after, enabled=magic.show_progress
         ) as progress,
-        column_hints(conn, table),
+        column_hints(conn, table, flt),
+        warnings.catch_warnings(),
     ):
+        warnings.simplefilter("ignore", TruncatedRead)  # the footer says it, with the count
         frame = conn.list(
             table,
-            filter=interpolate_filter(options.filter, ns) if options.filter else None,
+            filter=flt,
             orderby=_opt(options.orderby, ns),
             select=_opt(options.select, ns),
             top=options.top,
@@ -52,19 +80,20 @@ def cmd_list(magic: Any, options: Namespace, cell: str | None) -> Any:
             max_pages=max_pages,
             labels=options.labels or magic.labels,
             progress=progress,
+            explode=options.explode,
         )
     elapsed = frame.attrs.get("elapsed") or (time.perf_counter() - started)
     pages = frame.attrs.get("pages")
+    count = frame.attrs.get("count")
     extra = []
-    if frame.attrs.get("count") is not None:
-        extra.append(f"count {frame.attrs['count']:,}")
-    if (
-        max_pages is not None
-        and pages == max_pages
-        and options.top is None
-        and len(frame) >= max_pages * magic.page_size
-    ):
-        extra.append("more rows: --all or --pages N")
+    if frame.attrs.get("truncated"):
+        of = f"{count:,}" if count is not None else "more"
+        if count is not None and count <= len(frame):
+            of += "+"  # Dataverse counts at most 5,000
+        extra.append(f"first {len(frame):,} of {of} rows · more: --all or --pages N")
+    elif count is not None and options.count:
+        extra.append(f"count {count:,}")
+    frame = finish_read(magic, options, frame)
     footer = format_footer(
         len(frame), pages=pages, elapsed=elapsed, alias=getattr(conn, "alias", None),
         extra=" · ".join(extra),
@@ -76,6 +105,7 @@ def record_frame(record: dict[str, Any]) -> Any:
     """A record as a vertical DataFrame: one row per column with its value and label."""
     import pandas as pd
 
+    record = _flat_record(record)
     labels = {
         key[: -len(_FORMATTED)]: value for key, value in record.items() if key.endswith(_FORMATTED)
     }
@@ -87,6 +117,18 @@ def record_frame(record: dict[str, Any]) -> Any:
     frame = pd.DataFrame(rows, columns=["column", "value", "label"]).set_index("column")
     frame["label"] = frame["label"].astype("string")
     return frame
+
+
+def _flat_record(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """An expanded single-valued navigation's fields as ``nav.col`` keys (as ``list`` names
+    them); collection-valued ones stay lists."""
+    flat: dict[str, Any] = {}
+    for key, value in record.items():
+        if isinstance(value, dict) and "@" not in key:
+            flat.update(_flat_record(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def cmd_get(magic: Any, options: Namespace, cell: str | None) -> Any:
@@ -102,6 +144,7 @@ def cmd_get(magic: Any, options: Namespace, cell: str | None) -> Any:
         )
     frame = record_frame(record)
     frame.attrs["record"] = record
+    frame = finish_read(magic, options, frame)
     footer = format_footer(
         len(frame), elapsed=time.perf_counter() - started, alias=getattr(conn, "alias", None),
         extra=f"{table}({record_id})",
@@ -149,6 +192,7 @@ def cmd_changes(magic: Any, options: Namespace, cell: str | None) -> Any:
     frame["change"] = frame["change"].astype("string")
     frame.attrs.update(token=changes.token, table=meta.logical_name)
     magic.change_tokens[key] = changes.token
+    frame = finish_read(magic, options, frame)
     footer = format_footer(
         len(frame), elapsed=time.perf_counter() - started, alias=alias,
         extra=f"{len(changes.upserted):,} upserted, {len(changes.deleted):,} deleted · "

@@ -1,7 +1,10 @@
 """``create``, ``update``, ``delete``: single records, bulk from a DataFrame, and ``--where``.
 
-``--where`` never writes without ``--yes``: it shows how many records match and a preview, and
-changes nothing.
+``--where`` and ``--all`` never write without ``--yes``: they show the exact number of records
+that would change (every matching id is read, so no "5,000+") and a preview, and change
+nothing. A bulk write never widens: a blank ``--where`` is refused before any request, and a
+filter that matches every record of the table needs ``--all`` - writing a whole table is
+always asked for by name.
 """
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ from typing import Any
 
 from IPython.core.error import UsageError
 
+from d365nb.client.ids import normalize_id
 from d365nb.notebook.display import format_footer, remember_footer
-from d365nb.notebook.hints import column_hints
+from d365nb.notebook.hints import column_hints, translate_labels
 from d365nb.notebook.progress import Progress
 from d365nb.notebook.values import (
     interpolate,
@@ -21,6 +25,10 @@ from d365nb.notebook.values import (
     parse_assignments,
     parse_cell_body,
 )
+
+
+def _keys(meta: Any) -> tuple[str, str]:
+    return (meta.logical_name, meta.entity_set)
 
 
 def _frame_source(magic: Any, name: str, command: str) -> Any:
@@ -112,18 +120,87 @@ def cmd_create(magic: Any, options: Namespace, cell: str | None) -> Any:
     return record_id
 
 
-def _matching(magic: Any, conn: Any, meta: Any, where: str) -> Any:
-    """Every record matching ``where`` (primary id and name only)."""
-    flt = interpolate_filter(where, magic.namespace)
+def where_filter(magic: Any, command: str, table: str, where: str | None) -> str | None:
+    """The ``--where`` filter as sent, or None without ``--where``.
+
+    A blank filter, typed or interpolated (``--where "{f}"`` with ``f = " "``), is refused:
+    Dataverse reads a missing ``$filter`` as every row, and ``--where`` must never mean that.
+    """
+    if where is None:
+        return None
+    flt = interpolate_filter(where, magic.namespace) if where.strip() else where
+    if not flt.strip():
+        raise UsageError(
+            f"%d365 {command} {table}: --where is blank; give a condition "
+            f"(every record of the table needs --all)"
+        )
+    return flt
+
+
+def _matching(magic: Any, conn: Any, meta: Any, flt: str | None) -> Any:
+    """Every record matching ``flt`` (every record when None): primary id and name only, all
+    pages, so the count is exact."""
     select = meta.primary_name or meta.primary_id  # the id is the index; the name is for people
+    flt = translate_labels(flt, meta)  # choice labels -> values, as `list` does (issue 14)
     with (
         _progress(magic, meta.logical_name, "rows") as progress,
-        column_hints(conn, meta.logical_name),
+        column_hints(conn, meta.logical_name, flt),
     ):
         return conn.list(
             meta.logical_name, filter=flt, select=select, page_size=magic.page_size,
-            progress=progress,
+            max_pages=None, progress=progress,
         )  # fmt: skip
+
+
+def _table_total(conn: Any, meta: Any, at_least: int) -> int:
+    """How many records ``meta``'s table holds, exactly.
+
+    ``$count`` answers at most 5,000 in Dataverse; only when the table may be that large (and
+    the match as well) are the ids counted page by page.
+    """
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a one-row page is cut on purpose
+        probe = conn.list(
+            meta.logical_name, select=meta.primary_id, count=True, page_size=1, max_pages=1
+        )
+    count = probe.attrs.get("count")
+    if count is not None and count < 5000:
+        return int(count)
+    if count is not None and at_least < 5000:
+        return int(count)  # the table holds 5,000 or more, the match fewer: not every row
+    everything = conn.list(meta.logical_name, select=meta.primary_id, max_pages=None)
+    return len(everything)
+
+
+def _refuse_whole_table(
+    conn: Any, meta: Any, matches: Any, command: str, table: str, options: Namespace
+) -> None:
+    """A ``--where`` that matches every record is writing the whole table: ask for --all."""
+    if options.all or not len(matches):
+        return
+    total = _table_total(conn, meta, len(matches))
+    if len(matches) >= total:
+        raise UsageError(
+            f"%d365 {command} {table}: --where matches every {meta.logical_name} record "
+            f"({total:,}); writing a whole table needs --all (nothing changed)"
+        )
+
+
+def _scope(command: str, table: str, options: Namespace, record_id: Any) -> None:
+    """One way to name the records: an id, ``--where``, ``--all`` or ``--from``."""
+    given = [
+        name
+        for name, value in (
+            ("a record id", record_id),
+            ("--where", options.where),
+            ("--all", options.all or None),
+        )
+        if value is not None
+    ]
+    if len(given) > 1:
+        raise UsageError(f"%d365 {command} {table}: give {' or '.join(given)}, not both")
 
 
 def _preview(magic: Any, conn: Any, matches: Any, verb: str, what: str) -> Any:
@@ -146,24 +223,34 @@ def cmd_update(magic: Any, options: Namespace, cell: str | None) -> Any:
     words = list(options.values)
     started = time.perf_counter()
     if options.source:
-        if words or options.where or (cell and cell.strip()):
-            raise UsageError("%d365 update --from DF takes no id, field=value, --where or cell")
+        if words or options.where is not None or options.all or (cell and cell.strip()):
+            raise UsageError(
+                "%d365 update --from DF takes no id, field=value, --where, --all or cell"
+            )
+        from d365nb.notebook.commands.writeback import write_back
+
+        source = _frame_source(magic, options.source, "update")
+        if (shown := write_back(magic, conn, table, source, yes=options.yes)) is not None:
+            return shown  # a frame read by list: only its changed cells (preview unless --yes)
+        if getattr(source, "attrs", {}).get("d365nb") is not None:
+            return None  # nothing changed (said by write_back)
         return _bulk_from(magic, conn, table, options.source, "update")
-    meta = conn.metadata.table(table)
     record_id = None
     if words and "=" not in words[0]:
         record_id = interpolate(words.pop(0), magic.namespace)
-    if record_id is not None and options.where:
-        raise UsageError(f"%d365 update {table}: give a record id or --where, not both")
+    _scope("update", table, options, record_id)
+    flt = where_filter(magic, "update", table, options.where)  # before any request
+    meta = conn.metadata.table(table)
     values = _values(magic, meta, words, cell)
     if isinstance(values, list):
         raise UsageError("%d365 update: a JSON array body needs --from; give one object")
     if not values:
         raise UsageError(f"%d365 update {table}: nothing to update; give field=value words")
-    if options.where:
+    if flt is not None or options.all:
         # A bad value fails before the preview (nothing read, nothing written), not after it.
         conn.validate(meta.logical_name, values, for_update=True)
-        matches = _matching(magic, conn, meta, options.where)
+        matches = _matching(magic, conn, meta, flt)
+        _refuse_whole_table(conn, meta, matches, "update", table, options)
         if not options.yes:
             return _preview(magic, conn, matches, "updated", f"{meta.logical_name} records")
         records = [{meta.primary_id: rid, **values} for rid in matches.index]
@@ -172,9 +259,10 @@ def cmd_update(magic: Any, options: Namespace, cell: str | None) -> Any:
         return _bulk_frame(result, None, conn, "updated", time.perf_counter() - started)
     if record_id is None:
         raise UsageError(
-            f"%d365 update {table}: which record? give its id, --where F or --from DF\n"
-            "usage: %d365 update table [id] field=value ... [--where F --yes] [--from DF]"
+            f"%d365 update {table}: which record? give its id, --where F, --all or --from DF "
+            "(usage: %d365 update table [id] field=value ... [--where F | --all] [--yes])"
         )
+    record_id = normalize_id(record_id, what=f"{meta.logical_name} id", table=_keys(meta))
     conn.update(table, record_id, values)
     elapsed = time.perf_counter() - started
     print(f"updated {meta.logical_name} {record_id} · {elapsed:.2f} s · {conn.alias}")
@@ -186,11 +274,12 @@ def cmd_delete(magic: Any, options: Namespace, cell: str | None) -> Any:
     conn = magic.connection()
     table = interpolate(options.table, magic.namespace)
     started = time.perf_counter()
-    if options.id and options.where:
-        raise UsageError(f"%d365 delete {table}: give a record id or --where, not both")
-    if options.where:
+    _scope("delete", table, options, options.id)
+    flt = where_filter(magic, "delete", table, options.where)  # before any request
+    if flt is not None or options.all:
         meta = conn.metadata.table(table)
-        matches = _matching(magic, conn, meta, options.where)
+        matches = _matching(magic, conn, meta, flt)
+        _refuse_whole_table(conn, meta, matches, "delete", table, options)
         if not options.yes:
             return _preview(magic, conn, matches, "deleted", f"{meta.logical_name} records")
         with _progress(magic, table) as progress:
@@ -198,11 +287,13 @@ def cmd_delete(magic: Any, options: Namespace, cell: str | None) -> Any:
         return _bulk_frame(result, None, conn, "deleted", time.perf_counter() - started)
     if not options.id:
         raise UsageError(
-            f"%d365 delete {table}: which record? give its id or --where F\n"
-            "usage: %d365 delete table [id] [--where F] [--yes]"
+            f"%d365 delete {table}: which record? give its id, --where F or --all "
+            "(usage: %d365 delete table [id] [--where F | --all] [--yes])"
         )
-    record_id = interpolate(options.id, magic.namespace)
     meta = conn.metadata.table(table)
+    record_id = normalize_id(
+        interpolate(options.id, magic.namespace), what=f"{meta.logical_name} id", table=_keys(meta)
+    )
     conn.delete(table, record_id)
     elapsed = time.perf_counter() - started
     print(f"deleted {meta.logical_name} {record_id} · {elapsed:.2f} s · {conn.alias}")

@@ -353,7 +353,7 @@ def record_value(record: dict, column: Any) -> Any:
     name = column.name
     if cols.kind(column) != cols.LOOKUP:
         return record.get(name)
-    key = f"_{name}_value"
+    key = column.read_name
     record_id = record.get(key)
     if not record_id:
         return None

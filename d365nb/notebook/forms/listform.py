@@ -49,7 +49,7 @@ _DATE_FUNCTIONS = {
 def condition(column: Any, op: str, value: Any = BLANK) -> str:
     """One OData condition for a column, an operator of ``OPERATORS`` and a field value."""
     kind = cols.kind(column)
-    name = f"_{column.name}_value" if kind == cols.LOOKUP else column.name
+    name = column.read_name
     if op == "null":
         return f"{name} eq null"
     if op == "notnull":

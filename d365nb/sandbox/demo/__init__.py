@@ -5,9 +5,12 @@
     demo.CALLER_ID                                  # the systemuser WhoAmI returns
 
 ~10 users (the first, `CALLER_ID`, is the caller), 2 teams, 220 accounts, 600 contacts, 1200
-leads across every status reason, ~1300 tasks regarding accounts, contacts and leads - linked by
+leads across every status reason, ~1300 tasks regarding accounts, contacts and leads, 300
+opportunities, 250 e-mails with their sender and recipient as activity parties - linked by
 lookups, with a few awkward values (`O'Neil`, accents, missing e-mails) so filters and quoting
-get exercised. Same `seed` and `now` -> same ids and values.
+get exercised. Ids are sequential in `createdon` order, as Dataverse assigns them, so reading
+without `$orderby` gives creation order. Same `seed` -> same ids; same `seed` and `now` -> same
+values.
 """
 
 from __future__ import annotations

@@ -15,14 +15,24 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..schema.model import Table
+from ..store import sequential_guid
 from . import vocabulary as words
 
 Row = dict[str, Any]
 CALLER_ID = "f7c1c1d4-9d1e-4f7a-8a51-3b0d365a0001"
-COUNTS = {"account": 220, "contact": 600, "lead": 1200, "task": 1300}
+COUNTS = {
+    "account": 220,
+    "contact": 600,
+    "lead": 1200,
+    "task": 1300,
+    "opportunity": 300,
+    "email": 250,
+}
 
 
 STAMP = "%Y-%m-%dT%H:%M:%SZ"  # storage form of a datetime
+# Demo ids count back from this moment by each record's age (see `_sequential_ids`).
+_ID_ANCHOR_MS = int(datetime(2024, 1, 1, tzinfo=UTC).timestamp() * 1000)
 
 
 def _stamp(moment: datetime) -> str:
@@ -48,6 +58,9 @@ class DemoBuilder:
         self.contacts: list[Row] = []
         self.leads: list[Row] = []
         self.tasks: list[Row] = []
+        self.opportunities: list[Row] = []
+        self.emails: list[Row] = []
+        self.parties: list[Row] = []
         self.domains: dict[str, str] = {}  # account id -> e-mail domain
 
     # -- helpers ------------------------------------------------------------------------------
@@ -113,14 +126,46 @@ class DemoBuilder:
         self._link_primary_contacts()
         self._build_leads()
         self._build_tasks()
-        return {
+        self._build_opportunities()
+        self._build_emails()
+        tables = {
             "systemuser": self.users,
             "team": self.teams,
             "account": self.accounts,
             "contact": self.contacts,
             "lead": self.leads,
             "task": self.tasks,
+            "opportunity": self.opportunities,
+            "email": self.emails,
+            "activityparty": self.parties,
         }
+        self._sequential_ids(tables)
+        return tables
+
+    def _sequential_ids(self, tables: dict[str, list[Row]]) -> None:
+        """Give every record (but the fixed caller) a sequential id stamped with its `createdon`,
+        as Dataverse assigns them, so reading without `$orderby` (primary-key order) returns
+        records in creation order; then repoint every lookup at the new ids."""
+        mapping: dict[str, str] = {}
+        fallback = _stamp(self.now)
+        now_ms = int(self.now.timestamp() * 1000)
+        for name, batch in tables.items():
+            pk = self.schema[name].primary_id
+            last = 0
+            for row in sorted(batch, key=lambda r: r.get("createdon") or fallback):
+                if row[pk] == CALLER_ID:
+                    continue
+                moment = datetime.fromisoformat(row.get("createdon") or fallback)
+                # Counted back from a fixed moment, not from `now`: the same seed gives the same
+                # ids whenever the demo is made, and they sort before ids assigned at run time.
+                millis = _ID_ANCHOR_MS - (now_ms - int(moment.timestamp() * 1000))
+                last = max(millis << 12, last + 1)
+                mapping[row[pk]] = sequential_guid(last, self.rng)
+        for batch in tables.values():
+            for row in batch:
+                for key, value in row.items():
+                    if isinstance(value, str) and value in mapping:
+                        row[key] = mapping[value]
 
     def _build_users(self) -> None:
         for n, (first, last, title) in enumerate(words.USERS):
@@ -353,6 +398,89 @@ class DemoBuilder:
             if target.get("ownerid") and self.rng.random() < 0.8:
                 # Whoever owns the record usually owns its follow-ups.
                 task["ownerid"], task["ownerid__type"] = target["ownerid"], target["ownerid__type"]
+
+    def _build_opportunities(self) -> None:
+        """Deals with accounts (a contact as the customer now and then), across every status."""
+        weights = {1: 45, 2: 8, 3: 25, 4: 10, 5: 12}
+        for _ in range(COUNTS["opportunity"]):
+            account = self.rng.choice(self.accounts)
+            state, status = self._status("opportunity", weights)
+            created = self._ago(360)
+            value = float(self.rng.randrange(5, 500) * 1000)
+            row = {
+                "opportunityid": self._id(),
+                "name": f"{self.rng.randint(5, 500)} licences for {account['name']}"[:300],
+                "estimatedvalue": value,
+                "estimatedclosedate": (created + timedelta(days=self.rng.randint(20, 180)))
+                .date()
+                .isoformat(),
+                "closeprobability": self.rng.choice((10, 25, 50, 75, 90)),
+                "opportunityratingcode": self.rng.choice((1, 2, 3)),
+                "salesstage": self.rng.choice((0, 1, 2, 3)),
+                "budgetamount": self._unless(0.5, value * self.rng.choice((0.8, 1.0, 1.5))),
+                "statecode": state,
+                "statuscode": status,
+            }
+            contact = account.get("primarycontactid")
+            if contact and self.rng.random() < 0.15:
+                row["customerid"], row["customerid__type"] = contact, "contact"
+            else:
+                self._link(row, "customerid", account, "account", "accountid")
+            self._link(row, "parentaccountid", account, "account", "accountid")
+            if contact:
+                row["parentcontactid"], row["parentcontactid__type"] = contact, "contact"
+            if state == 1:
+                row["actualvalue"] = value
+                row["actualclosedate"] = (created + timedelta(days=30)).date().isoformat()
+            self.opportunities.append(self._audit(row, created))
+
+    def _build_emails(self) -> None:
+        """E-mails from a user to a contact, regarding the contact or one of its deals; each has
+        its sender and recipient as activity parties (`email_activity_parties`)."""
+        deals: dict[str, list[Row]] = {}
+        for deal in self.opportunities:
+            if deal.get("parentcontactid"):
+                deals.setdefault(deal["parentcontactid"], []).append(deal)
+        for _ in range(COUNTS["email"]):
+            contact = self.rng.choice(self.contacts)
+            sender = self.rng.choice(self.users[:9])
+            created = self._ago(200)
+            sent = self.rng.random() < 0.7
+            row = {
+                "activityid": self._id(),
+                "subject": f"Following up, {contact['firstname']}"[:800],
+                "description": self.rng.choice(words.TASK_NOTES),
+                "directioncode": 1,
+                "prioritycode": self.rng.choices((0, 1, 2), (15, 70, 15))[0],
+                "statecode": 1 if sent else 0,
+                "statuscode": 3 if sent else 1,
+            }
+            related = deals.get(contact["contactid"])
+            if related and self.rng.random() < 0.5:
+                deal = self.rng.choice(related)
+                self._link(row, "regardingobjectid", deal, "opportunity", "opportunityid")
+            else:
+                self._link(row, "regardingobjectid", contact, "contact", "contactid")
+            self._audit(row, created)
+            row["ownerid"], row["ownerid__type"] = sender["systemuserid"], "systemuser"
+            self.emails.append(row)
+            for mask, party, kind, key in (
+                (1, sender, "systemuser", "systemuserid"),
+                (2, contact, "contact", "contactid"),
+            ):
+                self.parties.append(
+                    {
+                        "activitypartyid": self._id(),
+                        "activityid": row["activityid"],
+                        "activityid__type": "email",
+                        "partyid": party[key],
+                        "partyid__type": kind,
+                        "participationtypemask": mask,
+                        "partyidname": f"{party['firstname']} {party['lastname']}".strip(),
+                        "addressused": party.get("emailaddress1")
+                        or party.get("internalemailaddress"),
+                    }
+                )
 
     def _task_subject(self, kind: str, target: Row) -> str:
         if kind == "contact":

@@ -59,6 +59,7 @@ def entity_metadata(table: Table) -> dict[str, Any]:
         "IsCustomizable": managed(True, "iscustomizable"),
         "IsAuditEnabled": managed(False, "canmodifyauditsettings", True),
         "IsIntersect": False,
+        "IsKnowledgeManagementEnabled": False,  # query-metadata-web-api doc: account is false
         "IsLogicalEntity": False,
         "IsManaged": True,
         "IsOptimisticConcurrencyEnabled": True,

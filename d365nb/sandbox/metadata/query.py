@@ -14,6 +14,7 @@ from ..errors import DataverseError
 from ..odata.errors import ODataError
 from ..odata.nodes import And, Call, Compare, Literal, Node, Not, Or, Property
 from ..odata.parser import parse_filter, parse_orderby
+from ..values import whole_number
 
 NAMESPACE = "Microsoft.Dynamics.CRM"
 _SUPPORTED_OPTIONS = frozenset({"$select", "$filter", "$expand", "$orderby", "$top"})
@@ -130,9 +131,10 @@ def arrange(
             chosen.sort(key=lambda i, p=key.path: _sort_key(i, p), reverse=key.descending)
     top = params.get("$top")
     if top is not None:
-        if not top.isdigit():
+        count = whole_number(top)
+        if count is None:
             raise bad_query(f"Invalid value '{top}' for $top query option found.")
-        chosen = chosen[: int(top)]
+        chosen = chosen[:count]
     return chosen
 
 

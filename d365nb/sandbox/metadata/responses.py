@@ -29,7 +29,8 @@ def error_response(exc: DataverseError) -> Response:
 
 
 def api_root(request: Request) -> str:
-    return str(request.base_url).rstrip("/") + API
+    # the version the client named (v9.0/v9.1 are routed as v9.2; see app.ApiVersionMiddleware)
+    return str(request.base_url).rstrip("/") + (request.scope.get("d365nb.api_root") or API)
 
 
 def context_url(request: Request, path: str, select: list[str] | None, entity: bool) -> str:

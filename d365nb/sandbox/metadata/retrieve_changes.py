@@ -23,6 +23,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ..odata.options import split_top_level
 from .attributes import NAMESPACE
 from .catalog import Catalog
 from .query import bad_query
@@ -40,6 +41,7 @@ _NAVIGATIONS = {
 def retrieve_metadata_changes(request: Request) -> Response:
     args = _arguments(request.path_params["rest"], request.query_params)
     query = _json_argument(args, "Query") or {}
+    _check_query(query)
     catalog = catalog_of(request)
     if args.get("ClientVersionStamp", "").strip("'\"") == SERVER_VERSION_STAMP:
         entities: list[dict[str, Any]] = []  # nothing changed since the client's stamp
@@ -75,22 +77,7 @@ def _arguments(rest: str, params: Mapping[str, str]) -> dict[str, str]:
 
 def _split_arguments(text: str) -> list[str]:
     """Split on commas outside JSON brackets and quotes (inline JSON values contain commas)."""
-    parts, depth, quote, start = [], 0, "", 0
-    for i, ch in enumerate(text):
-        if quote:
-            if ch == quote:
-                quote = ""
-        elif ch in "'\"":
-            quote = ch
-        elif ch in "{[(":
-            depth += 1
-        elif ch in "}])":
-            depth -= 1
-        elif ch == "," and depth == 0:
-            parts.append(text[start:i].strip())
-            start = i + 1
-    parts.append(text[start:].strip())
-    return parts
+    return [part.strip() for _, part in split_top_level(text, ",", "{[(", "}])")]
 
 
 def _json_argument(args: Mapping[str, str], name: str) -> Any:
@@ -104,6 +91,76 @@ def _json_argument(args: Mapping[str, str], name: str) -> Any:
     if not isinstance(value, dict):
         raise bad_query(f"RetrieveMetadataChanges: {name} must be a JSON object.")
     return value
+
+
+# -- checking the query's shape ---------------------------------------------------------------
+
+# Nested `Filters` deeper than this are refused (real queries nest two or three levels).
+MAX_FILTER_DEPTH = 16
+
+
+def _check_query(query: Mapping[str, Any]) -> None:
+    """Refuse an EntityQueryExpression of the wrong shape with a 400 naming the part, before
+    anything evaluates it (a number where an object belongs must not become a 500)."""
+    _check_part(query, "Query")
+    for name in ("AttributeQuery", "RelationshipQuery"):
+        sub = query.get(name)
+        if sub is not None:
+            _expect(sub, dict, f"Query.{name}", "an object")
+            _check_part(sub, f"Query.{name}")
+
+
+def _check_part(part: Mapping[str, Any], where: str) -> None:
+    properties = part.get("Properties")
+    if properties is not None:
+        _expect(properties, dict, f"{where}.Properties", "an object")
+        names = properties.get("PropertyNames")
+        if names is not None and not (
+            isinstance(names, list) and all(isinstance(n, str) for n in names)
+        ):
+            raise bad_query(
+                f"RetrieveMetadataChanges: {where}.Properties.PropertyNames must be a list of "
+                "property names."
+            )
+    criteria = part.get("Criteria")
+    if criteria is not None:
+        _check_filter(criteria, f"{where}.Criteria", 1)
+
+
+def _check_filter(criteria: Any, where: str, depth: int) -> None:
+    _expect(criteria, dict, where, "an object")
+    if depth > MAX_FILTER_DEPTH:
+        raise bad_query(
+            f"RetrieveMetadataChanges: {where} nests Filters more than {MAX_FILTER_DEPTH} deep."
+        )
+    operator = criteria.get("FilterOperator", "And")
+    if operator not in ("And", "Or"):
+        raise bad_query(f"RetrieveMetadataChanges: {where}.FilterOperator must be 'And' or 'Or'.")
+    conditions = criteria.get("Conditions") or []
+    _expect(conditions, list, f"{where}.Conditions", "a list")
+    for index, condition in enumerate(conditions):
+        at = f"{where}.Conditions[{index}]"
+        _expect(condition, dict, at, "an object")
+        _expect(condition.get("PropertyName"), str, f"{at}.PropertyName", "a property name")
+        operator = condition.get("ConditionOperator", "Equals")
+        if operator not in _OPERATORS:
+            raise bad_query(
+                f"RetrieveMetadataChanges: unsupported ConditionOperator {str(operator)[:40]!r}."
+            )
+        value = condition.get("Value")
+        if value is not None:
+            _expect(value, dict, f"{at}.Value", 'an object like {"Type": ..., "Value": ...}')
+        if operator in ("In", "NotIn") and not isinstance((value or {}).get("Value"), list):
+            raise bad_query(f"RetrieveMetadataChanges: {at}.Value.Value must be a list.")
+    filters = criteria.get("Filters") or []
+    _expect(filters, list, f"{where}.Filters", "a list")
+    for index, nested in enumerate(filters):
+        _check_filter(nested, f"{where}.Filters[{index}]", depth + 1)
+
+
+def _expect(value: Any, kind: type, where: str, described: str) -> None:
+    if not isinstance(value, kind):
+        raise bad_query(f"RetrieveMetadataChanges: {where} must be {described}.")
 
 
 # -- evaluating the query ---------------------------------------------------------------------
@@ -131,7 +188,13 @@ def _matches(criteria: Mapping[str, Any] | None, item: Mapping[str, Any]) -> boo
                 f"'{condition.get('ConditionOperator')}'."
             )
         wanted = (condition.get("Value") or {}).get("Value")
-        results.append(op(_fold(item.get(condition.get("PropertyName"))), _fold(wanted)))
+        try:
+            results.append(op(_fold(item.get(condition.get("PropertyName"))), _fold(wanted)))
+        except TypeError:  # e.g. GreaterThan between a text property and a number
+            raise bad_query(
+                f"RetrieveMetadataChanges: {condition.get('PropertyName')} cannot be compared "
+                f"with {str(wanted)[:40]!r}."
+            ) from None
     results.extend(_matches(nested, item) for nested in criteria.get("Filters") or [])
     if criteria.get("FilterOperator", "And") == "Or":
         return any(results) if results else True

@@ -20,6 +20,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ..errors import DataverseError, MethodNotAllowed, ResourceNotFound
+from . import writes
 from .attribute_views import attributes
 from .csdl import build_csdl
 from .entity_views import entity_collection, single_entity
@@ -40,6 +41,8 @@ def _guarded(handler: Callable[[Request], Response]) -> Callable:
 
     async def endpoint(request: Request) -> Response:
         try:
+            if request.method == "POST" and handler is entity_definitions:
+                return await _entity_definitions_post(request)
             if request.method not in ("GET", "HEAD"):
                 raise MethodNotAllowed(
                     f"The sandbox serves metadata read-only; {request.method} "
@@ -96,11 +99,31 @@ def entity_definitions(request: Request) -> Response:
     if nav in ("OneToManyRelationships", "ManyToOneRelationships"):
         items = (catalog.one_to_many if nav.startswith("One") else catalog.many_to_one)[logical]
         return relationships(request, items, f"EntityDefinitions({ref})/{nav}", nav_key, rest)
-    if nav in ("ManyToManyRelationships", "Keys"):
+    if nav == "Keys":
+        return writes.list_keys(request, catalog.schema[logical], ref, nav_key, rest)
+    if nav == "ManyToManyRelationships":
         if nav_key is not None or rest:
             raise ResourceNotFound(f"{nav}({nav_key})" if nav_key else rest[0][0])
         return collection(request, f"EntityDefinitions({ref})/{nav}", _loose_select(request), [])
     raise ResourceNotFound(nav)
+
+
+async def _entity_definitions_post(request: Request) -> Response:
+    """The writes under `EntityDefinitions`: `(...)/Keys` creates an alternate key."""
+    catalog = catalog_of(request)
+    parts = segments(request.path_params["rest"])
+    if len(parts) == 2 and parts[0][0] == "" and parts[0][1] is not None:
+        key, value = parse_key(parts[0][1], "LogicalName")
+        logical = catalog.entity_named(key, value)
+        if logical is None:
+            raise entity_not_found(key, value)
+        (nav, nav_key) = parts[1]
+        if nav == "Keys" and nav_key is None:
+            ref = f"'{logical}'" if key == "LogicalName" else value
+            return await writes.create_key(request, catalog.schema[logical], ref)
+    raise MethodNotAllowed(
+        f"The sandbox does not support POST {request.url.path}."
+    )
 
 
 def relationship_definitions(request: Request) -> Response:
@@ -109,7 +132,22 @@ def relationship_definitions(request: Request) -> Response:
     if name:
         raise ResourceNotFound("RelationshipDefinitions" + name)
     items = catalog_of(request).relationships
-    return relationships(request, items, "RelationshipDefinitions", key_text, parts[1:])
+    path, rest = "RelationshipDefinitions", parts[1:]
+    if key_text is None and rest and rest[0][1] is None and rest[0][0].startswith(_NS):
+        # A type cast (query-metadata-web-api doc): every relationship of the sandbox is
+        # one-to-many, so that cast keeps them all and the many-to-many one finds none.
+        cast = rest[0][0]
+        if cast not in (
+            _NS + "OneToManyRelationshipMetadata",
+            _NS + "ManyToManyRelationshipMetadata",
+        ):
+            raise ResourceNotFound(cast)
+        items = items if cast.endswith("OneToManyRelationshipMetadata") else []
+        path, rest = f"{path}/{cast}", rest[1:]
+    return relationships(request, items, path, key_text, rest)
+
+
+_NS = "Microsoft.Dynamics.CRM."
 
 
 def global_option_sets(request: Request) -> Response:

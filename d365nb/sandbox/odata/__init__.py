@@ -13,6 +13,8 @@ Contract (used by `app.py`, `metadata.py` and others)::
                            # Expanded navs under row["$expand"][nav] (odata.expanded(row, nav)):
                            # dict | None (single-valued) or list[dict] (collection-valued); not
                            # row[nav], since `primarycontactid` is a column and a nav at once.
+                           # A paged expanded collection whose page is full has its next
+                           # page's skiptoken under row["$expand"][odata.next_page_key(nav)].
     result.select          # list[str] | None: column logical names ($select; lookups by
                            # attribute name, e.g. "parentaccountid" for _parentaccountid_value);
                            # None = all columns
@@ -30,7 +32,8 @@ Contract (used by `app.py`, `metadata.py` and others)::
 
 `params` are the raw (URL-decoded) query parameters: `$select`, `$filter`, `$orderby`, `$top`,
 `$count`, `$expand`, and aliases `@p1`.... `table_name` may be the logical name or the entity-set
-name. `$skip`, `$search`, `$format`, `$apply` and other unknown `$` options raise ODataError;
+name. `$skip`, `$search`, `$format`, `$apply` (answered by `odata.apply` on entity-set
+collections, see `aggregates.py`) and other unknown `$` options raise ODataError;
 `$skiptoken` and `$deltatoken` keys are ignored (pass the skiptoken through `skiptoken=`). The
 caller holds the store's lock around `execute`/`count` if the connection is shared between
 threads.
@@ -59,9 +62,10 @@ from .execute import (
     count,
     execute,
     expanded,
+    next_page_key,
     set_clock,
 )
-from .options import ExpandPlan
+from .options import ExpandPlan, implied_columns
 from .parser import parse_filter, parse_orderby
 
 __all__ = [
@@ -75,6 +79,8 @@ __all__ = [
     "count",
     "execute",
     "expanded",
+    "implied_columns",
+    "next_page_key",
     "nodes",
     "parse_filter",
     "parse_orderby",

@@ -13,7 +13,9 @@ class ODataError(ValueError):
 
     code = "0x80060888"
 
-    def __init__(self, message: str, position: int | None = None) -> None:
+    def __init__(self, message: str, position: int | None = None, *, code: str | None = None):
         super().__init__(message)
         self.message = message
         self.position = position
+        if code is not None:  # a more specific Dataverse code than the query-validation one
+            self.code = code

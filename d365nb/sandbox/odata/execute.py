@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .. import collation
 from ..schema.model import LOOKUP_TYPES, Table
 from . import paging
 from .errors import ODataError
@@ -216,6 +217,7 @@ _SQL_LIMITS = ("too large", "too many", "stack overflow", "too deep")
 
 
 def _run(conn: sqlite3.Connection, sql: str, params: list[Any]) -> sqlite3.Cursor:
+    collation.ensure(conn, sql)
     try:
         return conn.execute(sql, params)
     except sqlite3.OperationalError as exc:
@@ -274,7 +276,7 @@ def execute(
             first[pk],
         )
     if query.expand and rows:
-        _expand(conn, schema, query.table, rows, query.expand, user_id, now)
+        _expand(conn, schema, query.table, rows, query.expand, user_id, now, page_size)
     count = None
     exceeded = False
     if query.count:
@@ -322,15 +324,16 @@ def _expand(
     plans: dict[str, ExpandPlan],
     user_id: str | None,
     now: dt.datetime,
+    page_size: int = MAX_PAGE_SIZE,
 ) -> None:
     for plan in plans.values():
         if plan.kind == "single":
-            _expand_single(conn, schema, rows, plan, user_id, now)
+            _expand_single(conn, schema, rows, plan, user_id, now, page_size)
         else:
-            _expand_collection(conn, schema, table, rows, plan, user_id, now)
+            _expand_collection(conn, schema, table, rows, plan, user_id, now, page_size)
 
 
-def _expand_single(conn, schema, rows, plan: ExpandPlan, user_id, now) -> None:
+def _expand_single(conn, schema, rows, plan: ExpandPlan, user_id, now, page_size) -> None:
     found: dict[tuple[str, str], dict] = {}
     for nav in plan.targets:
         target = schema[nav.target]
@@ -355,7 +358,7 @@ def _expand_single(conn, schema, rows, plan: ExpandPlan, user_id, now) -> None:
         )
         fetched = _rows(conn, sql, ids, columns)
         if plan.expand and fetched:
-            _expand(conn, schema, target, fetched, plan.expand, user_id, now)
+            _expand(conn, schema, target, fetched, plan.expand, user_id, now, page_size)
         for item in fetched:
             found[(nav.target, item[target.primary_id])] = item
     for row in rows:
@@ -368,7 +371,9 @@ def _expand_single(conn, schema, rows, plan: ExpandPlan, user_id, now) -> None:
         _nest(row, plan.nav, value)
 
 
-def _expand_collection(conn, schema, table: Table, rows, plan: ExpandPlan, user_id, now) -> None:
+def _expand_collection(
+    conn, schema, table: Table, rows, plan: ExpandPlan, user_id, now, page_size
+) -> None:
     nav = plan.collection
     child = schema[nav.child]
     fk = nav.column.name
@@ -391,22 +396,46 @@ def _expand_collection(conn, schema, table: Table, rows, plan: ExpandPlan, user_
     order_sql = order_by_sql(order)
     base = f"FROM {quote(child.logical_name)} t0 WHERE {' AND '.join(conditions)}"
     # $top applies per parent row, and without it Dataverse still stops at 5000 related rows
-    # per parent: number each parent's children and keep the first n.
+    # per parent: number each parent's children and keep the first n. With a nested $expand
+    # in the query Dataverse pages every expanded collection by odata.maxpagesize instead.
     inner = (
         f"SELECT {col_sql}, row_number() OVER (PARTITION BY t0.{quote(fk)} ORDER BY "
         f"{order_sql}) AS _rn {base}"
     )
     outer_cols = ", ".join(quote(c) for c in columns)
     sql = f"SELECT {outer_cols} FROM ({inner}) WHERE _rn <= ? ORDER BY {quote(fk)}, _rn"
-    params.append(MAX_PAGE_SIZE if plan.top is None else min(plan.top, MAX_PAGE_SIZE))
+    limit = MAX_PAGE_SIZE if plan.top is None else min(plan.top, MAX_PAGE_SIZE)
+    if plan.paged:
+        limit = max(1, min(page_size, MAX_PAGE_SIZE))
+    params.append(limit)
     fetched = _rows(conn, sql, params, columns)
     if plan.expand and fetched:
-        _expand(conn, schema, child, fetched, plan.expand, user_id, now)
+        _expand(conn, schema, child, fetched, plan.expand, user_id, now, page_size)
     groups: dict[str, list[dict]] = {pid: [] for pid in parent_ids}
     for item in fetched:
         groups[item[fk]].append(item)
+    scope = scope_of(child, order)
     for row in rows:
-        _nest(row, plan.nav, groups[row[table.primary_id]])
+        children = groups[row[table.primary_id]]
+        _nest(row, plan.nav, children)
+        if plan.paged and len(children) == limit:
+            # A full page: Dataverse links the next one (`<nav>@odata.nextLink` with a
+            # skiptoken) without looking ahead; the related-collection route reads the token.
+            last, first = children[-1], children[0]
+            token = paging.encode(
+                scope,
+                1,
+                [last[k.key] for k in order[:-1]],
+                child.primary_id,
+                last[child.primary_id],
+                first[child.primary_id],
+            )
+            _nest(row, next_page_key(plan.nav), token)
+
+
+def next_page_key(nav: str) -> str:
+    """Where an expanded collection's next-page skiptoken sits in `row["$expand"]`."""
+    return f"{nav}@skiptoken"
 
 
 def _nest(row: dict, nav: str, value: Any) -> None:

@@ -8,9 +8,10 @@ value as a `?` parameter.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Any
 
+from ..collation import COLLATION, needs_fold
+from ..values import number_text
 from . import functions
 from .errors import ODataError
 from .nodes import Literal, QueryFunction
@@ -126,7 +127,12 @@ def _condition(compiler: FilterCompiler, target: Operand, cond, qualified: str, 
             raise ODataError(f"The function '{qualified}' needs a lookup column.", pos)
         compiler.params.append((compiler.user_id or "").lower())
         return f"({sql} {'<>' if cond.negate else '='} ?)"
-    collate = " COLLATE NOCASE" if target.kind == "text" else ""
+    collate = ""
+    if target.kind == "text":
+        values = [getattr(cond, "low", None), getattr(cond, "high", None)]
+        values += list(getattr(cond, "values", None) or ())
+        unicode = any(needs_fold(v) for v in values)
+        collate = f" COLLATE {COLLATION}" if unicode else " COLLATE NOCASE"
     if isinstance(cond, functions.Between):
         low, high = cond.low, cond.high
         if (
@@ -147,7 +153,9 @@ def _condition(compiler: FilterCompiler, target: Operand, cond, qualified: str, 
         return f"(NOT ({inside}))" if cond.negate else f"({inside})"
     marks = ", ".join("?" * len(cond.values))
     compiler.params.extend(_storage(v, target.kind) for v in cond.values)
-    return f"({sql} {'NOT IN' if cond.negate else 'IN'} ({marks}){collate})"
+    # `IN` compares with the left operand's collation (a trailing COLLATE would only apply
+    # to the result)
+    return f"({sql}{collate} {'NOT IN' if cond.negate else 'IN'} ({marks}))"
 
 
 def _bound(moment: dt.datetime, kind: str, *, upper: bool) -> str:
@@ -174,8 +182,8 @@ def _date_arg(raw: Literal, qualified: str) -> dt.date:
 def _int_arg(raw: Literal, qualified: str) -> int:
     if raw.kind == "int":
         return raw.value
-    if raw.kind == "string" and raw.value.strip().lstrip("-").isdigit():
-        return int(raw.value)
+    if raw.kind == "string" and isinstance(number := number_text(raw.value), int):
+        return number
     raise ODataError(f"The PropertyValue of '{qualified}' must be a whole number.", raw.pos)
 
 
@@ -186,8 +194,10 @@ def _typed(value: Any, target: Operand, qualified: str) -> Any:
         if kind == "text":
             return str(value)
         if kind == "number":
-            text = str(value)
-            return int(text) if re.fullmatch(r"-?\d+", text) else float(text)
+            number = number_text(str(value))  # 64-bit ints, finite floats: what SQLite holds
+            if number is None:
+                raise ValueError(value)
+            return number
         if kind == "bool":
             return {"true": 1, "false": 0, "1": 1, "0": 0}[str(value).lower()]
         if kind == "guid":

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ..schema.model import Table
+from ..values import whole_number
 from .errors import ODataError
 from .navigation import CollectionNav, SingleNav, navigations
 from .sql import not_found
@@ -17,10 +18,12 @@ from .sql import not_found
 SUPPORTED = {"$select", "$filter", "$orderby", "$top", "$count", "$expand"}
 # Handled elsewhere (paging, change tracking, request routing): accepted and ignored here.
 PASSED_THROUGH = {"$skiptoken", "$deltatoken"}
-# Dataverse documents $skip, $search and $format as unsupported; $apply is not emulated.
+# Dataverse documents $skip, $search and $format as unsupported; $apply on an entity set is
+# answered by `apply` (routed before this engine), not inside $expand or related collections.
 UNSUPPORTED = {"$skip", "$search", "$format", "$apply", "$levels", "$compute", "$index"}
-# Dataverse's named-query parameters: the sandbox does not emulate them, and ignoring one would
-# answer a FetchXML or saved-view query with every row of the table.
+# Dataverse's named-query parameters: `fetchXml` on an entity set is answered by the `fetchxml`
+# package (routed before this engine); anywhere else, and saved views, are refused - ignoring
+# one would answer the query with every row of the table.
 NAMED_QUERIES = {"fetchXml", "savedQuery", "userQuery"}
 EXPAND_OPTIONS = {"$select", "$filter", "$orderby", "$top", "$expand"}
 MAX_EXPANDS = 15
@@ -37,8 +40,11 @@ class ExpandPlan:
     `kind` is "single" (lookup -> a dict or None per row) or "collection" (one-to-many -> a
     list). Single: `targets` lists one `SingleNav` per possible target table (owner lookups have
     two). Collection: `collection` describes the child table and its lookup column. `select` is
-    None for all columns; `filter`/`orderby`/`top` only for collections; `options` keeps the
-    nested option text as written (for `<nav>@odata.nextLink`).
+    None for all columns (exactly what the client selected: the writer adds what Dataverse
+    adds); `filter`/`orderby`/`top` only for collections; `options` keeps the nested option
+    text as written (for `<nav>@odata.nextLink`). `ref`: `<nav>/$ref` (references only).
+    `paged`: a collection in a query with a nested `$expand` somewhere, which Dataverse pages
+    with `odata.maxpagesize` (join-tables doc); without one it returns up to 5000 children.
     """
 
     nav: str
@@ -52,6 +58,8 @@ class ExpandPlan:
     options: str = ""
     targets: list[SingleNav] = field(default_factory=list)
     collection: CollectionNav | None = None
+    ref: bool = False
+    paged: bool = False
 
 
 def check_names(params: Mapping[str, str]) -> None:
@@ -69,8 +77,11 @@ def check_names(params: Mapping[str, str]) -> None:
         raise ODataError(f"The query parameter '{name}' is not supported.")
 
 
-def split_top_level(text: str, separator: str) -> list[tuple[int, str]]:
-    """Split on `separator` outside parentheses, brackets and quotes: [(offset, part)]."""
+def split_top_level(
+    text: str, separator: str, opening: str = "([", closing: str = ")]"
+) -> list[tuple[int, str]]:
+    """Split on `separator` outside brackets (`opening`/`closing`: parentheses and square
+    brackets by default) and quotes: [(offset, part)]."""
     parts, depth, start, quote_char = [], 0, 0, ""
     for i, c in enumerate(text):
         if quote_char:
@@ -79,9 +90,9 @@ def split_top_level(text: str, separator: str) -> list[tuple[int, str]]:
             continue
         if c in "'\"":
             quote_char = c
-        elif c in "([":
+        elif c in opening:
             depth += 1
-        elif c in ")]":
+        elif c in closing:
             depth -= 1
         elif c == separator and depth == 0:
             parts.append((start, text[start:i]))
@@ -95,31 +106,58 @@ def parse_select(text: str | None, table: Table) -> list[str] | None:
     if text is None or text.strip() in ("", "*"):
         return None
     columns: list[str] = []
-    for offset, raw in split_top_level(text, ","):
+    items = split_top_level(text, ",")
+    if len(items) > 1 and not items[-1][1].strip():
+        items = items[:-1]  # Dataverse accepts a trailing comma (`$select=name,`)
+    for offset, raw in items:
         name = raw.strip()
         pos = offset + (len(raw) - len(raw.lstrip()))
-        column = table.columns.get(name)
-        if column is None and name.startswith("_") and name.endswith("_value"):
-            column = table.columns.get(name[1:-6])
-            if column is not None and not column.is_lookup:
-                column = None
+        column = table.find(name)
         if column is None:
             raise not_found(name, table, pos)
         if column.name not in columns:
             columns.append(column.name)
-    return columns
+    return columns + [c for c in implied_columns(table, columns) if c not in columns]
+
+
+CURRENCY = "transactioncurrencyid"
+
+
+def implied_columns(table: Table, selected: list[str]) -> list[str]:
+    """Columns Dataverse returns beside the selected ones (retrieve-entity-using-web-api and
+    query-data-web-api docs): a money column brings the record's currency lookup
+    `_transactioncurrencyid_value`; a part of an address (`address1_line1`) brings its
+    composite (`address1_composite`)."""
+    out = []
+    money = any(
+        (c := table.find(n)) is not None and c.type == "Money"
+        for n in selected
+    )
+    if money and CURRENCY in table.columns:
+        out.append(CURRENCY)
+    for name in selected:
+        prefix, _, part = name.partition("_")
+        composite = f"{prefix}_composite"
+        if (
+            prefix.startswith("address")
+            and part != "composite"
+            and composite in table.columns
+            and composite not in out
+        ):
+            out.append(composite)
+    return out
 
 
 def parse_top(text: str | None) -> int | None:
     if text is None:
         return None
-    value = text.strip()
-    if not value.isdigit():
+    value = whole_number(text)
+    if value is None:
         raise ODataError(
             f"Invalid value '{text}' for $top query option found. The $top query option requires "
             "a non-negative integer value."
         )
-    return int(value)
+    return value
 
 
 def parse_count(text: str | None) -> bool:
@@ -168,7 +206,9 @@ def parse_expand(
             target = schema[single[0].target]
             if set(nested) & {"$orderby", "$top"}:
                 raise ODataError(ONLY_SELECT_FILTER)
-            plan = ExpandPlan(name, "single", target.logical_name, options=options, targets=single)
+            plan = ExpandPlan(
+                name, "single", target.logical_name, options=options, targets=single, ref=ref
+            )
             plan.select = (
                 []
                 if ref
@@ -180,9 +220,6 @@ def parse_expand(
                 name, "collection", target.logical_name, options=options, collection=collection
             )
             plan.select = parse_select(nested.get("$select"), target)
-            if plan.select is not None and collection.column.name not in plan.select:
-                # Dataverse returns the lookup back to the parent (`_regardingobjectid_value`).
-                plan.select.append(collection.column.name)
             plan.filter = nested.get("$filter")
             plan.orderby = nested.get("$orderby")
             top = parse_top(nested.get("$top"))
@@ -194,6 +231,7 @@ def parse_expand(
         for plan in _all_plans(plans):
             if plan.kind == "collection" and (plan.top is not None or plan.orderby):
                 raise ODataError(ONLY_SELECT_FILTER)
+            plan.paged = plan.kind == "collection"
     return plans
 
 

@@ -75,11 +75,7 @@ def order_keys(
                     item.pos,
                 )
             name = item.path[0]
-            column = table.columns.get(name)
-            if column is None and name.startswith("_") and name.endswith("_value"):
-                column = table.columns.get(name[1:-6])
-                if column is not None and not column.is_lookup:
-                    column = None
+            column = table.find(name)
             if column is None:
                 raise not_found(name, table, item.pos)
             if column.name == table.primary_id:

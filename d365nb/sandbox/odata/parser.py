@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import math
 import re
 from collections.abc import Mapping
 from functools import lru_cache
@@ -209,7 +210,10 @@ class _Build(Transformer):
             text = text[:-1]
         if re.fullmatch(r"-?\d+", text) and -(2**63) <= (number := int(text)) < 2**63:
             return Literal(_pos(t), "int", number)
-        return Literal(_pos(t), "decimal", float(text))
+        value = float(text)
+        if not math.isfinite(value):  # 1e999: no column holds it, and SQLite would see inf
+            raise ODataError(f"The number '{text}' is out of range.", _pos(t))
+        return Literal(_pos(t), "decimal", value)
 
     def guid(self, items):
         t = items[0]
@@ -379,12 +383,44 @@ def parse_filter(text: str, aliases: Mapping[str, str] | None = None) -> Node:
     Compare(pos=0, op='eq', left=Property(pos=0, path=('statuscode',)), right=Literal(pos=0, kind='int', value=1, type_name=None))
     """
     tree = _parse_cached(text, "start")
-    if "@" not in text:
-        return tree
-    try:
-        return _resolve(tree, aliases)
-    except RecursionError:
-        raise ODataError(TOO_COMPLEX) from None
+    if "@" in text:
+        try:
+            tree = _resolve(tree, aliases)
+        except RecursionError:
+            raise ODataError(TOO_COMPLEX) from None
+    _check_conditions(tree)
+    return tree
+
+
+# "You can include no more than 500 total conditions in a query." (TooManyConditionsInQuery,
+# https://learn.microsoft.com/power-apps/developer/data-platform/webapi/query/filter-rows
+# #condition-limits)
+MAX_CONDITIONS = 500
+TOO_MANY_CONDITIONS_CODE = "0x8004430C"
+
+
+def _check_conditions(tree: Node) -> None:
+    """Refuse a filter with more than MAX_CONDITIONS conditions (comparisons, string and query
+    functions, lambda operators); counted iteratively, as the tree may be deep."""
+    count = 0
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, And | Or):
+            stack.extend((node.left, node.right))
+        elif isinstance(node, Not):
+            stack.append(node.operand)
+        elif isinstance(node, Lambda):
+            count += 1
+            if node.predicate is not None:
+                stack.append(node.predicate)
+        elif isinstance(node, Compare | Call | QueryFunction):
+            count += 1
+        if count > MAX_CONDITIONS:
+            raise ODataError(
+                "Number of conditions in query exceeded maximum limit.",
+                code=TOO_MANY_CONDITIONS_CODE,
+            )
 
 
 def parse_orderby(text: str, aliases: Mapping[str, str] | None = None) -> list[OrderItem]:

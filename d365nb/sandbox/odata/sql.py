@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from ..collation import COLLATION, FOLD, fold, needs_fold
 from ..schema.model import Column, Table, edm_type
 from .errors import ODataError
 from .navigation import Navigations, navigations
@@ -110,6 +111,24 @@ class _Scope:
     var: str | None  # lambda range variable; None for the query's own rows ($it)
 
 
+NOT_QUERY_FUNCTION = "Not operator along with the Custom Named Condition operators is not allowed"
+
+
+def _has_query_function(node: Node) -> bool:
+    """Whether a Dataverse query function occurs in `node` (outside lambdas, which test other
+    rows)."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, QueryFunction):
+            return True
+        if isinstance(item, And | Or):
+            stack += [item.left, item.right]
+        elif isinstance(item, Not):
+            stack.append(item.operand)
+    return False
+
+
 class FilterCompiler:
     """Compiles one filter tree for one table. `params` collects values in SQL order."""
 
@@ -142,6 +161,10 @@ class FilterCompiler:
             joiner = " AND " if isinstance(node, And) else " OR "
             return "(" + joiner.join(self.compile(p) for p in _chain(node)) + ")"
         if isinstance(node, Not):
+            if _has_query_function(node.operand):
+                # Dataverse cannot negate its query functions (query-data-web-api doc,
+                # "Limitations of query functions"); each has a negated companion instead.
+                raise ODataError(NOT_QUERY_FUNCTION)
             return f"(NOT {self.compile(node.operand)})"
         if isinstance(node, Compare):
             return self._compare(node)
@@ -333,7 +356,10 @@ class FilterCompiler:
         if isinstance(value, dt.datetime):
             return self._compare_datetime(left.sql, op, value)
         self.params.append(value)
-        collate = " COLLATE NOCASE" if left.kind == "text" else ""
+        collate = ""
+        if left.kind == "text":
+            # NOCASE (indexed) agrees with Dataverse's collation on ASCII; other text folds.
+            collate = f" COLLATE {COLLATION}" if needs_fold(value) else " COLLATE NOCASE"
         return f"({left.sql} {_SQL_OPS[op]} ?{collate})"
 
     def _compare_datetime(self, sql: str, op: str, value: dt.datetime) -> str:
@@ -390,17 +416,22 @@ class FilterCompiler:
         if pattern.kind == "null":
             return "0"
         text = pattern.value
+        # SQLite's LIKE and lower() fold ASCII only: other text compares folded (collation.py).
+        unicode = needs_fold(text)
+        subject = f"{FOLD}({target.sql})" if unicode else target.sql
+        if unicode:
+            text = fold(text)
         if "[" in text:
             glob = _like_to_glob(text)
             self.params.append(
                 {"contains": f"*{glob}*", "startswith": f"{glob}*", "endswith": f"*{glob}"}[name]
             )
-            return f"(lower({target.sql}) GLOB ?)"
+            return f"({subject} GLOB ?)" if unicode else f"(lower({subject}) GLOB ?)"
         # Dataverse passes % and _ through as wildcards (SQL Server LIKE semantics).
         self.params.append(
             {"contains": f"%{text}%", "startswith": f"{text}%", "endswith": f"%{text}"}[name]
         )
-        return f"({target.sql} LIKE ?)"
+        return f"({subject} LIKE ?)"
 
     def _query_function(self, node: QueryFunction) -> str:
         from .function_sql import compile_query_function  # (it builds on this module)

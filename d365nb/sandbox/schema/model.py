@@ -95,6 +95,8 @@ class Column:
     # Computed text columns (fullname): the non-empty values of these columns joined by a space,
     # recomputed by the store on every write.
     computed_from: tuple[str, ...] = ()
+    # The documented SchemaName (`EMailAddress1`); None: derived from the logical name.
+    schema_name: str | None = None
 
     @property
     def targets(self) -> tuple[str, ...]:
@@ -123,9 +125,22 @@ class Table:
     # records duplicates (checked only when a request sends MSCRM.SuppressDuplicateDetection:
     # false, as in Dataverse).
     duplicate_rules: tuple[tuple[str, ...], ...] = ()
+    # The documented SchemaName (`Account`); None: derived from the logical name.
+    schema_name: str | None = None
 
     def column(self, name: str) -> Column | None:
         return self.columns.get(name)
+
+    def find(self, name: str) -> Column | None:
+        """The column a property name means: its logical name, or `_<lookup>_value` (how a
+        lookup's value is read) for a lookup column; None for anything else. The one resolver
+        of names in `$select`, `$orderby`, bodies and change tracking."""
+        column = self.columns.get(name)
+        if column is None and len(name) > 7 and name.startswith("_") and name.endswith("_value"):
+            column = self.columns.get(name[1:-6])
+            if column is not None and not column.is_lookup:
+                column = None
+        return column
 
 
 def edm_type(column: Column) -> str:
@@ -133,3 +148,19 @@ def edm_type(column: Column) -> str:
     if column.type == "DateTime" and column.date_behavior == "DateOnly":
         return "Edm.Date"
     return EDM_TYPES.get(column.type, "Edm.String")
+
+
+@dataclass(frozen=True)
+class AlternateKey:
+    """An alternate key (`EntityKeyMetadata`): a set of columns whose values are unique per
+    row, so a record can be addressed by them (`accounts(accountnumber='ABC')`). Made at run
+    time through `POST EntityDefinitions(...)/Keys`; the store keeps them per organisation."""
+
+    table: str  # logical name of the table
+    schema_name: str
+    display: str
+    attributes: tuple[str, ...]  # column logical names, in the order given
+
+    @property
+    def logical_name(self) -> str:
+        return self.schema_name.lower()

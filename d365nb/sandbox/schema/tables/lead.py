@@ -1,96 +1,17 @@
-"""lead: a prospect (Dynamics 365 Sales). Columns per the Lead entity reference."""
+"""lead: a prospect (Dynamics 365 Sales).
 
-from ..model import Table
-from ._columns import (
-    ALLOW_DONT,
-    boolean,
-    choice,
-    columns,
-    date_only,
-    fullname,
-    integer,
-    lookup,
-    memo,
-    money,
-    primary_key,
-    state_status,
-    system_columns,
-    text,
-)
+Columns as documented (reference/lead.json), with the computed full name every person-like
+table shares (`documented.FULL_NAME`)."""
 
-_STATE, _STATUS = state_status(
-    [(0, "Open", 1), (1, "Qualified", 3), (2, "Disqualified", 4)],
-    [
-        (1, "New", 0),
-        (2, "Contacted", 0),
-        (3, "Qualified", 1),
-        (4, "Lost", 2),
-        (5, "Cannot Contact", 2),
-        (6, "No Longer Interested", 2),
-        (7, "Canceled", 2),
-    ],
-)
+from ..documented import FULL_NAME, table
 
-TABLE = Table(
-    logical_name="lead",
-    entity_set="leads",
-    primary_id="leadid",
-    primary_name="fullname",
-    display="Lead",
-    display_collection="Leads",
+TABLE = table(
+    "lead",
     object_type_code=4,
     duplicate_rules=(("emailaddress1",),),
-    description="Prospect or potential sales opportunity.",
-    columns=columns(
-        primary_key("leadid", "Lead"),
-        text("subject", "Topic", 300, required="ApplicationRequired"),
-        text("firstname", "First Name", 50, required="Recommended"),
-        text("lastname", "Last Name", 50, required="ApplicationRequired"),
-        fullname("Name"),
-        text("companyname", "Company Name", 100, required="Recommended"),
-        text("jobtitle", "Job Title", 100),
-        text("emailaddress1", "Email", 100, fmt="Email"),
-        text("telephone1", "Business Phone", 50, fmt="Phone"),
-        text("mobilephone", "Mobile Phone", 20, fmt="Phone"),
-        text("websiteurl", "Website", 200, fmt="Url"),
-        text("address1_city", "City", 80),
-        text("address1_country", "Country/Region", 80),
-        memo("description", "Description", 2000),
-        date_only("estimatedclosedate", "Est. Close Date"),
-        money("estimatedvalue", "Est. Value"),
-        money("revenue", "Annual Revenue"),
-        integer("numberofemployees", "No. of Employees", 0, 1000000000),
-        choice(
-            "leadsourcecode",
-            "Lead Source",
-            {
-                1: "Advertisement",
-                2: "Employee Referral",
-                3: "External Referral",
-                4: "Partner",
-                5: "Public Relations",
-                6: "Seminar",
-                7: "Trade Show",
-                8: "Web",
-                9: "Word of Mouth",
-                10: "Other",
-            },
-        ),
-        choice("leadqualitycode", "Rating", {1: "Hot", 2: "Warm", 3: "Cold"}, default=2),
-        boolean("donotemail", "Do not allow Emails", ALLOW_DONT),
-        lookup(
-            "customerid",
-            "Customer",
-            ("account", "lead_customer_accounts", "customerid_account"),
-            ("contact", "lead_customer_contacts", "customerid_contact"),
-            kind="Customer",
-        ),
-        lookup(
-            "parentaccountid", "Company Name", ("account", "lead_parent_account", "parentaccountid")
-        ),
-        lookup("parentcontactid", "Contact", ("contact", "lead_parent_contact", "parentcontactid")),
-        _STATE,
-        _STATUS,
-        *system_columns("leadbase", owner_rels=("lead_owning_user", "team_leads")),
-    ),
+    overrides={
+        **FULL_NAME,
+        # The sandbox has always rated new leads Warm (the form default); kept for its users.
+        "leadqualitycode": {"default": 2},
+    },
 )

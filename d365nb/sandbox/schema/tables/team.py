@@ -1,34 +1,13 @@
-"""team: a group of users who share records (BusinessOwned, no owner column)."""
+"""team: a group of users who share records (BusinessOwned, no owner column).
 
-from ..model import Table
-from ._columns import choice, columns, lookup, memo, primary_key, system_columns, text
+Columns as documented (reference/team.json); see `schema/documented.py`. Dataverse fills the
+required team type and membership type when a create leaves them out; so does the sandbox (the
+store also defaults the administrator to the creator and the business unit to the root one)."""
 
-TABLE = Table(
-    logical_name="team",
-    entity_set="teams",
-    primary_id="teamid",
-    primary_name="name",
-    display="Team",
-    display_collection="Teams",
+from ..documented import table
+
+TABLE = table(
+    "team",
     object_type_code=9,
-    ownership="BusinessOwned",
-    description="Collection of system users that routinely collaborate.",
-    columns=columns(
-        primary_key("teamid", "Team"),
-        text("name", "Team Name", 160, required="SystemRequired"),
-        choice(
-            "teamtype",
-            "Team Type",
-            {0: "Owner", 1: "Access", 2: "Security Group", 3: "Office Group"},
-            default=0,
-        ),
-        text("emailaddress", "Email", 100, fmt="Email"),
-        memo("description", "Description", 2000),
-        lookup(
-            "administratorid",
-            "Administrator",
-            ("systemuser", "lk_teambase_administratorid", "administratorid"),
-        ),
-        *system_columns("teambase", owned=False),
-    ),
+    overrides={"teamtype": {"default": 0}, "membershiptype": {"default": 0}},
 )

@@ -119,37 +119,22 @@ def fill(form: Any, names: list[str] | None = None) -> dict[str, Any]:
 
 def stored(record: dict, column: Any) -> Any:
     """A column's value as read back from the Web API (lookups via ``_x_value``)."""
-    if cols.kind(column) == cols.LOOKUP:
-        return record.get(f"_{column.name}_value")
-    value = record.get(column.name)
+    value = record.get(column.read_name)
     if cols.kind(column) == cols.DATE and isinstance(value, str):
         return value[:10]
     return value
+
 
 
 FAKE_AUTHORITY = "https://login.entra.test"
 
 
 def FakeEntra(access_token: str) -> Any:  # noqa: N802 - kept as the class name tests use
-    """The shared fake Entra ID (``tests/fake_entra.py``) for the connection form: the token
+    """The shared fake Entra ID (``tests/support/entra.py``) for the connection form: the token
     endpoint answers ``authorization_pending`` until ``approve()`` - as while the person is
     signing in - and then issues ``access_token``; ``start()``/``stop()``."""
-    from fake_entra import FakeEntra as SharedFakeEntra
+    from tests.support.entra import FakeEntra as SharedFakeEntra
 
     return SharedFakeEntra(
         access_token, authority=FAKE_AUTHORITY, user_code="FORM-2468", approved=False
     )
-
-
-def wait_until(condition: Any, timeout: float, what: str = "condition") -> Any:
-    """Poll ``condition`` until truthy; fail after ``timeout`` seconds."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)

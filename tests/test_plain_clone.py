@@ -1,0 +1,77 @@
+"""A plain clone is the whole product: nothing reads or names a path outside the repository.
+
+The repository is copied alone into a temporary folder (no sibling folders) and the export tests
+and the export notebook (which validate against the Logic Apps schema) run there.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+TEXT_SUFFIXES = {".py", ".ipynb", ".md", ".toml", ".cfg", ".txt", ".json", ".yml", ".yaml", ""}
+
+
+def tracked_files() -> list[Path]:
+    """The files a clone would have (tracked, plus new ones not ignored)."""
+    out = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"],
+        cwd=REPO, capture_output=True, text=True, check=True,
+    ).stdout
+    return [REPO / line for line in out.splitlines() if (REPO / line).is_file()]
+
+
+def test_nothing_names_a_path_outside_the_repository():
+    sibling = re.compile(r"\.\./(\.\./)*" + "shared" + r"\b|/" + "work" + r"/")
+    offenders = []
+    for path in tracked_files():
+        if path.suffix not in TEXT_SUFFIXES or path.stat().st_size > 2_000_000:
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            continue
+        for number, line in enumerate(text.splitlines(), 1):
+            if sibling.search(line):
+                offenders.append(f"{path.relative_to(REPO)}:{number}: {line.strip()[:80]}")
+    assert not offenders, "\n".join(offenders)
+
+
+def test_the_workflow_schema_ships_inside_the_package():
+    from d365nb.flows import wdl_schema
+
+    assert wdl_schema.SCHEMA_FILE.is_relative_to(Path(wdl_schema.__file__).parent)
+    assert wdl_schema.validator().schema["title"] == "Logic App Template Schema"
+
+
+@pytest.mark.slow
+def test_export_tests_and_notebook_pass_in_a_copy_with_no_siblings(tmp_path):
+    alone = tmp_path / "alone" / "d365nb"
+    for path in tracked_files():
+        target = alone / path.relative_to(REPO)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target)
+    assert sorted(p.name for p in alone.parent.iterdir()) == ["d365nb"]
+    # The copy's package wins over the editable install of this checkout.
+    env = {**os.environ, "PYTHONPATH": str(alone)}
+    where = subprocess.run(
+        [sys.executable, "-c", "import d365nb; print(d365nb.__file__)"],
+        cwd=alone, env=env, capture_output=True, text=True, check=True,
+    ).stdout.strip()
+    assert Path(where).is_relative_to(alone)
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
+         "tests/export"],
+        cwd=alone, env=env, capture_output=True, text=True, timeout=600,
+    )
+    tail = "\n".join(run.stdout.splitlines()[-15:])
+    assert run.returncode == 0, tail
+    assert re.search(r"\b\d+ passed\b", tail) and "error" not in tail.lower(), tail
+    assert (alone / "tests" / "export" / "test_export_notebook.py").exists()
