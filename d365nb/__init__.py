@@ -37,6 +37,23 @@ def __getattr__(name: str) -> Any:
     return value
 
 
+def _register_notebook_flow_views() -> None:
+    """Let flows show themselves with the notebook layer's views (rich HTML, live widgets) for
+    Python-API users too, without ``%load_ext``. Registered here, above both layers: flows
+    import nothing of the notebook layer, and nothing loads until a flow view is first shown."""
+    from d365nb.flows import views
+
+    def load() -> None:
+        from d365nb.notebook import flow_views
+
+        flow_views.register()
+
+    views.add_presenter_loader(load)
+
+
+_register_notebook_flow_views()
+
+
 def load_ipython_extension(ipython: Any) -> None:
     from d365nb.notebook.extension import load
 

@@ -101,9 +101,9 @@ def _demo(folder: Path, args: argparse.Namespace) -> int:
     started = threading.Event()
     failure: list[BaseException] = []
     try:
+        # A kept --dir may hold an earlier sandbox's checkpoint: checkpoints carry their
+        # organisation, and a new embedded sandbox is a new one, so it is not applied.
         flows = headless.load_flows(cells, d365)
-        for flow in flows:
-            headless.forget_sandbox_state(flow)  # a kept --dir may hold an old sandbox's state
 
         def engine() -> None:
             try:

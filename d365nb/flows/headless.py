@@ -1,8 +1,8 @@
 """Run a notebook's flows without Jupyter: ``d365nb flow run notebook.ipynb``.
 
 The notebook is read with nbformat, never executed: its ``%d365 trigger ...`` lines and
-``%%d365 action ...`` cells go through the very commands a kernel would run
-(`d365nb.notebook.flow_commands`), so the flows built here have the same definitions - and
+``%%d365 action ...`` / ``%%d365 scope ...`` cells go through the very code a kernel's magics
+run (`d365nb.flows.cells`), so the flows built here have the same definitions - and
 therefore the same checkpoint signatures - as in the notebook. State and run history live in
 the notebook's ``.d365nb/flows.sqlite``, so a flow moves between notebook and terminal without
 missing or repeating an event: the terminal resumes from the notebook's watermark and runs
@@ -97,6 +97,16 @@ class HeadlessMagic:
         # Aliases known to name this one connection: its own, and those the trigger lines use.
         self.aliases = {getattr(conn, "alias", None)}
 
+    def interpolate(self, text: str | None, odata: bool = False) -> str | None:
+        """A trigger's --filter as written: ``{expr}`` reads notebook variables, which a
+        headless run does not have (no other cell is run), so it is refused in one line."""
+        if text and ("{" in text or "}" in text):
+            raise FlowError(
+                f"--filter {text!r} reads notebook variables ({{...}}), which a headless run "
+                "does not have; write the value into the trigger line"
+            )
+        return text
+
     def connection(self, alias: str | None = None) -> Any:
         # Headless there is one organisation, and the triggers watch it: a trigger's
         # --connection alias names it.
@@ -127,8 +137,8 @@ def load_flows(
     history: History | None = None,
 ) -> list[Any]:
     """Build the notebook's flows (not started) on ``conn``, sharing its history store."""
+    from d365nb.flows import cells as flow_cells
     from d365nb.flows.flow import Flow, flows
-    from d365nb.notebook import flow_commands
 
     cells = notebook if isinstance(notebook, NotebookFlows) else read_notebook(notebook)
     names = cells.names
@@ -155,7 +165,7 @@ def load_flows(
         with contextlib.redirect_stdout(io.StringIO()):
             for name, line in cells.triggers:
                 if name in built:
-                    flow_commands.trigger(magic, line)
+                    flow_cells.trigger(magic, line)
             # Built by hand (e.g. the demo) there may be no ordered list: actions, then scopes.
             ordered = cells.cells or [
                 *(("action", *entry) for entry in cells.actions),
@@ -165,9 +175,9 @@ def load_flows(
                 if name not in built:
                     continue
                 if kind == "scope":
-                    flow_commands.scope(magic, line, body)
+                    flow_cells.scope(magic, line, body)
                 else:
-                    flow_commands.action(magic, line, body, connection=magic.step_connection)
+                    flow_cells.action(magic, line, body, connection=magic.step_connection)
     except BaseException:
         for name, flow in previous.items():
             if flow is None:

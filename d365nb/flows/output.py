@@ -6,8 +6,10 @@ running. So ``sys.stdout``/``sys.stderr`` get a routing stream, installed once: 
 the sink of the *task* doing it (a context variable set by the runner around each step) and
 otherwise to the stream that was there before - the running cell keeps its own output.
 
-The sink is an ipywidgets ``Output`` when running in a kernel with widgets, and always a
-per-step capture stored in run history (``flow run <id>`` shows it).
+A step's output always goes to a per-step capture stored in run history (``flow run <id>``
+shows it) and, in a kernel, to the flow's `FlowOutput`: plain output records that listeners
+follow. This layer draws nothing: the notebook layer registers a presenter
+(`d365nb.flows.views.register_presenters`) that shows the area as a widget.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import contextvars
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -64,8 +66,10 @@ def install() -> None:
 
 
 class FlowOutput:
-    """The output area of one flow: a widget in a kernel, else nothing (history keeps the log).
+    """The output area of one flow as data: notebook-style output records (``{"output_type":
+    "stream"|"display_data", ...}``) that listeners (a widget of the notebook layer) follow.
 
+    Collected in a kernel or once someone listens; elsewhere nothing (history keeps the log).
     It keeps the last `KEEP` outputs, consecutive writes to one stream merged into one entry:
     a widget syncs its whole output list on every change, so a flow running all day must not
     grow it without end (run history keeps every step's full log).
@@ -75,21 +79,22 @@ class FlowOutput:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.widget: Any = None
+        self.outputs: tuple[dict[str, Any], ...] = ()
         self._outputs: list[dict[str, Any]] = []
+        self._listeners: list[Callable[[tuple[dict[str, Any], ...]], None]] = []
+        self._collecting = in_kernel()
         self._lock = threading.Lock()  # steps of concurrent runs write from several threads
-        if in_kernel():
-            try:
-                import ipywidgets
 
-                self.widget = ipywidgets.Output(
-                    layout={"border": "1px solid #ddd", "max_height": "20em", "overflow": "auto"}
-                )
-            except Exception:  # widgets unavailable: history still has everything
-                self.widget = None
+    def add_listener(self, callback: Callable[[tuple[dict[str, Any], ...]], None]) -> None:
+        """Call ``callback(outputs)`` now and after every change (from the writer's thread)."""
+        with self._lock:
+            self._collecting = True
+            self._listeners.append(callback)
+            outputs = self.outputs
+        callback(outputs)
 
     def write(self, text: str, stream: str = "stdout") -> None:
-        if self.widget is None or not text:
+        if not self._collecting or not text:
             return
         with self._lock:
             last = self._outputs[-1] if self._outputs else None
@@ -100,7 +105,7 @@ class FlowOutput:
             self._publish()
 
     def display(self, obj: Any) -> None:
-        if self.widget is None:
+        if not self._collecting:
             return
         from IPython.core.formatters import format_display_data
 
@@ -112,14 +117,26 @@ class FlowOutput:
             self._publish()
 
     def clear(self) -> None:
-        if self.widget is not None:
-            with self._lock:
-                self._outputs.clear()
-                self._publish()
+        with self._lock:
+            self._outputs.clear()
+            self._publish()
 
     def _publish(self) -> None:
         del self._outputs[: -self.KEEP]
-        self.widget.outputs = tuple(self._outputs)
+        self.outputs = tuple(self._outputs)
+        for callback in list(self._listeners):
+            callback(self.outputs)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        """``display(flow.output)``: the live area where a presenter is registered."""
+        from d365nb.flows.views import presenter
+
+        present = presenter("output")
+        if present is not None:
+            bundle = present(self)
+            if bundle:
+                return bundle
+        return {"text/plain": f"output area of flow {self.name} ({len(self.outputs)} outputs)"}
 
 
 class StepSink:
@@ -160,7 +177,7 @@ def routed(sink: StepSink) -> Iterator[None]:
 
 
 def in_kernel() -> bool:
-    """True inside an IPython kernel (where widgets can render)."""
+    """True inside an IPython kernel (where a frontend can render widgets)."""
     shell = sys.modules.get("IPython")
     if shell is None:
         return False

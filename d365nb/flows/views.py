@@ -1,25 +1,58 @@
-"""How flows show themselves: run history as a DataFrame, one run like the Logic Apps run view,
-and the status panel (a live ipywidgets HTML, with an HTML snapshot where widgets don't render).
+"""How flows show themselves, as data and plain text: run history as a DataFrame, one run, the
+status of a flow (which listeners follow while the engine runs it).
+
+This layer draws no widgets and picks no colours. Rich views (HTML with the forms' colours,
+live ipywidgets, the runs-over-time chart) belong to the notebook layer, which registers them
+here with `register_presenters` when ``%load_ext d365nb`` runs - or, for Python-API users,
+through the loader ``d365nb/__init__.py`` adds with `add_presenter_loader`. Without one, every
+view still has a plain-text repr and a plain HTML snapshot.
 """
 
 from __future__ import annotations
 
+import contextlib
 import html
-import json
+import threading
+from collections.abc import Callable
 from typing import Any
 
-from d365nb.flows.output import in_kernel
-
 RUN_COLUMNS = ["run_id", "record_id", "status", "started", "ended", "duration", "error", "attempts"]
-_COLOURS = {
-    "Succeeded": "#107c10",
-    "Failed": "#a4262c",
-    "Skipped": "#8a8886",
-    "Cancelled": "#8a8886",
-    "TimedOut": "#a4262c",
-    "Queued": "#8764b8",
-    "Running": "#0078d4",
-}
+
+#: Presenter kinds: ``run_html(RunView) -> str``, ``status_html(StatusView) -> str``,
+#: ``status(StatusView) -> mimebundle | None`` (live when ``view.live`` in a kernel) and ``output(FlowOutput) ->
+#: mimebundle | None`` (the flow's output area).
+PRESENTER_KINDS = ("run_html", "status_html", "status", "output")
+_presenters: dict[str, Callable[[Any], Any]] = {}
+_loaders: list[Callable[[], None]] = []
+_presenters_lock = threading.Lock()
+
+
+def register_presenters(**presenters: Callable[[Any], Any]) -> None:
+    """Install rich presenters by kind (see `PRESENTER_KINDS`); the last registration wins."""
+    unknown = set(presenters) - set(PRESENTER_KINDS)
+    if unknown:
+        raise ValueError(f"unknown presenter kind(s) {sorted(unknown)}; use {PRESENTER_KINDS}")
+    _presenters.update(presenters)
+
+
+def add_presenter_loader(loader: Callable[[], None]) -> None:
+    """Run ``loader`` (which calls `register_presenters`) the first time a view is shown, so
+    registering costs nothing at import. A loader that fails leaves the plain views."""
+    with _presenters_lock:
+        _loaders.append(loader)
+
+
+def presenter(kind: str) -> Callable[[Any], Any] | None:
+    """The registered presenter of ``kind``, or None (plain views)."""
+    if _loaders:
+        with _presenters_lock:
+            pending = list(_loaders)
+            _loaders.clear()
+        for loader in pending:
+            # The notebook layer's dependencies absent: plain views.
+            with contextlib.suppress(ImportError):
+                loader()
+    return _presenters.get(kind)
 
 
 def runs_frame(rows: list[dict[str, Any]]) -> Any:
@@ -36,15 +69,7 @@ def runs_frame(rows: list[dict[str, Any]]) -> Any:
     return frame
 
 
-def _badge(status: str) -> str:
-    colour = _COLOURS.get(status, "#323130")
-    return f'<span style="color:{colour};font-weight:600">{html.escape(status)}</span>'
-
-
-def _pretty(value: Any, limit: int = 600) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, default=str, indent=1)
-    if len(text) > limit:
-        text = text[:limit] + " ..."
+def _plain_html(text: str) -> str:
     return f"<pre style='margin:0;white-space:pre-wrap'>{html.escape(text)}</pre>"
 
 
@@ -80,58 +105,8 @@ class RunView:
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        d = self.data
-        head = (
-            f"<b>run {html.escape(self.run_id)}</b> of <b>{html.escape(d['flow'])}</b> - "
-            f"{_badge(self.status)} - record <code>{html.escape(str(d['record_id']))}</code>"
-            f" ({html.escape(str(d['change']))}, {html.escape(str(d['origin']))}) - "
-            f"key <code>{html.escape(d['key'])}</code>"
-        )
-        if self.error:
-            head += f"<br><span style='color:#a4262c'>{html.escape(self.error)}</span>"
-        rows = [
-            f"<tr><td>trigger</td><td>{_badge('Succeeded')}</td><td>{_pretty(self.record)}</td>"
-            "<td></td><td></td><td></td></tr>"
-        ]
-        for s in self.steps:
-            rows.append(
-                f"<tr><td>{html.escape(s['name'])}</td><td>{_badge(s['status'])}</td>"
-                f"<td>{_pretty(s['inputs'])}</td><td>{_pretty(s['outputs'])}</td>"
-                f"<td>{html.escape(s['error'] or '')}{_pretty(s['log']) if s['log'] else ''}</td>"
-                f"<td>{s['attempts']}</td></tr>"
-            )
-        table = (
-            "<table><tr><th>step</th><th>status</th><th>inputs</th><th>outputs</th>"
-            "<th>error / output</th><th>attempts</th></tr>" + "".join(rows) + "</table>"
-        )
-        return f"<div>{head}{table}</div>"
-
-
-def status_html(data: dict[str, Any]) -> str:
-    error = data.get("last_error")
-    rows = [
-        ("state", _badge(data["state"])),
-        ("trigger", html.escape(str(data.get("trigger")))),
-        ("steps", html.escape(", ".join(data.get("steps") or []) or "none")),
-        ("last poll", html.escape(str(data.get("last_poll") or "-"))),
-        ("next poll", html.escape(str(data.get("next_poll") or "-"))),
-        (
-            "runs",
-            f"{_badge('Succeeded')} {data['succeeded']} &nbsp; {_badge('Failed')} {data['failed']}"
-            f" &nbsp; queued {data['queued']} &nbsp; running {data['running']}",
-        ),
-        (
-            "last error",
-            f"<span style='color:#a4262c'>{html.escape(error)}</span>" if error else "-",
-        ),
-    ]
-    if "waiting" in data or "waiting_error" in data:
-        rows.insert(2, ("waiting", html.escape(waiting_text(data))))
-    body = "".join(
-        f"<tr><th style='text-align:left'>{k}</th><td style='text-align:left'>{v}</td></tr>"
-        for k, v in rows
-    )
-    return f"<div><b>flow {html.escape(data['flow'])}</b><table>{body}</table></div>"
+        render = presenter("run_html")
+        return render(self) if render is not None else _plain_html(repr(self))
 
 
 def waiting_text(data: dict[str, Any]) -> str:
@@ -148,47 +123,64 @@ def waiting_text(data: dict[str, Any]) -> str:
     )
 
 
+def status_text(data: dict[str, Any]) -> str:
+    """One line: state, run counts, polls, last error and the backlog of a stopped flow."""
+    return (
+        f"flow {data['flow']}: {data['state']}, succeeded {data['succeeded']}, "
+        f"failed {data['failed']}, last poll {data['last_poll'] or '-'}, "
+        f"next poll {data['next_poll'] or '-'}"
+        + (f", last error: {data['last_error']}" if data["last_error"] else "")
+        + (
+            f", waiting: {waiting_text(data)}"
+            if "waiting" in data or "waiting_error" in data
+            else ""
+        )
+    )
+
+
 class StatusView:
-    """``flow status``: a live widget updated by the engine; an HTML snapshot elsewhere."""
+    """``flow status``: the flow's status as data, followed by listeners while the flow runs.
+
+    ``live``: the flow calls `refresh` on engine changes (at most twice a second) and at a
+    stop, and every listener is told - the notebook layer's live widget is one.
+    """
+
+    TIMELINE_RUNS = 500  # runs a runs-over-time chart reads: the latest, newest first
 
     def __init__(self, flow: Any, live: bool = True) -> None:
         self.flow = flow
-        self.widget: Any = None
-        if live and in_kernel():
-            try:
-                import ipywidgets
+        self.live = live
+        self._listeners: list[Callable[[StatusView], None]] = []
 
-                self.widget = ipywidgets.HTML(value=self.html())
-            except Exception:
-                self.widget = None
+    def data(self) -> dict[str, Any]:
+        return self.flow.status_data()
 
-    def html(self) -> str:
-        return status_html(self.flow.status_data())
+    def recent_runs(self, limit: int | None = None) -> list[tuple[str | None, str]]:
+        """``(started or queued ISO time, status)`` of the latest runs on this organisation,
+        newest first: what a runs-over-time chart draws."""
+        flow = self.flow
+        rows = flow.history.runs(flow.name, limit or self.TIMELINE_RUNS, org=flow._org_id())
+        return [(row["started"] or row["queued"], row["status"]) for row in rows]
+
+    def add_listener(self, callback: Callable[[StatusView], None]) -> None:
+        """Call ``callback(view)`` on every refresh (from the engine's thread)."""
+        self._listeners.append(callback)
 
     def refresh(self) -> None:
-        if self.widget is not None:
-            self.widget.value = self.html()
+        for callback in list(self._listeners):
+            callback(self)
+
+    def html(self) -> str:
+        render = presenter("status_html")
+        return render(self) if render is not None else _plain_html(repr(self))
 
     def _repr_html_(self) -> str:
         return self.html()
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        snapshot = self.html()
-        bundle: dict[str, Any] = {"text/html": snapshot, "text/plain": repr(self)}
-        if self.widget is not None:
-            # Frontends with a widget manager show the live view; the rest fall back to the HTML.
-            bundle["application/vnd.jupyter.widget-view+json"] = {
-                "version_major": 2,
-                "version_minor": 0,
-                "model_id": self.widget.model_id,
-            }
-        return bundle
+        show = presenter("status")
+        bundle = show(self) if show is not None else None
+        return bundle or {"text/html": self.html(), "text/plain": repr(self)}
 
     def __repr__(self) -> str:
-        d = self.flow.status_data()
-        return (
-            f"flow {d['flow']}: {d['state']}, succeeded {d['succeeded']}, failed {d['failed']}, "
-            f"last poll {d['last_poll'] or '-'}, next poll {d['next_poll'] or '-'}"
-            + (f", last error: {d['last_error']}" if d["last_error"] else "")
-            + (f", waiting: {waiting_text(d)}" if "waiting" in d or "waiting_error" in d else "")
-        )
+        return status_text(self.data())

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from d365nb.notebook import completion, display
+from d365nb.notebook import completion, display, flow_views
 from d365nb.notebook.config import apply_options
 from d365nb.notebook.magics import D365Magic
 
@@ -31,6 +31,7 @@ def load(ip: Any) -> D365Magic:
         ip.configurables.append(magic)
     display.register_formatters(ip, magic.display_limit)
     completion.install(ip, magic)
+    flow_views.register()  # flows show as rich HTML / live widgets from now on
     _LOADED[id(ip)] = magic
     return magic
 

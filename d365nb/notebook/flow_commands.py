@@ -8,13 +8,13 @@ them as one line. Nothing here starts a flow unless asked to.
 from __future__ import annotations
 
 import argparse
-import shlex
 from pathlib import Path
 from typing import Any
 
-from d365nb.flows import Flow, FlowError, definitions, flows, get_flow
+from d365nb.flows import Flow, FlowError, cells, definitions, flows, get_flow
 from d365nb.flows.flow import history_for
 from d365nb.flows.history import DEFAULT_PATH
+from d365nb.notebook import flow_views
 
 __all__ = ["trigger", "action", "scope", "flow"]
 
@@ -22,23 +22,9 @@ FLOW_VERBS = tuple(definitions.FLOW_VERBS)
 _NEEDS_NAME = tuple(v.name for v in definitions.FLOW_VERBS.values() if v.needs == "flow")
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse that raises a one-line FlowError instead of exiting."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise FlowError(f"{self.prog}: {message} (usage: {self.format_usage().strip()[7:]})")
-
-    def exit(self, status: int = 0, message: str | None = None) -> None:  # type: ignore[override]
-        if message:
-            print(message, end="")
-        raise FlowError(f"{self.prog}: see the help above")
-
-
-def _split(line: str) -> list[str]:
-    try:
-        return shlex.split(line)
-    except ValueError as err:
-        raise FlowError(f"cannot read the command line: {err}") from None
+# The parser and the line splitter of every flow command (one-line FlowError, never exit).
+_Parser = cells.Parser
+_split = cells.split
 
 
 def _interpolate(magic: Any, text: str | None, odata: bool = False) -> str | None:
@@ -51,157 +37,43 @@ def _interpolate(magic: Any, text: str | None, odata: bool = False) -> str | Non
     return values.interpolate(text, magic.namespace)
 
 
-# -- %d365 trigger ----------------------------------------------------------------------------
-def _trigger_parser() -> _Parser:
-    p = _Parser(prog="%d365 trigger", add_help=False, allow_abbrev=False)
-    p.add_argument("flow", help="flow name (created on first use)")
-    p.add_argument("kind", choices=tuple(definitions.TRIGGER_KINDS), help="what to react to")
-    p.add_argument("table", help="table to watch (logical or entity-set name)")
-    definitions.add_options(p, definitions.TRIGGER_OPTIONS)
-    return p
+# -- %d365 trigger / %%d365 action / %%d365 scope ------------------------------------------------
+class _Cells:
+    """What `d365nb.flows.cells` needs from ``%d365``: its connections, the notebook's
+    namespace, and ``{expr}`` interpolation of a trigger's --filter."""
+
+    def __init__(self, magic: Any) -> None:
+        self.magic = magic
+
+    @property
+    def namespace(self) -> dict[str, Any]:
+        return self.magic.namespace
+
+    def connection(self, alias: str | None = None) -> Any:
+        return self.magic.connection(alias)
+
+    def interpolate(self, text: str | None, odata: bool = False) -> str | None:
+        return _interpolate(self.magic, text, odata)
+
+
+_trigger_parser = cells.trigger_parser
+_action_parser = cells.action_parser
+_scope_parser = cells.scope_parser
 
 
 def trigger(magic: Any, line: str) -> Any:
-    """``%d365 trigger <flow> created|updated|deleted <table> --every 10s [--filter F]
-    [--select cols] [--columns cols] [--since now|beginning|ISO] [--orderby "col desc"]
-    [--top N] [--concurrency N]``.
-
-    Re-running the cell redefines the trigger and keeps the flow's steps.
-    """
-    args = _trigger_parser().parse_args(_split(line))
-    if args.columns and args.kind != "updated":
-        raise FlowError("--columns only applies to updated triggers")
-    if args.kind == "deleted" and args.filter:
-        raise FlowError(
-            "--filter cannot be used with a deleted trigger (deleted records have no columns)"
-        )
-    if args.concurrency is not None and args.concurrency < 1:
-        raise FlowError(f"bad --concurrency {args.concurrency}: use 1 or more")
-    conn = magic.connection(args.connection)
-    existing = flows.get(args.flow)
-    # Bad input must change nothing: the trigger is checked on a detached flow first, so a
-    # typo neither registers a flow nor stops or redefines the one already running.
-    target = Flow(
-        args.flow,
-        conn,
-        concurrency=args.concurrency or (existing.concurrency if existing else 1),
-        self_trigger=args.self_trigger,
-        history=existing.history if existing else None,
-        register=False,
-    )
-    _set_trigger(target, args, _interpolate(magic, args.filter, odata=True))
-    if existing is not None and existing.conn is conn:
-        existing.concurrency = target.concurrency
-        existing.self_trigger = target.self_trigger
-        existing.set_trigger(target.trigger)  # type: ignore[arg-type]
-        target = existing
-    else:
-        if existing is not None:  # another connection: keep the steps written so far
-            existing.stop()
-            for step in existing.steps:
-                target._steps[step.name] = step
-        target.register()
-    print(
-        f"flow {target.name}: {target.trigger.describe()}; "  # type: ignore[union-attr]
-        f"{len(target.steps)} step(s); {target.state.lower()}"
-    )
-    return None
-
-
-def _set_trigger(target: Flow, args: argparse.Namespace, filter_text: str | None) -> None:
-    if args.kind == "deleted":
-        if args.orderby or args.top:
-            raise FlowError("--orderby and --top cannot be used with a deleted trigger")
-        target.on_deleted(args.table, every=args.every, since=args.since)
-        return
-    define = target.on_updated if args.kind == "updated" else target.on_created
-    extra = {"columns": args.columns} if args.kind == "updated" else {}
-    define(
-        args.table,
-        every=args.every,
-        filter=filter_text,
-        select=args.select,
-        since=args.since,
-        mode=args.mode,
-        orderby=args.orderby,
-        top=args.top,
-        **extra,
-    )
-
-
-# -- %%d365 action ----------------------------------------------------------------------------
-def _action_parser() -> _Parser:
-    p = _Parser(prog="%%d365 action", add_help=False, allow_abbrev=False)
-    p.add_argument("flow", help="flow name (declare its trigger first)")
-    p.add_argument("step", help="step name; re-running the cell replaces the step")
-    definitions.add_options(p, definitions.ACTION_OPTIONS)
-    return p
+    """``%d365 trigger <flow> created|updated|deleted <table> ...`` (see `cells.trigger`)."""
+    return cells.trigger(_Cells(magic), line)
 
 
 def action(magic: Any, line: str, cell: str | None, connection: Any = None) -> Any:
-    """``%%d365 action <flow> <step> [--if EXPR [--else STEP]] [--after step[:status]]...
-    [--foreach ITEMS [--concurrency N]] [--retry P] [--timeout T]`` with the step's
-    Python (or one declarative command) as the cell body. Re-running replaces the step.
-    ``connection(alias)`` resolves a declarative step's ``--alias`` (default: as ``%d365``)."""
-    args = _action_parser().parse_args(_split(line))
-    target = get_flow(args.flow)
-    if args.remove:
-        target.remove_step(args.step)
-        print(f"flow {target.name}: step {args.step} removed")
-        return None
-    if cell is None or not cell.strip():
-        raise FlowError(f"%%d365 action {args.flow} {args.step} needs a cell body: the step's code")
-    target.step(
-        args.step,
-        cell,
-        when=args.when,
-        retry=args.retry,
-        timeout=args.timeout,
-        namespace=magic.namespace,
-        connection=connection or magic.connection,  # a declarative step's --alias
-        after=args.after,
-        foreach=args.foreach,
-        concurrency=args.concurrency,
-        otherwise=args.otherwise,
-    )
-    names = [s.name for s in target.steps]
-    print(
-        f"flow {target.name}: step {names.index(args.step) + 1}/{len(names)} {args.step} "
-        f"({target._steps[args.step].kind})"
-    )
-    return None
-
-
-# -- %%d365 scope ----------------------------------------------------------------------------
-def _scope_parser() -> _Parser:
-    p = _Parser(prog="%%d365 scope", add_help=False, allow_abbrev=False)
-    p.add_argument("flow", help="flow name")
-    p.add_argument("scope", help="scope name; re-running the cell replaces the scope")
-    definitions.add_options(p, definitions.SCOPE_OPTIONS)
-    return p
+    """``%%d365 action <flow> <step> ...`` with the step as the cell body (`cells.action`)."""
+    return cells.action(_Cells(magic), line, cell, connection=connection or magic.connection)
 
 
 def scope(magic: Any, line: str, cell: str | None) -> Any:
-    """``%%d365 scope <flow> <name> [--after step[:status]]`` with the scope's step names as
-    the cell body (one per line, or comma separated): they run as one block (Logic Apps'
-    Scope); ``--after <name>:failed`` on a later step catches a failure of any of them."""
-    args = _scope_parser().parse_args(_split(line))
-    target = get_flow(args.flow)
-    if args.remove:
-        if args.scope not in {s.name for s in target.scopes}:
-            raise FlowError(f"flow {target.name!r} has no scope {args.scope!r}")
-        target._scopes.pop(args.scope)
-        target._save()
-        print(f"flow {target.name}: scope {args.scope} removed")
-        return None
-    names = [n for line_ in (cell or "").splitlines() for n in line_.replace(",", " ").split()]
-    if not names:
-        raise FlowError(
-            f"%%d365 scope {args.flow} {args.scope} needs its steps as the cell body, one per line"
-        )
-    target.scope(args.scope, names, after=args.after)
-    print(f"flow {target.name}: scope {args.scope} ({', '.join(names)})")
-    return None
+    """``%%d365 scope <flow> <name>`` with the step names as the cell body (`cells.scope`)."""
+    return cells.scope(_Cells(magic), line, cell)
 
 
 # -- %d365 flow ...----------------------------------------------------------------------------
@@ -249,10 +121,11 @@ def _start(magic: Any, args: argparse.Namespace) -> Any:
 
 def _show_output(target: Flow) -> None:
     """Put the flow's own output area under this cell: step prints land there, not elsewhere."""
-    if target.output.widget is not None:
+    widget = flow_views.output_widget(target.output)
+    if widget is not None:
         from IPython.display import display
 
-        display(target.output.widget)
+        display(widget)
 
 
 def _simple(verb: str) -> Any:
@@ -272,6 +145,7 @@ def _steps(magic: Any, args: argparse.Namespace) -> Any:
     import pandas as pd
 
     target = _flow(magic, args.target)
+    scope_of = {m: sc.name for sc in target.scopes for m in sc.members}
     rows = [
         {
             "step": s.name,
@@ -281,12 +155,20 @@ def _steps(magic: Any, args: argparse.Namespace) -> Any:
             "retries": s.retry.retries,
             "timeout": s.timeout,
             "source": s.source,
+            # Control flow: run-after, for-each, else branch, scope (blank for a plain step).
+            "after": ", ".join(f"{k}:{'|'.join(v)}" for k, v in (s.after or {}).items()) or None,
+            "foreach": s.foreach,
+            "else": s.otherwise,
+            "scope": scope_of.get(s.name),
         }
         for s in target.steps
     ]
-    return pd.DataFrame(
-        rows, columns=["step", "kind", "if", "retry", "retries", "timeout", "source"]
-    )
+    return pd.DataFrame(rows, columns=_STEP_COLUMNS)
+
+
+_STEP_COLUMNS = [
+    "step", "kind", "if", "retry", "retries", "timeout", "source", "after", "foreach", "else", "scope"
+]  # fmt: skip
 
 
 def _runs(magic: Any, args: argparse.Namespace) -> Any:
@@ -388,7 +270,7 @@ def _delete(magic: Any, args: argparse.Namespace) -> None:
 
 def _output(magic: Any, args: argparse.Namespace) -> None:
     target = get_flow(args.target)
-    if target.output.widget is None:
+    if flow_views.output_widget(target.output) is None:
         print(f"flow {target.name}: no widget output here; step output is in %d365 flow run <id>")
     _show_output(target)
 

@@ -15,7 +15,7 @@ from typing import Any
 from . import errors
 from .schema.model import AlternateKey, Table
 from .store import Store
-from .values import convert
+from .values import convert, is_guid
 
 # name=value pairs: 'text' (quotes doubled inside), a number, true/false or a GUID.
 _PAIR_RE = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*('(?:[^']|'')*'|[^,']+?)\s*(?:,|$)")
@@ -62,6 +62,8 @@ def parse(table: Table, text: str) -> dict[str, Any]:
         if match is None or match.end() == pos:
             raise errors.QueryError("Bad Request - Error in query syntax.")
         name, raw = match.group(1), match.group(2).strip()
+        column = table.find(name)  # a lookup key column is named `_x_value`, as when read
+        name = column.name if column is not None else name
         if name in pairs:
             raise errors.QueryError(f"The key property '{name}' is given twice.")
         pairs[name] = _literal(raw)
@@ -104,16 +106,31 @@ def storage_values(store: Store, table: Table, text: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, value in given.items():
         column = table.columns[name]
-        out[name] = convert(table, column, value)
+        if column.is_lookup:  # lookups are stored as lowercase GUID text
+            text = str(value).strip("{}")
+            if not is_guid(text):
+                raise errors.QueryError("Bad Request - Error in query syntax.")
+            out[name] = text.lower()
+        else:
+            out[name] = convert(table, column, value)
     return out
 
 
 def find(store: Store, table: Table, text: str) -> tuple[str | None, dict[str, Any]]:
-    """(id of the record the key segment names or None, the key's JSON values by column)."""
-    given = parse(table, text)
+    """(id of the record the key segment names or None, the key's values as a create body
+    would give them: JSON values by column, `<nav>@odata.bind` for a lookup)."""
     values = storage_values(store, table, text)
     ids = store.find_by_values(table.logical_name, values)
-    return (ids[0] if ids else None), given
+    body: dict[str, Any] = {}
+    for name, value in parse(table, text).items():
+        column = table.columns[name]
+        if column.is_lookup and len(column.relationships) == 1:
+            rel = column.relationships[0]
+            target = store.schema[rel.target].entity_set
+            body[f"{rel.navigation}@odata.bind"] = f"/{target}({values[name]})"
+        else:
+            body[name] = value
+    return (ids[0] if ids else None), body
 
 
 def check_unique(store: Store, table: Table, row: dict[str, Any], id: str) -> None:

@@ -12,7 +12,8 @@ import functools
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from .schema.model import CHOICE_TYPES, LOOKUP_TYPES, Column, Table
+from . import choices
+from .schema.model import CHOICE_TYPES, LOOKUP_TYPES, MULTI_CHOICE, Column, Table
 
 FORMATTED = "OData.Community.Display.V1.FormattedValue"
 LOOKUP_LOGICAL_NAME = "Microsoft.Dynamics.CRM.lookuplogicalname"
@@ -73,6 +74,8 @@ def formatter(column: Column) -> Callable[[Any], str | None] | None:
         return lambda v: f"{v:,.{digits}f}"
     if t == "DateTime":
         return _fmt_date if column.date_format == "DateOnly" else _fmt_datetime
+    if t == MULTI_CHOICE:  # "Swimming; Camping" (see `choices`)
+        return lambda v: choices.formatted(column, v)
     return None
 
 

@@ -24,6 +24,7 @@ from . import faults as faults_module
 from . import limits as limits_module
 from . import schema as schema_module
 from .app import API, Org, build_app
+from .metadata import custom_schema
 from .store import Store, table_names
 from .tls import make_certificate
 
@@ -107,6 +108,7 @@ def build_org(
         store = Store(tables, db)
     except sqlite3.Error as exc:  # a missing directory, a file that is not a database, ...
         raise ValueError(f"cannot open the sandbox database {db}: {exc}") from None
+    tables = custom_schema.restore(store, tables)  # tables/columns made by metadata writes
     ids = {}
     for key in ("business_unit_id", "organization_id", "tenant_id"):
         ids[key] = store.get_meta(key) or str(uuid.uuid4())

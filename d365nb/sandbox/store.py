@@ -49,6 +49,7 @@ _SQL_TYPES = {
     "Lookup": "TEXT",
     "Customer": "TEXT",
     "Owner": "TEXT",
+    "MultiSelectPicklist": "TEXT",  # "1,2": the selected values, as the Web API writes them
 }
 
 
@@ -358,8 +359,8 @@ class Store:
             for name, value in defaults:
                 if row.get(name) is None:
                     row[name] = value
-        for name, parts in computed:
-            text = " ".join(str(v) for v in (row.get(p) for p in parts) if v)
+        for name, parts, separator in computed:
+            text = separator.join(str(v) for v in (row.get(p) for p in parts) if v)
             row[name] = text or None
         if creating:
             # What Dataverse fills in on create: the creator administers a new team, and records
@@ -430,7 +431,11 @@ class Store:
             [(c.name, c.default) for c in cols.values() if c.default is not None],
             state,
             status,
-            [(c.name, c.computed_from) for c in cols.values() if c.computed_from],
+            [
+                (c.name, c.computed_from, c.computed_separator)
+                for c in cols.values()
+                if c.computed_from
+            ],
             money,
             owning,
         )
@@ -649,29 +654,48 @@ class Store:
         return [k for k in self._all_keys() if k.table == table]
 
     def _all_keys(self) -> list[AlternateKey]:
+        # Every create and update checks the keys: read `_meta` once, then from memory (the
+        # cache is dropped by each key write; set lazily, `__init__` stays as it is).
+        cached = getattr(self, "_key_cache", None)
+        if cached is not None:
+            return cached
         text = self.get_meta(ALTERNATE_KEYS)
-        if not text:
-            return []
-        return [
+        keys = [
             AlternateKey(d["table"], d["schema_name"], d["display"], tuple(d["attributes"]))
-            for d in json.loads(text)
+            for d in json.loads(text or "[]")
         ]
+        self._key_cache = keys
+        return keys
 
     def add_alternate_key(self, key: AlternateKey) -> None:
         """Record `key` and create its unique index. Raises sqlite3.IntegrityError (and changes
         nothing) when existing rows already share values of the key's columns."""
         cols = ", ".join(f'"{c}"' for c in key.attributes)
         keys = [*self._all_keys(), key]
+        with self.lock, self.transaction():
+            self.conn.execute(f'CREATE UNIQUE INDEX "{key_index(key)}" ON "{key.table}" ({cols})')
+            self._save_keys(keys)
+
+    def remove_alternate_key(self, key: AlternateKey) -> None:
+        """Forget `key` and drop its unique index."""
+        gone = (key.table, key.logical_name)
+        keys = [k for k in self._all_keys() if (k.table, k.logical_name) != gone]
+        with self.lock, self.transaction():
+            self.conn.execute(f'DROP INDEX IF EXISTS "{key_index(key)}"')
+            self._save_keys(keys)
+
+    def _save_keys(self, keys: list[AlternateKey]) -> None:
         body = [
-            {"table": k.table, "schema_name": k.schema_name, "display": k.display,
-             "attributes": list(k.attributes)}
+            {
+                "table": k.table,
+                "schema_name": k.schema_name,
+                "display": k.display,
+                "attributes": list(k.attributes),
+            }
             for k in keys
         ]
-        with self.lock, self.transaction():
-            self.conn.execute(
-                f'CREATE UNIQUE INDEX "{key_index(key)}" ON "{key.table}" ({cols})'
-            )
-            self.set_meta(ALTERNATE_KEYS, json.dumps(body))
+        self.set_meta(ALTERNATE_KEYS, json.dumps(body))
+        self._key_cache = None  # re-read after the transaction, committed or not
 
     def find_by_values(self, table: str, values: dict[str, Any]) -> list[str]:
         """Ids of the rows whose columns equal `values` (an alternate key's lookup; text
@@ -681,6 +705,45 @@ class Store:
         sql = f'SELECT "{pk}" FROM "{table}" WHERE {where} LIMIT 2'
         with self.lock:
             return [r[0] for r in self.conn.execute(sql, tuple(values.values()))]
+
+    # -- tables and columns made at run time (EntityDefinitions writes) ----------------------
+
+    def add_table(self, schema: dict[str, Table], name: str) -> None:
+        """Serve `schema` (a new dict holding the new table `name`): create its SQLite table
+        and indexes as `_create` does for the shipped ones."""
+        with self.lock:
+            before = self.schema
+            try:
+                with self.transaction():
+                    self._adopt(schema)
+                    self._create()
+            except BaseException:
+                self._adopt(before)  # the table was not made: keep serving the old schema
+                raise
+
+    def add_column(self, schema: dict[str, Table], table: str, column: Column) -> None:
+        """Serve `schema` (a new dict whose `table` has the new `column`): add its SQLite
+        column(s); existing rows hold null in it."""
+        with self.lock, self.transaction():
+            self.conn.execute(
+                f'ALTER TABLE "{table}" ADD COLUMN "{column.name}" {_SQL_TYPES[column.type]}'
+            )
+            if column.type in LOOKUP_TYPES:
+                self.conn.execute(f'ALTER TABLE "{table}" ADD COLUMN "{column.name}__type" TEXT')
+            self._adopt(schema)
+
+    def restore_schema(self, schema: dict[str, Table]) -> None:
+        """Serve `schema` (the shipped tables plus the custom ones a reopened database holds,
+        see `metadata.custom_schema`): counters continue above their rows too."""
+        with self.lock:
+            self._adopt(schema)
+            self._version = max(self._version, self._max_version())
+            self._sequence = max(self._sequence, self._max_sequence())
+
+    def _adopt(self, schema: dict[str, Table]) -> None:
+        self.schema = schema
+        self._columns = {name: storage_columns(t) for name, t in schema.items()}
+        self._plans.clear()
 
 
 def key_index(key: AlternateKey) -> str:

@@ -8,8 +8,8 @@ import re
 from datetime import UTC, date, datetime
 from typing import Any
 
-from . import errors
-from .schema.model import CHOICE_TYPES, Column, Table, edm_type
+from . import choices, errors
+from .schema.model import CHOICE_TYPES, MULTI_CHOICE, Column, Table, edm_type
 from .store import format_datetime
 
 GUID_RE = re.compile(
@@ -167,6 +167,8 @@ def convert(table: Table, column: Column, value: Any) -> Any:
         if not is_guid(value):
             raise wrong()
         return value.lower()
+    if t == MULTI_CHOICE:  # "1, 9" -> "1,9" (see `choices`)
+        return choices.to_storage(table, column, value, wrong)
     raise wrong()
 
 

@@ -16,7 +16,7 @@ from tests.support.export import ORG
 
 def looped(new_flow):
     flow = new_flow("loop").on_created("leads", every="1m")
-    flow.step("find", "list tasks --filter \"statecode eq 0\" --top 50")
+    flow.step("find", 'list tasks --filter "statecode eq 0" --top 50')
     flow.step(
         "close",
         'update tasks {item[activityid]} description="closed by {trigger[subject]}: {item[subject]}"',
@@ -63,7 +63,9 @@ def test_the_schema_checks_inside_the_loop(new_flow, validator):
     check_nested(definition)  # the real export passes
     definition["actions"]["close"]["actions"]["close_item"]["runAfter"] = {"x": ["Done"]}
     assert not list(validator.iter_errors(definition))  # the schema alone misses it
-    with pytest.raises(FlowError, match="close/actions/close_item/runAfter/x/0: .Done. is not one of"):
+    with pytest.raises(
+        FlowError, match="close/actions/close_item/runAfter/x/0: .Done. is not one of"
+    ):
         check_nested(definition)
     definition["actions"]["close"]["runAfter"] = {"find": ["Done"]}
     assert list(validator.iter_errors(definition))

@@ -106,7 +106,12 @@ def test_an_unhandled_failure_fails_the_run(conn, history):
 
 def test_if_else_runs_one_branch_and_what_follows_runs_after_it(conn, history):
     flow = Flow("branch", conn, history=history).on_created("leads", every="1h")
-    flow.step("big", "'big: ' + trigger['subject']", when="trigger['subject'].startswith('big')", otherwise="small")
+    flow.step(
+        "big",
+        "'big: ' + trigger['subject']",
+        when="trigger['subject'].startswith('big')",
+        otherwise="small",
+    )
     flow.step("small", "'small: ' + trigger['subject']")
     flow.step("after", "steps.get('big') or steps.get('small')")
     big = flow.test(conn.create("leads", {"subject": "big deal"}))
@@ -245,3 +250,35 @@ def test_headless_reads_control_flow_cells_as_the_kernel_does(conn, tmp_path):
     assert (each.foreach, each.concurrency) == ("{steps[find]}", 3)
     assert [(s.name, s.members) for s in flow.scopes] == [("work", ("find", "each"))]
     assert flow.steps[2].after == {"work": ("Failed",)}
+
+
+def test_flow_steps_shows_the_control_flow(shell):
+    import pandas as pd
+
+    from tests.support.shells import run_cell
+
+    run_cell(shell, "%d365 trigger cfs created leads --every 1h")
+    run_cell(shell, "%%d365 action cfs find\nlist tasks --top 3")
+    run_cell(shell, '%%d365 action cfs each --foreach "{steps[find]}" --concurrency 2\nitem')
+    run_cell(shell, "%%d365 scope cfs work\nfind\neach")
+    run_cell(shell, "%%d365 action cfs catch --after work:failed --after find:timedout\n'c'")
+    steps = run_cell(shell, "%d365 flow steps cfs").set_index("step")
+    assert steps.loc["each", "foreach"] == "{steps[find]}"
+    assert steps.loc["catch", "after"] == "work:Failed, find:TimedOut"
+    assert steps.loc["find", "scope"] == "work" and pd.isna(steps.loc["catch", "scope"])
+
+
+def test_headless_refuses_a_filter_reading_notebook_variables(conn, tmp_path):
+    import nbformat
+
+    from d365nb.flows import headless
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell('%d365 trigger hv created leads --filter "subject eq {name}"'),
+        nbformat.v4.new_code_cell("%%d365 action hv s\n1"),
+    ]
+    nbformat.write(nb, tmp_path / "vars.ipynb")
+    with pytest.raises(FlowError, match="reads notebook variables") as err:
+        headless.load_flows(tmp_path / "vars.ipynb", conn)
+    assert "\n" not in str(err.value)

@@ -126,3 +126,21 @@ def test_flow_definitions_import_nothing_of_the_package():
     """Completion reads the definitions at a keystroke: they must not load the engine."""
     imported = _graph()["d365nb.flows.definitions"]
     assert not {m for m in imported if m.startswith("d365nb")}
+
+
+def test_flows_import_nothing_from_the_notebook_layer():
+    """Layering: notebook -> flows -> client. The headless runner builds flows from notebook
+    cells with `d365nb.flows.cells`, as the magics do, without the notebook package."""
+    for module, imported in _graph().items():
+        if module.startswith("d365nb.flows"):
+            upward = {m for m in imported if m.startswith("d365nb.notebook")}
+            assert not upward, f"{module} imports {sorted(upward)}"
+
+
+def test_flows_import_no_widgets():
+    """Views live in the notebook layer: flows hand out data and a presenter hook
+    (`d365nb.flows.views.register_presenters`), so a headless runner needs no ipywidgets."""
+    for module, imported in _graph().items():
+        if module.startswith("d365nb.flows"):
+            widgets = {m for m in imported if m.split(".")[0] == "ipywidgets"}
+            assert not widgets, f"{module} imports {sorted(widgets)}"

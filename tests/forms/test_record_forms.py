@@ -27,7 +27,8 @@ def test_create_form_creates_the_record_it_shows(conn, reader, table):
 @pytest.mark.parametrize("table", DEMO_TABLES)
 def test_create_form_refuses_missing_required_fields_before_sending(conn, reader, table):
     form = CreateForm(table, conn)
-    required = [f for f in form.fields.values() if f.required]
+    # A required Yes/No column is a checkbox: it always holds a value, so it is never missing.
+    required = [f for f in form.fields.values() if f.required and f.column.type != "Boolean"]
     assert required, "every demo table has a required field"
     before = reader.count(form.meta.entity_set)
     form.button.click()

@@ -47,6 +47,14 @@ def test_create_and_list_keys(empty_api: httpx.Client) -> None:
     ]
     assert keys[0]["LogicalName"] == "new_accountnumberkey"
     assert keys[0]["EntityKeyIndexStatus"] == "Active"
+    # the doc's query: every table with its keys
+    tables = empty_api.get(
+        "EntityDefinitions?$select=SchemaName&$expand=Keys($select=KeyAttributes)"
+    ).json()["value"]
+    by_name = {t["SchemaName"]: t["Keys"] for t in tables}
+    assert [k["KeyAttributes"] for k in by_name["Account"]] == [["accountnumber"]]
+    assert set(by_name["Account"][0]) == {"KeyAttributes", "MetadataId"}
+    assert by_name["Contact"] == []
     one = empty_api.get(f"{KEYS}(LogicalName='new_accountnumberkey')")
     assert one.status_code == 200 and one.json()["KeyAttributes"] == ["accountnumber"]
 
@@ -219,3 +227,38 @@ def test_bad_key_segment_is_400(keyed: httpx.Client) -> None:
         r = keyed.get(path)
         assert 400 <= r.status_code < 500, (path, r.status_code, r.text)
         assert set(r.json()["error"]) == {"code", "message"}
+
+
+def test_key_with_a_lookup_column(empty_api: httpx.Client) -> None:
+    """https://learn.microsoft.com/power-apps/developer/data-platform/define-alternate-keys-entity
+    A key may include a lookup column; the URL names it as it is read, `_<lookup>_value`,
+    and an upsert on a key no record has sets the lookup."""
+    r = _key(empty_api, "lead", "new_ParentName", "parentaccountid", "lastname")
+    assert r.status_code == 204, r.text
+    account = _create(empty_api, "accounts", {"name": "Contoso"})
+    path = f"leads(_parentaccountid_value={account},lastname='Smith')"
+    r = empty_api.patch(path, json={"firstname": "Ann"})
+    assert r.status_code == 204, r.text
+    got = empty_api.get(f"{path}?$select=firstname,_parentaccountid_value")
+    assert got.status_code == 200, got.text
+    assert got.json()["firstname"] == "Ann"
+    assert got.json()["_parentaccountid_value"] == account
+    other = f"leads(_parentaccountid_value={account},lastname='Jones')"
+    assert empty_api.get(other).status_code == 404
+    # a Customer (polymorphic) lookup cannot be part of a key
+    r = _key(empty_api, "contact", "new_Customer", "parentcustomerid")
+    assert r.status_code == 400
+
+
+def test_delete_key(keyed: httpx.Client) -> None:
+    """https://learn.microsoft.com/power-apps/developer/data-platform/define-alternate-keys-entity
+    Deleting a key (DeleteEntityKey) drops its index: the values need not be unique any more
+    and the key no longer addresses records."""
+    _create(keyed, "accounts", {"name": "a", "accountnumber": "K1"})
+    assert keyed.delete(f"{KEYS}(LogicalName='nosuchkey')").status_code == 404
+    assert keyed.delete(f"{KEYS}(LogicalName='new_accountnumberkey')").status_code == 204
+    assert keyed.get(KEYS).json()["value"] == []
+    _create(keyed, "accounts", {"name": "b", "accountnumber": "K1"})
+    assert keyed.get("accounts(accountnumber='K1')").status_code == 400
+    # other metadata deletes stay refused
+    assert keyed.delete("EntityDefinitions(LogicalName='account')").status_code == 405

@@ -106,6 +106,9 @@ KINDS: dict[str, AttributeKind] = {
         ),
     ),
     "Picklist": AttributeKind("PicklistAttributeMetadata", "PicklistType", _ENUM, _OPTION_NAVS),
+    "MultiSelectPicklist": AttributeKind(
+        "MultiSelectPicklistAttributeMetadata", "MultiSelectPicklistType", _ENUM, _OPTION_NAVS
+    ),
     "State": AttributeKind("StateAttributeMetadata", "StateType", _ENUM, _OPTION_NAVS),
     "Status": AttributeKind("StatusAttributeMetadata", "StatusType", _ENUM, _OPTION_NAVS),
     "Lookup": AttributeKind("LookupAttributeMetadata", "LookupType", ("Targets", "Format")),
@@ -171,6 +174,7 @@ CASTS: dict[str, frozenset[str]] = {}
 for _type, _kind in KINDS.items():
     CASTS.setdefault(_kind.metadata_type, frozenset())
     CASTS[_kind.metadata_type] = CASTS[_kind.metadata_type] | {_type}
+CASTS["MultiSelectPicklistAttributeMetadata"] |= {"Virtual"}  # its AttributeType (see above)
 
 
 def kind_of(column: Column) -> AttributeKind:
@@ -207,7 +211,8 @@ def attribute_metadata(table: Table, column: Column, number: int) -> dict[str, A
         "SchemaName": schema,
         "EntityLogicalName": table.logical_name,
         "AttributeOf": getattr(column, "attribute_of", None),
-        "AttributeType": column.type,
+        # A choices column is "Virtual" with type name MultiSelectPicklistType in Dataverse.
+        "AttributeType": "Virtual" if column.type == "MultiSelectPicklist" else column.type,
         "AttributeTypeName": {"Value": kind.type_name},
         "ColumnNumber": number,
         "DisplayName": label(column.display, *key, "display"),
@@ -235,10 +240,10 @@ def attribute_metadata(table: Table, column: Column, number: int) -> dict[str, A
         "IsCustomizable": managed(True, "iscustomizable"),
         "IsRenameable": managed(True, "isrenameable"),
         "CanModifyAdditionalSettings": managed(True, "canmodifyadditionalsettings"),
-        "IsCustomAttribute": False,
+        "IsCustomAttribute": column.custom,
         "IsDataSourceSecret": False,
         "IsLogical": False,
-        "IsManaged": True,
+        "IsManaged": not column.custom,
         "IsRequiredForForm": column.required == "SystemRequired",
         "IsSecured": False,
         "CanBeSecuredForCreate": False,
@@ -317,10 +322,11 @@ def option_set(table: Table, column: Column) -> dict[str, Any] | None:
             "TrueOption": _option(true, column.type, *key),
             "FalseOption": _option(false, column.type, *key),
         }
-    if column.type in ("Picklist", "State", "Status"):
+    if column.type in ("Picklist", "State", "Status", "MultiSelectPicklist"):
         return {
             **common,
-            "OptionSetType": column.type,
+            # a choices column's options are a Picklist option set (multi-select-picklist doc)
+            "OptionSetType": "Picklist" if column.type == "MultiSelectPicklist" else column.type,
             "ParentOptionSetName": None,
             "Options": [_option(o, column.type, *key) for o in column.options],
         }

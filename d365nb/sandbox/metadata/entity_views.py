@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from starlette.requests import Request
@@ -15,6 +15,7 @@ from .entities import ENTITY_NAVIGATIONS, ENTITY_PROPERTIES
 from .query import aliases_of, arrange, bad_query, parse_expand, parse_select, project
 from .relationships import RELATIONSHIP_PROPERTIES
 from .responses import collection, single
+from .writes import KEY_PROPERTIES, key_metadata
 
 TYPE = "EntityMetadata"
 
@@ -24,7 +25,8 @@ def entity_collection(request: Request, catalog: Catalog) -> Response:
     chosen = arrange(
         list(catalog.entities.values()), params, ENTITY_PROPERTIES, TYPE, aliases_of(params)
     )
-    items, select = _items(catalog, params, [e["LogicalName"] for e in chosen])
+    names = [e["LogicalName"] for e in chosen]
+    items, select = _items(catalog, params, names, _keys_of(request))
     return collection(request, "EntityDefinitions", select, items)
 
 
@@ -33,12 +35,21 @@ def single_entity(request: Request, catalog: Catalog, logical: str) -> Response:
     for option in ("$filter", "$orderby", "$top"):
         if option in params:
             raise bad_query(f"The query option {option} is not allowed on a single entity.")
-    items, select = _items(catalog, params, [logical])
+    items, select = _items(catalog, params, [logical], _keys_of(request))
     return single(request, "EntityDefinitions", select, items[0])
 
 
+def _keys_of(request: Request) -> Callable[[str], list[dict[str, Any]]]:
+    """The organisation's alternate keys of a table, as EntityKeyMetadata (`$expand=Keys`)."""
+    org = request.app.state.org
+    return lambda name: [key_metadata(org.schema[name], k) for k in org.store.alternate_keys(name)]
+
+
 def _items(
-    catalog: Catalog, params: Mapping[str, str], names: list[str]
+    catalog: Catalog,
+    params: Mapping[str, str],
+    names: list[str],
+    keys: Callable[[str], list[dict[str, Any]]],
 ) -> tuple[list[dict[str, Any]], list[str] | None]:
     select = parse_select(params.get("$select"), ENTITY_PROPERTIES, TYPE)
     expand = parse_expand(params.get("$expand"), frozenset(ENTITY_NAVIGATIONS), TYPE)
@@ -46,9 +57,25 @@ def _items(
     for name in names:
         item = project(catalog.entities[name], select)
         for nav, options in expand.items():
-            item[nav] = _expanded(catalog, name, nav, options)
+            if nav == "Keys":
+                item[nav] = _expanded_keys(keys(name), options)
+            else:
+                item[nav] = _expanded(catalog, name, nav, options)
         out.append(item)
     return out, select
+
+
+def _expanded_keys(items: list[dict[str, Any]], options: Mapping[str, str]) -> list[dict]:
+    """`$expand=Keys($select=KeyAttributes)` (define-alternate-keys-entity doc's example)."""
+    text = options.get("$select")
+    select = [n.strip() for n in text.split(",") if n.strip()] if text else None
+    for name in select or ():
+        if name not in KEY_PROPERTIES:
+            raise bad_query(
+                f"Could not find a property named '{name}' on type "
+                "'Microsoft.Dynamics.CRM.EntityKeyMetadata'."
+            )
+    return [project(i, select) for i in items]
 
 
 def _expanded(

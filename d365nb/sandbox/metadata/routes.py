@@ -1,6 +1,7 @@
 """HTTP routes of the metadata endpoints: service document, `$metadata`, `EntityDefinitions`,
 `RelationshipDefinitions`, `GlobalOptionSetDefinitions` and the `RetrieveMetadataChanges`
-function (read-only, never paged).
+function (never paged). Reads only, except the POSTs under `EntityDefinitions` that create
+custom tables, columns and alternate keys (`writes`).
 
 Paths under `EntityDefinitions` are resolved segment by segment::
 
@@ -8,7 +9,8 @@ Paths under `EntityDefinitions` are resolved segment by segment::
       /Attributes[(LogicalName='x') | (<MetadataId>)][/Microsoft.Dynamics.CRM.<Type>AttributeMetadata]
         [/OptionSet | /GlobalOptionSet]
       /OneToManyRelationships[(SchemaName='x')] | /ManyToOneRelationships[...]
-      /ManyToManyRelationships | /Keys                      (always empty)
+      /ManyToManyRelationships                            (always empty)
+      /Keys[(LogicalName='x') | (<MetadataId>)]           (alternate keys, see `writes`)
 """
 
 from __future__ import annotations
@@ -43,6 +45,10 @@ def _guarded(handler: Callable[[Request], Response]) -> Callable:
         try:
             if request.method == "POST" and handler is entity_definitions:
                 return await _entity_definitions_post(request)
+            if request.method == "DELETE" and handler is entity_definitions:
+                deleted = await _entity_definitions_delete(request)
+                if deleted is not None:
+                    return deleted
             if request.method not in ("GET", "HEAD"):
                 raise MethodNotAllowed(
                     f"The sandbox serves metadata read-only; {request.method} "
@@ -109,21 +115,40 @@ def entity_definitions(request: Request) -> Response:
 
 
 async def _entity_definitions_post(request: Request) -> Response:
-    """The writes under `EntityDefinitions`: `(...)/Keys` creates an alternate key."""
+    """The writes under `EntityDefinitions`: a custom table, a column (`(...)/Attributes`),
+    an alternate key (`(...)/Keys`)."""
     catalog = catalog_of(request)
     parts = segments(request.path_params["rest"])
+    if parts == [("", None)]:
+        return await writes.create_entity(request)
     if len(parts) == 2 and parts[0][0] == "" and parts[0][1] is not None:
         key, value = parse_key(parts[0][1], "LogicalName")
         logical = catalog.entity_named(key, value)
         if logical is None:
             raise entity_not_found(key, value)
         (nav, nav_key) = parts[1]
+        ref = f"'{logical}'" if key == "LogicalName" else value
         if nav == "Keys" and nav_key is None:
-            ref = f"'{logical}'" if key == "LogicalName" else value
             return await writes.create_key(request, catalog.schema[logical], ref)
-    raise MethodNotAllowed(
-        f"The sandbox does not support POST {request.url.path}."
-    )
+        if nav == "Attributes" and nav_key is None:
+            return await writes.create_attribute(request, catalog.schema[logical], ref)
+    raise MethodNotAllowed(f"The sandbox does not support POST {request.url.path}.")
+
+
+async def _entity_definitions_delete(request: Request) -> Response | None:
+    """`DELETE EntityDefinitions(...)/Keys(...)` deletes an alternate key; None: any other
+    DELETE (refused as read-only)."""
+    catalog = catalog_of(request)
+    parts = segments(request.path_params["rest"])
+    if len(parts) != 2 or parts[0][0] or parts[0][1] is None or parts[1][0] != "Keys":
+        return None
+    if parts[1][1] is None:
+        return None
+    key, value = parse_key(parts[0][1], "LogicalName")
+    logical = catalog.entity_named(key, value)
+    if logical is None:
+        raise entity_not_found(key, value)
+    return await writes.delete_key(request, catalog.schema[logical], parts[1][1])
 
 
 def relationship_definitions(request: Request) -> Response:

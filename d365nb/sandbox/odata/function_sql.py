@@ -12,7 +12,7 @@ from typing import Any
 
 from ..collation import COLLATION, needs_fold
 from ..values import number_text
-from . import functions
+from . import functions, set_functions
 from .errors import ODataError
 from .nodes import Literal, QueryFunction
 from .sql import FilterCompiler, Operand, storage_datetime
@@ -22,6 +22,8 @@ def compile_query_function(compiler: FilterCompiler, node: QueryFunction) -> str
     """SQL for `Microsoft.Dynamics.CRM.<name>(PropertyName=...,...)` in `compiler`'s scope."""
     qualified = node.name
     short = qualified[len(functions.PREFIX) :] if qualified.startswith(functions.PREFIX) else None
+    if short in set_functions.NAMES:  # choices, hierarchy and fiscal-period functions
+        return set_functions.compile_set_function(compiler, node, short)
     shape = functions.arity(short) if short else None
     if shape is None:
         raise ODataError(

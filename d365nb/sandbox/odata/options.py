@@ -127,24 +127,22 @@ def implied_columns(table: Table, selected: list[str]) -> list[str]:
     """Columns Dataverse returns beside the selected ones (retrieve-entity-using-web-api and
     query-data-web-api docs): a money column brings the record's currency lookup
     `_transactioncurrencyid_value`; a part of an address (`address1_line1`) brings its
-    composite (`address1_composite`)."""
+    composite (`address1_composite`). Only the parts the composite is made of: the
+    create-entity-web-api example selects `address1_latitude` and gets no composite."""
     out = []
-    money = any(
-        (c := table.find(n)) is not None and c.type == "Money"
-        for n in selected
-    )
+    money = any((c := table.find(n)) is not None and c.type == "Money" for n in selected)
     if money and CURRENCY in table.columns:
         out.append(CURRENCY)
     for name in selected:
-        prefix, _, part = name.partition("_")
-        composite = f"{prefix}_composite"
+        prefix = name.partition("_")[0]
+        composite = table.columns.get(f"{prefix}_composite")
         if (
             prefix.startswith("address")
-            and part != "composite"
-            and composite in table.columns
-            and composite not in out
+            and composite is not None
+            and name in composite.computed_from
+            and composite.name not in out
         ):
-            out.append(composite)
+            out.append(composite.name)
     return out
 
 

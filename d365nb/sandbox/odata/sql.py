@@ -78,7 +78,7 @@ def quote(name: str) -> str:
 def kind_of(column: Column) -> str:
     """Comparison family of a column: text, number, bool, datetime, date or guid."""
     t = column.type
-    if t in ("String", "Memo"):
+    if t in ("String", "Memo", "MultiSelectPicklist"):  # choices: the text "1,9"
         return "text"
     if t in _NUMBER_TYPES:
         return "number"
@@ -183,6 +183,11 @@ class FilterCompiler:
         raise ODataError(
             "The $filter expression must evaluate to a single boolean value.", node.pos
         )
+
+    @property
+    def table(self) -> Table:
+        """The table the filter is on (its outermost scope)."""
+        return self._scopes[0].table
 
     def column_operand(self, name: str, pos: int) -> Operand:
         """A query function's PropertyName: an attribute of the query's own table by logical

@@ -32,6 +32,18 @@ REFERENCE = Path(__file__).with_name("reference")
 # A person's `fullname`, computed by the store as Dataverse's default full-name format does
 # ("First Last"): the override contact, lead and systemuser share.
 FULL_NAME = {"fullname": {"computed_from": ("firstname", "lastname")}}
+# The address composites (`address1_composite`, `address2_composite`): the address's non-empty
+# parts, one a line ("Shows the complete primary address."; the Web API returns them joined by
+# CRLF). Dataverse orders city/state/postal code by the user's locale; the sandbox keeps the
+# parts' order, which is the US layout line by line.
+ADDRESS_PARTS = ("line1", "line2", "line3", "city", "stateorprovince", "postalcode", "country")
+ADDRESS_COMPOSITES = {
+    f"address{n}_composite": {
+        "computed_from": tuple(f"address{n}_{part}" for part in ADDRESS_PARTS),
+        "computed_separator": "\r\n",
+    }
+    for n in (1, 2)
+}
 # Column types `model.Column` represents (the pages also list Image, EntityName, Virtual,
 # PartyList, ManagedProperty and File columns: generate.py leaves those out).
 TYPES = frozenset(

@@ -22,6 +22,9 @@ from typing import Any
 TEXT_TYPES = frozenset({"String", "Memo"})
 NUMBER_TYPES = frozenset({"Integer", "BigInt", "Decimal", "Double", "Money"})
 CHOICE_TYPES = frozenset({"Picklist", "State", "Status"})
+# A choices (multi-select) column: several option values, read and written as the text "1,2"
+# (multi-select-picklist doc); stored as that text, so `eq`/`ne` compare it as Dataverse does.
+MULTI_CHOICE = "MultiSelectPicklist"
 LOOKUP_TYPES = frozenset({"Lookup", "Customer", "Owner"})
 REQUIRED_LEVELS = ("None", "Recommended", "ApplicationRequired", "SystemRequired")
 # The Edm type the Web API uses for each column type (CSDL, literals, conversion errors).
@@ -42,6 +45,7 @@ EDM_TYPES = {
     "Lookup": "Edm.Guid",
     "Customer": "Edm.Guid",
     "Owner": "Edm.Guid",
+    MULTI_CHOICE: "Edm.String",
 }
 
 
@@ -95,8 +99,13 @@ class Column:
     # Computed text columns (fullname): the non-empty values of these columns joined by a space,
     # recomputed by the store on every write.
     computed_from: tuple[str, ...] = ()
+    # What joins the non-empty `computed_from` parts: a space for a full name, a line break
+    # for an address composite (one part a line, as Dataverse shows `address1_composite`).
+    computed_separator: str = " "
     # The documented SchemaName (`EMailAddress1`); None: derived from the logical name.
     schema_name: str | None = None
+    # Made at run time through `EntityDefinitions(...)/Attributes` (IsCustomAttribute).
+    custom: bool = False
 
     @property
     def targets(self) -> tuple[str, ...]:
@@ -127,6 +136,8 @@ class Table:
     duplicate_rules: tuple[tuple[str, ...], ...] = ()
     # The documented SchemaName (`Account`); None: derived from the logical name.
     schema_name: str | None = None
+    # Made at run time through `POST EntityDefinitions` (IsCustomEntity).
+    custom: bool = False
 
     def column(self, name: str) -> Column | None:
         return self.columns.get(name)
