@@ -23,15 +23,15 @@ import pandas as pd
 from d365nb.client import auth as auth_mod
 from d365nb.client import transport as transport_mod
 from d365nb.client.aggregate import aggregate_op
-from d365nb.client.errors import D365Error, ValidationError
 from d365nb.client.connect_options import check_connect
+from d365nb.client.errors import D365Error, ValidationError
 from d365nb.client.fetchxml import fetchxml_op
 from d365nb.client.governor import MAX_CONCURRENCY, Governor
 from d365nb.client.http import DEFAULT_TIMEOUT, AsyncSession, SyncSession
 from d365nb.client.metadata import MetadataCache, TableMeta
 from d365nb.client.operations import DEFAULT_CHUNK, Operations, Progress
 from d365nb.client.registry import connections
-from d365nb.client.results import BulkResult, Changes, Page
+from d365nb.client.results import BulkResult, Changes, Page, TruncatedRead
 from d365nb.client.retry import RetryPolicy
 
 __all__ = ["Dataverse", "AsyncDataverse", "connect"]
@@ -494,10 +494,6 @@ class _Connection(Operations):
         return self._run(
             self.delete_many_op(table, records, chunk_size=chunk_size, progress=progress)
         )
-
-
-class TruncatedRead(UserWarning):
-    """``list(max_pages=N)`` stopped before the last matching row."""
 
 
 def _warn_truncated(frame: pd.DataFrame, stacklevel: int) -> pd.DataFrame:

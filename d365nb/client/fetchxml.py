@@ -25,6 +25,7 @@ from d365nb.client.errors import ValidationError
 from d365nb.client.http import ApiRequest
 from d365nb.client.metadata import TableMeta
 from d365nb.client.operations import _part_error
+from d365nb.client.results import TruncatedRead
 
 Op = Generator[Any, Any, Any]
 
@@ -172,7 +173,6 @@ def fetchxml_op(conn: Any, xml: str, *, all_pages: bool = False) -> Op:
         more_records=more,
     )
     if truncated:
-        from d365nb.client.api import TruncatedRead  # (api imports this module)
 
         warnings.warn(
             f"{meta.logical_name}: fetchxml returned the first page ({len(frame):,} rows) and "

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from d365nb.client.errors import D365Error
 
-__all__ = ["BulkResult", "Changes", "Page"]
+__all__ = ["BulkResult", "Changes", "Page", "TruncatedRead"]
 
 
 @dataclass
@@ -76,3 +76,7 @@ class Page:
 
     records: list[dict]
     count: int | None = None
+
+
+class TruncatedRead(UserWarning):
+    """``list(max_pages=N)`` stopped before the last matching row."""

@@ -20,15 +20,30 @@ import time
 import uuid
 from collections.abc import Coroutine
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from d365nb.flows import runner
 from d365nb.flows.clock import Clock
 from d365nb.flows.history import RunRow
 from d365nb.flows.model import FlowError, utcnow_iso
 
-if TYPE_CHECKING:
-    from d365nb.flows.flow import Flow
+
+class Flow(Protocol):
+    """What the engine needs of a flow (`flow.Flow` is one). A protocol, not an import: the flow
+    module drives the engine, and the engine must not depend back on it."""
+
+    name: str
+    trigger: Any
+    history: Any
+    concurrency: int
+    self_trigger: bool
+
+    def detector(self) -> Any: ...
+    def organisation(self) -> Any: ...
+    def run_spec(self, note_write: Any) -> Any: ...
+    def _changed(self) -> None: ...
+    def _log(self, text: str, stream: str) -> None: ...
+
 
 _lock = threading.Lock()
 _engine: Engine | None = None

@@ -502,6 +502,11 @@ async def _dispatch(request: Request, org: Org) -> Response:
     raise method_not_allowed(request)
 
 
+# The one table whose rows can be sent as a whole collection on update (PUT
+# `emails(<id>)/email_activity_parties`, associate-disassociate-entities-using-web-api).
+PARTY = "activityparty"
+
+
 async def _collection_nav(
     request: Request,
     org: Org,
@@ -543,6 +548,12 @@ async def _collection_nav(
             async with org.writing(request.scope):
                 await org.off_loop(_associate, org, table, id, collection, child_id, False)
             return Response(status_code=204, headers=base_headers())
+    if method == "PUT" and child_id is None and not rest and collection.child.logical_name == PARTY:
+        body = await _body(request)
+        value = body.get("value") if isinstance(body, dict) else None
+        async with org.writing(request.scope):
+            await org.off_loop(org.service.replace_parties, collection, id, value)
+        return Response(status_code=204, headers=base_headers())
     if method not in ("GET", "POST", "PUT", "DELETE"):
         raise method_not_allowed(request)
     raise errors.ResourceNotFound(rest[0] if rest else collection.name)

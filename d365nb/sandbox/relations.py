@@ -47,11 +47,13 @@ class Collection:
 
 
 def collections(schema: dict[str, Table], table: Table) -> dict[str, Collection]:
-    """One-to-many navigation properties of `table`, by relationship schema name."""
+    """One-to-many navigation properties of `table`, by relationship schema name. A name two
+    lookups carry (`user_accounts`: `ownerid` and the read-only `owninguser` it fills) is the
+    first one's, the writable `ownerid`."""
     out: dict[str, Collection] = {}
     for child in schema.values():
         for col in child.columns.values():
             for rel in col.relationships:
-                if rel.target == table.logical_name:
+                if rel.target == table.logical_name and rel.schema_name not in out:
                     out[rel.schema_name] = Collection(rel.schema_name, table, child, col)
     return out

@@ -291,6 +291,42 @@ class Service:
                 raise errors.RecordNotFound(collection.child.logical_name, child_id)
             self.store.update(collection.child.logical_name, child_id, changes)
 
+    def replace_parties(self, collection: Collection, parent_id: str, bodies: Any) -> None:
+        """`PUT <activity>(<id>)/<activity>_activity_parties` with `{"value": [...]}`: the
+        "special scenario that is possible only with activityparty" of
+        associate-disassociate-entities-using-web-api. Each body is a new party of the activity;
+        like setting the activity's `to`/`cc`/... party lists, it replaces the parties of the
+        participation types it names and keeps the others (the sender stays when only recipients
+        are sent)."""
+        if (
+            not isinstance(bodies, list)
+            or not bodies
+            or not all(isinstance(b, dict) for b in bodies)
+        ):
+            raise errors.BadRequest(
+                f'Send the parties as {{"value": [{{...}}, ...]}} to PUT {collection.name}.'
+            )
+        col = collection.column
+        child = collection.child
+        nav = next(
+            r.navigation for r in col.relationships if r.target == collection.parent.logical_name
+        )
+        bind = {f"{nav}@odata.bind": f"/{collection.parent.entity_set}({parent_id})"}
+        kinds = {b.get("participationtypemask") for b in bodies}
+        with self.store.transaction():
+            self.get(collection.parent, parent_id)
+            for party_id in self.store.referring_ids(child.logical_name, col.name, parent_id):
+                party = self.store.get(child.logical_name, party_id)
+                if party is not None and party.get("participationtypemask") in kinds:
+                    self.store.delete(child.logical_name, party_id)
+            for body in bodies:
+                if any(k.startswith(f"{nav}@") or k == nav for k in body):
+                    raise errors.BadRequest(
+                        f"A party sent to {collection.name} already belongs to this record: "
+                        f"leave out '{nav}'."
+                    )
+                self.create(child, {**body, **bind})
+
     def disassociate(self, collection: Collection, parent_id: str, child_id: str) -> None:
         """`DELETE <parent>/<Collection>(<child>)/$ref`: clear the child's lookup."""
         col = collection.column

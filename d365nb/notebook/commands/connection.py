@@ -8,6 +8,8 @@ only from the environment.
 
 from __future__ import annotations
 
+import contextlib
+
 import html
 from argparse import Namespace
 from typing import Any
@@ -283,10 +285,9 @@ def _warm_table_names(conn: Any) -> None:
     completion itself never sends a request."""
     from d365nb.client.errors import D365Error
 
-    try:
+    # On failure completion offers the tables used so far; the next command reports errors.
+    with contextlib.suppress(D365Error):
         conn._run(conn.metadata.entries_op())
-    except D365Error:
-        pass  # completion then offers the tables used so far; the next command reports errors
 
 
 def _display_url(conn: Any) -> str:

@@ -11,13 +11,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from d365nb.notebook.commands.bulk_frames import bulk_frame, progress_for
 from d365nb.notebook.display import format_footer, remember_footer
 
 
 def write_back(magic: Any, conn: Any, table: str, source: Any, *, yes: bool) -> Any:
     """The preview or the write; None when ``source`` carries no read snapshot of ``table``."""
     from d365nb.client.roundtrip import snapshot_for
-    from d365nb.notebook.commands.writing import _bulk_frame, _progress
 
     meta = conn.metadata.table(table)
     if snapshot_for(source, meta) is None:
@@ -41,7 +41,7 @@ def write_back(magic: Any, conn: Any, table: str, source: Any, *, yes: bool) -> 
             extra=f"preview of {len(preview)} changes · add --yes to update",
         )  # fmt: skip
         return remember_footer(preview, footer)
-    with _progress(magic, table) as progress:
+    with progress_for(magic, table) as progress:
         result = conn.update_many(table, source, progress=progress)
     plan = result.plan
     if plan.skipped_line():
@@ -52,4 +52,4 @@ def write_back(magic: Any, conn: Any, table: str, source: Any, *, yes: bool) -> 
     import pandas as pd
 
     index = pd.Index(pd.array(plan.ids, dtype="string"), name=meta.primary_id)
-    return _bulk_frame(result, index, conn, "updated", time.perf_counter() - started)
+    return bulk_frame(result, index, conn, "updated", time.perf_counter() - started)

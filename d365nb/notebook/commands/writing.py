@@ -16,9 +16,11 @@ from typing import Any
 from IPython.core.error import UsageError
 
 from d365nb.client.ids import normalize_id
+from d365nb.notebook.commands.bulk_frames import bulk_frame as _bulk_frame
+from d365nb.notebook.commands.bulk_frames import progress_for as _progress
+from d365nb.notebook.commands.writeback import write_back
 from d365nb.notebook.display import format_footer, remember_footer
 from d365nb.notebook.hints import column_hints, translate_labels
-from d365nb.notebook.progress import Progress
 from d365nb.notebook.values import (
     interpolate,
     interpolate_filter,
@@ -45,31 +47,6 @@ def _frame_source(magic: Any, name: str, command: str) -> Any:
             f"got {type(source).__name__}"
         )
     return source
-
-
-def _progress(magic: Any, table: str, unit: str = "records") -> Progress:
-    return Progress(table, unit=unit, after=magic.progress_after, enabled=magic.show_progress)
-
-
-def _bulk_frame(result: Any, index: Any, conn: Any, verb: str, elapsed: float) -> Any:
-    """A BulkResult as a DataFrame (input index; id and error per record) with a footer."""
-    import pandas as pd
-
-    errors = {pos: str(getattr(err, "message", err)) for pos, err in result.errors.items()}
-    frame = pd.DataFrame(
-        {
-            "id": pd.array(result.ids, dtype="string"),
-            "error": pd.array([errors.get(i) for i in range(len(result.ids))], dtype="string"),
-        },
-        index=index if index is not None and len(index) == len(result.ids) else None,
-    )
-    frame.attrs.update(table=result.table, requests=result.requests)
-    requests = f"{result.requests} request" + ("" if result.requests == 1 else "s")
-    extra = f"{result.succeeded:,} {verb}, {result.failed:,} failed · {requests}"
-    footer = format_footer(
-        len(frame), elapsed=elapsed, alias=getattr(conn, "alias", None), extra=extra
-    )
-    return remember_footer(frame, footer)
 
 
 def _bulk_from(magic: Any, conn: Any, table: str, name: str, command: str) -> Any:
@@ -227,8 +204,6 @@ def cmd_update(magic: Any, options: Namespace, cell: str | None) -> Any:
             raise UsageError(
                 "%d365 update --from DF takes no id, field=value, --where, --all or cell"
             )
-        from d365nb.notebook.commands.writeback import write_back
-
         source = _frame_source(magic, options.source, "update")
         if (shown := write_back(magic, conn, table, source, yes=options.yes)) is not None:
             return shown  # a frame read by list: only its changed cells (preview unless --yes)

@@ -79,11 +79,13 @@ def _navigations(schema: Mapping[str, Table], table: Table) -> list[str]:
         else:
             # Several targets behind one name (ownerid -> systemuser|team): typed as the base.
             out.append(f"<NavigationProperty{_attr(Name=nav, Type=f'{ALIAS}.{BASE_ENTITY}')}/>")
+    collections: set[str] = set()  # a name two lookups carry is the first's (ownerid)
     for other in schema.values():
         for column in other.columns.values():
             for rel in column.relationships:
-                if rel.target != table.logical_name:
+                if rel.target != table.logical_name or rel.schema_name in collections:
                     continue
+                collections.add(rel.schema_name)
                 shared = sum(1 for r in column.relationships if r.navigation == rel.navigation) > 1
                 partner = None if shared else rel.navigation
                 out.append(

@@ -18,10 +18,14 @@ RELATIONSHIP_TYPE = "#Microsoft.Dynamics.CRM.OneToManyRelationshipMetadata"
 
 
 def _pairs(schema: Mapping[str, Table]) -> Iterator[tuple[Table, Column, Relationship]]:
+    # A relationship two lookups carry (`user_accounts`: `ownerid` and the read-only
+    # `owninguser` it fills) is described once, as the first's, like `relations.collections`.
+    seen: set[str] = set()
     for table in schema.values():
         for column in table.columns.values():
             for rel in column.relationships:
-                if rel.target in schema:
+                if rel.target in schema and rel.schema_name not in seen:
+                    seen.add(rel.schema_name)
                     yield table, column, rel
 
 

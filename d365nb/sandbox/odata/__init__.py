@@ -66,6 +66,10 @@ from .execute import (
     set_clock,
 )
 from .options import ExpandPlan, implied_columns
+from .function_sql import compile_query_function
+from .sql import FilterCompiler
+
+FilterCompiler.query_functions = staticmethod(compile_query_function)
 from .parser import parse_filter, parse_orderby
 
 __all__ = [

@@ -438,10 +438,12 @@ class FilterCompiler:
         )
         return f"({subject} LIKE ?)"
 
-    def _query_function(self, node: QueryFunction) -> str:
-        from .function_sql import compile_query_function  # (it builds on this module)
+    # The Microsoft.Dynamics.CRM.* functions build on this compiler, so they are plugged in from
+    # above (`odata/__init__.py` installs `function_sql.compile_query_function`), not imported.
+    query_functions: Any = None
 
-        return compile_query_function(self, node)
+    def _query_function(self, node: QueryFunction) -> str:
+        return type(self).query_functions(self, node)
 
     # -- lambdas ------------------------------------------------------------------------------
 

@@ -11,9 +11,11 @@ Rules applied here, the same for every table:
 * a lookup keeps only the targets the sandbox ships (a module in `tables/`); a lookup left with
   none is not a column of the sandbox;
 * Dataverse names the user/team one-to-many relationships after `owninguser`/`owningteam`, but
-  records are assigned through `ownerid`: the sandbox puts those relationships on `ownerid` (one
-  navigation property `ownerid` for both targets, as in Dataverse) and does not have the
-  `owninguser`/`owningteam` columns (a relationship has one lookup here).
+  records are assigned through `ownerid`: the sandbox gives those relationships to `ownerid` as
+  well (one navigation property `ownerid` for both targets, as in Dataverse). The read-only
+  `owninguser`/`owningteam` lookups (filled from `ownerid` by the store) keep them for their own
+  navigation properties; the collection (`user_accounts`) and its metadata are `ownerid`'s, the
+  first lookup carrying the name (`relations.collections`), so associating through it assigns.
 """
 
 from __future__ import annotations
@@ -190,13 +192,13 @@ def _default(kind: str, spec: Mapping[str, Any]) -> Any:
 
 
 def _owner_relationships(cols: dict[str, Column]) -> None:
-    """Move the owning user/team relationships onto `ownerid` (see the module docstring)."""
+    """Give `ownerid` the owning user/team relationships too (see the module docstring)."""
     owner = cols.get("ownerid")
     if owner is None or owner.type != "Owner":
         return
     rels = []
     for name in ("owninguser", "owningteam"):
-        column = cols.pop(name, None)
+        column = cols.get(name)
         if column is not None:
             rels += [replace(r, navigation="ownerid") for r in column.relationships]
     if rels:

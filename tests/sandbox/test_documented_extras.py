@@ -1,0 +1,105 @@
+"""Columns and writes the fidelity corpus needed beyond the first schema: address composites,
+account's originating lead, and activity parties sent as a collection on update.
+
+Address composites (Address1_Composite, "Shows the complete primary address.", read-only Memo):
+https://learn.microsoft.com/power-apps/developer/data-platform/reference/entities/contact
+and https://learn.microsoft.com/power-apps/developer/data-platform/webapi/retrieve-entity-using-web-api
+OriginatingLeadId (account, IsValidForUpdate False, targets lead):
+https://learn.microsoft.com/dynamics365/customer-engagement/web-api/account
+Activity parties on update ("a special scenario that is possible only with activityparty"):
+https://learn.microsoft.com/power-apps/developer/data-platform/webapi/associate-disassociate-entities-using-web-api
+"""
+
+from __future__ import annotations
+
+from tests.support.records import create
+
+
+def test_address_composite_is_its_parts_one_a_line_and_follows_updates(empty_api) -> None:
+    id = create(
+        empty_api,
+        "contacts",
+        {"lastname": "Ade", "address1_line1": "1 Main St", "address1_city": "Redmond"},
+    )
+    row = empty_api.get(f"contacts({id})?$select=address1_composite").json()
+    assert row["address1_composite"] == "1 Main St\r\nRedmond"
+    r = empty_api.patch(f"contacts({id})", json={"address1_postalcode": "98052"})
+    assert r.status_code == 204, r.text
+    row = empty_api.get(f"contacts({id})?$select=address1_composite,address2_composite").json()
+    assert row["address1_composite"] == "1 Main St\r\nRedmond\r\n98052"
+    assert row["address2_composite"] is None
+
+
+def test_only_an_address_part_brings_the_composite(empty_api) -> None:
+    id = create(empty_api, "accounts", {"name": "A", "address1_line1": "x", "address1_latitude": 1})
+    part = empty_api.get(f"accounts({id})?$select=address1_line1").json()
+    assert part["address1_composite"] == "x"
+    other = empty_api.get(f"accounts({id})?$select=address1_latitude").json()
+    assert "address1_composite" not in other
+
+
+def test_account_binds_its_originating_lead_on_create_only(empty_api) -> None:
+    lead = create(empty_api, "leads", {"lastname": "Prospect"})
+    id = create(
+        empty_api,
+        "accounts",
+        {"name": "From lead", "originatingleadid@odata.bind": f"leads({lead})"},
+    )
+    row = empty_api.get(f"accounts({id})?$select=_originatingleadid_value").json()
+    assert row["_originatingleadid_value"] == lead
+    other = create(empty_api, "leads", {"lastname": "Other"})
+    r = empty_api.patch(f"accounts({id})", json={"originatingleadid@odata.bind": f"leads({other})"})
+    assert r.status_code == 400, r.text
+    row = empty_api.get(f"accounts({id})?$select=_originatingleadid_value").json()
+    assert row["_originatingleadid_value"] == lead
+
+
+def _parties(client, email: str) -> list[tuple[str, int]]:
+    rows = client.get(
+        f"emails({email})/email_activity_parties?$select=_partyid_value,participationtypemask"
+    ).json()["value"]
+    return sorted((r["_partyid_value"], r["participationtypemask"]) for r in rows)
+
+
+def test_put_activity_parties_replaces_the_named_participation_types(empty_api) -> None:
+    to, cc, cc2 = (create(empty_api, "contacts", {"lastname": n}) for n in ("To", "Cc", "Cc2"))
+    email = create(empty_api, "emails", {"subject": "Hello"})
+    before = _parties(empty_api, email)  # what the sandbox adds itself (e.g. the sender)
+    body = {
+        "value": [
+            {"partyid_contact@odata.bind": f"contacts({to})", "participationtypemask": 2},
+            {"partyid_contact@odata.bind": f"contacts({cc})", "participationtypemask": 3},
+        ]
+    }
+    r = empty_api.put(f"emails({email})/email_activity_parties", json=body)
+    assert r.status_code == 204, r.text
+    assert _parties(empty_api, email) == sorted([*before, (to, 2), (cc, 3)])
+    body = {
+        "value": [{"partyid_contact@odata.bind": f"contacts({cc2})", "participationtypemask": 3}]
+    }
+    r = empty_api.put(f"emails({email})/email_activity_parties", json=body)
+    assert r.status_code == 204, r.text
+    assert _parties(empty_api, email) == sorted([*before, (to, 2), (cc2, 3)])
+
+
+def test_put_activity_parties_refuses_a_bad_body_and_changes_nothing(empty_api) -> None:
+    to = create(empty_api, "contacts", {"lastname": "To"})
+    email = create(empty_api, "emails", {"subject": "Hello"})
+    body = {
+        "value": [{"partyid_contact@odata.bind": f"contacts({to})", "participationtypemask": 2}]
+    }
+    assert empty_api.put(f"emails({email})/email_activity_parties", json=body).status_code == 204
+    before = _parties(empty_api, email)
+    for bad in (
+        {"value": []},
+        {"value": "x"},
+        [1],
+        {"value": [{"participationtypemask": 2, "nosuchcolumn": 1}]},
+    ):
+        r = empty_api.put(f"emails({email})/email_activity_parties", json=bad)
+        assert r.status_code == 400, (bad, r.text)
+        assert "\n" not in r.json()["error"]["message"]
+        assert _parties(empty_api, email) == before
+    missing = "00000000-0000-0000-0000-000000000001"
+    r = empty_api.put(f"emails({missing})/email_activity_parties", json=body)
+    assert r.status_code == 404, r.text
