@@ -79,18 +79,23 @@ def _navigations(schema: Mapping[str, Table], table: Table) -> list[str]:
         else:
             # Several targets behind one name (ownerid -> systemuser|team): typed as the base.
             out.append(f"<NavigationProperty{_attr(Name=nav, Type=f'{ALIAS}.{BASE_ENTITY}')}/>")
-    collections: set[str] = set()  # a name two lookups carry is the first's (ownerid)
+    # One collection per name; a name two lookups carry (`user_accounts`: the shared `ownerid`
+    # and the read-only `owninguser`) partners the single-target one, as in Dataverse.
+    collections: dict[str, tuple[str, str | None]] = {}  # name -> (child table, partner)
     for other in schema.values():
         for column in other.columns.values():
             for rel in column.relationships:
-                if rel.target != table.logical_name or rel.schema_name in collections:
+                if rel.target != table.logical_name:
                     continue
-                collections.add(rel.schema_name)
                 shared = sum(1 for r in column.relationships if r.navigation == rel.navigation) > 1
                 partner = None if shared else rel.navigation
-                out.append(
-                    f"<NavigationProperty{_attr(Name=rel.schema_name, Type=f'Collection({ALIAS}.{other.logical_name})', Partner=partner)}/>"
-                )
+                known = collections.get(rel.schema_name)
+                if known is None or (known[1] is None and partner is not None):
+                    collections[rel.schema_name] = (other.logical_name, partner)
+    for name, (child, partner) in collections.items():
+        out.append(
+            f"<NavigationProperty{_attr(Name=name, Type=f'Collection({ALIAS}.{child})', Partner=partner)}/>"
+        )
     return out
 
 
