@@ -9,7 +9,6 @@ only from the environment.
 from __future__ import annotations
 
 import contextlib
-
 import html
 from argparse import Namespace
 from typing import Any

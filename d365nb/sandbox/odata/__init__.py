@@ -65,8 +65,8 @@ from .execute import (
     next_page_key,
     set_clock,
 )
-from .options import ExpandPlan, implied_columns
 from .function_sql import compile_query_function
+from .options import ExpandPlan, implied_columns
 from .sql import FilterCompiler
 
 FilterCompiler.query_functions = staticmethod(compile_query_function)
