@@ -176,6 +176,15 @@ class _Connection(Operations):
             self.retry = retry or RetryPolicy()
         self._closed = False
 
+    def _client_options(self) -> dict[str, Any]:
+        """What the blocking and the async httpx clients are built with (one of each kind)."""
+        return {
+            "verify": self._verify(),
+            "timeout": self.timeout,
+            "limits": self._limits(),
+            "transport": self.transport,
+        }
+
     def _limits(self) -> httpx.Limits:
         # One pool sized to the governor: no request ever waits for a socket it could have had.
         return httpx.Limits(
@@ -528,12 +537,7 @@ class Dataverse(_Connection):
         self._session = SyncSession(
             self.api_url,
             self.tokens,
-            httpx.Client(
-                verify=self._verify(),
-                timeout=self.timeout,
-                limits=self._limits(),
-                transport=self.transport,
-            ),
+            httpx.Client(**self._client_options()),
             self.governor,
             self.retry,
         )
@@ -635,12 +639,7 @@ class AsyncDataverse(_Connection):
         self._session = AsyncSession(
             self.api_url,
             self.tokens,
-            httpx.AsyncClient(
-                verify=self._verify(),
-                timeout=self.timeout,
-                limits=self._limits(),
-                transport=self.transport,
-            ),
+            httpx.AsyncClient(**self._client_options()),
             self.governor,
             self.retry,
         )

@@ -67,10 +67,11 @@ from .execute import (
 )
 from .function_sql import compile_query_function
 from .options import ExpandPlan, implied_columns
+from .parser import parse_filter, parse_orderby
 from .sql import FilterCompiler
 
+# The query functions build on the filter compiler: plugged in here, above both modules.
 FilterCompiler.query_functions = staticmethod(compile_query_function)
-from .parser import parse_filter, parse_orderby
 
 __all__ = [
     "EXPANDED",

@@ -18,12 +18,26 @@ from .nodes import Literal, QueryFunction
 from .sql import FilterCompiler, Operand, storage_datetime
 
 
+def _property(compiler: FilterCompiler, node: QueryFunction) -> tuple[Operand, dict[str, Any]]:
+    """The column named by `PropertyName='<column>'` and the function's other parameters."""
+    args = dict(node.args)
+    prop = args.pop("PropertyName", None)
+    if not isinstance(prop, Literal) or prop.kind != "string":
+        raise ODataError(
+            f"The function '{node.name}' needs PropertyName='<column>' (position {node.pos} "
+            f"in '{compiler.text}').",
+            node.pos,
+        )
+    return compiler.column_operand(prop.value, prop.pos), args
+
+
 def compile_query_function(compiler: FilterCompiler, node: QueryFunction) -> str:
     """SQL for `Microsoft.Dynamics.CRM.<name>(PropertyName=...,...)` in `compiler`'s scope."""
     qualified = node.name
     short = qualified[len(functions.PREFIX) :] if qualified.startswith(functions.PREFIX) else None
     if short in set_functions.NAMES:  # choices, hierarchy and fiscal-period functions
-        return set_functions.compile_set_function(compiler, node, short)
+        target, args = _property(compiler, node)
+        return set_functions.compile_set_function(compiler, node, short, target, args)
     shape = functions.arity(short) if short else None
     if shape is None:
         raise ODataError(
@@ -31,15 +45,7 @@ def compile_query_function(compiler: FilterCompiler, node: QueryFunction) -> str
             "function import or a key lookup on a navigation property, which is not allowed.",
             node.pos,
         )
-    args = dict(node.args)
-    prop = args.pop("PropertyName", None)
-    if not isinstance(prop, Literal) or prop.kind != "string":
-        raise ODataError(
-            f"The function '{qualified}' needs PropertyName='<column>' (position {node.pos} "
-            f"in '{compiler.text}').",
-            node.pos,
-        )
-    target = compiler.column_operand(prop.value, prop.pos)
+    target, args = _property(compiler, node)
     column = target.column
     unit = functions.unit_of(short)
     if unit in functions.SUB_DAY_UNITS and target.kind == "date":
@@ -90,7 +96,8 @@ def compile_query_function(compiler: FilterCompiler, node: QueryFunction) -> str
         and target.kind not in ("datetime", "date")
     ):
         raise ODataError(
-            f"The function '{qualified}' needs a date and time column, not '{prop.value}'.",
+            f"The function '{qualified}' needs a date and time column, "
+            f"not '{dict(node.args)['PropertyName'].value}'.",
             node.pos,
         )
     try:

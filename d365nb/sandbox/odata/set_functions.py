@@ -48,17 +48,11 @@ PERIOD_MONTHS = 3  # quarters (see the module docstring)
 PERIODS = 12 // PERIOD_MONTHS
 
 
-def compile_set_function(compiler: FilterCompiler, node: QueryFunction, short: str) -> str:
-    """SQL for one of `NAMES` (called by `function_sql.compile_query_function`)."""
-    args = dict(node.args)
-    prop = args.pop("PropertyName", None)
-    if not isinstance(prop, Literal) or prop.kind != "string":
-        raise ODataError(
-            f"The function '{node.name}' needs PropertyName='<column>' (position {node.pos} "
-            f"in '{compiler.text}').",
-            node.pos,
-        )
-    target = compiler.column_operand(prop.value, prop.pos)
+def compile_set_function(
+    compiler: FilterCompiler, node: QueryFunction, short: str, target: Any, args: dict[str, Any]
+) -> str:
+    """SQL for one of `NAMES` (called by `function_sql.compile_query_function`, which has read
+    `PropertyName` into `target`; `args` are the other parameters, consumed here)."""
     if short in CHOICES:
         sql = _choices(compiler, node, short, target, args.pop("PropertyValues", None))
     elif short in HIERARCHY:
