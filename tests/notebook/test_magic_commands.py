@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from IPython.core.error import UsageError
 
+from tests.support.records import dataverse_ascending
 from tests.support.shells import CellFailed, run_cell
 
 
@@ -57,7 +58,7 @@ def test_select_top_orderby_and_output_variable(shell, d365):
     assert shell.user_ns["few"] is result
     assert len(result) == 7
     assert list(result.columns) == ["fullname", "lastname"]
-    assert list(result["lastname"]) == sorted(result["lastname"], key=str.lower)
+    assert list(result["lastname"]) == dataverse_ascending(result["lastname"])
 
 
 def test_pages_and_all_control_how_much_is_read(shell, d365, magic):
