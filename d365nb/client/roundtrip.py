@@ -13,6 +13,7 @@ Rows whose id was not in the read are sent whole with ``If-Match: *`` (update, n
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -260,9 +261,7 @@ def _remember_written(
     present = [rid for rid in written if rid in original.index]
     for name in original.columns:
         if name in current.columns and present:
-            try:
+            with contextlib.suppress(TypeError, ValueError):
                 original.loc[present, name] = current.loc[present, name]
-            except (TypeError, ValueError):
-                pass
     etags = {k: v for k, v in snapshot.etags.items() if k not in set(written)}
     frame.attrs[SNAPSHOT_KEY] = ReadSnapshot(snapshot.table, original, etags)

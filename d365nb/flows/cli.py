@@ -185,7 +185,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     from d365nb.client.errors import D365Error
     from d365nb.flows import headless
-    from d365nb.flows.export import export
+    from d365nb.flows.export_command import export_with
 
     conn = None
     try:
@@ -206,14 +206,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             [flow] = headless.load_flows(
                 cells, conn, only=args.flow or cells.names[0], history=store
             )
-            result = export(
-                flow,
-                legacy=args.legacy,
-                arm=args.arm,
-                org=args.target,
-                placeholders=args.placeholders,
-                connection=args.connection,
-            )
+            result = export_with(flow, args, args.target)
             store.close()
     except (FlowError, D365Error, ValueError) as err:
         return _fail("export", str(err))

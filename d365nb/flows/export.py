@@ -35,23 +35,25 @@ import sys
 import warnings
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict, Unpack
 from urllib.parse import urlsplit
 
 from d365nb.flows.definitions import TRIGGER_KINDS
 from d365nb.flows.export_arm import CONNECTIONS, wrap_arm
+from d365nb.flows.export_conditions import translate
 from d365nb.flows.export_expressions import (
     NotExpressible,
     Part,
     as_expression,
     as_value,
     double_encoded,
+    escape_text,
     is_literal,
     literal_text,
     parse_template,
     quote,
 )
-from d365nb.flows.model import FlowError, RetryPolicy, Step
+from d365nb.flows.model import FlowError, RetryPolicy, Scope, Step
 from d365nb.flows.steps import _typed, parse_declarative
 
 WORKFLOW_SCHEMA = (
@@ -101,26 +103,21 @@ class Export:
     placeholders: list[str] = field(default_factory=list)
 
 
-def to_logic_app(
-    flow: Any,
-    *,
-    legacy: bool = False,
-    arm: bool = False,
-    org: str | None = None,
-    placeholders: bool = False,
-    connection: str = "oauth",
-) -> dict[str, Any]:
-    """The workflow definition of ``flow`` (an ARM template with ``arm=True``).
+class ExportOptions(TypedDict, total=False):
+    """The keyword options of `export` / `to_logic_app` / ``Flow.to_logic_app``."""
 
-    ``org``: the organisation URL the workflow talks to (default: the flow's connection, refused
-    when that is a sandbox). ``placeholders``: export Python steps as ``Compose`` placeholders
-    instead of refusing them. ``connection``: ``oauth`` (sign in once in the portal) or
-    ``service-principal`` (client id / secret / tenant as ARM parameters), with ``arm=True``.
-    Placeholders and anything else lost on the way are reported as an `ExportWarning`.
-    """
-    result = export(
-        flow, legacy=legacy, arm=arm, org=org, placeholders=placeholders, connection=connection
-    )
+    legacy: bool
+    arm: bool
+    org: str | None
+    placeholders: bool
+    connection: str
+
+
+def to_logic_app(flow: Any, **options: Unpack[ExportOptions]) -> dict[str, Any]:
+    """The workflow definition of ``flow`` (an ARM template with ``arm=True``); the options
+    are `export`'s. Placeholders and anything else lost on the way are reported as an
+    `ExportWarning`."""
+    result = export(flow, **options)
     if result.warnings:
         # Point at the user's line, past `Flow.to_logic_app` when that was the way in.
         via_flow = sys._getframe(1).f_code.co_name == "to_logic_app"
@@ -137,7 +134,15 @@ def export(
     placeholders: bool = False,
     connection: str = "oauth",
 ) -> Export:
-    """Like `to_logic_app` but returns the warnings instead of emitting them."""
+    """The export of ``flow`` and its warnings (`to_logic_app` emits them instead).
+
+    ``legacy``: the Dynamics 365 polling trigger instead of Dataverse's webhook. ``arm``: an ARM
+    template around the definition. ``org``: the organisation URL the workflow talks to
+    (default: the flow's connection, refused when that is a sandbox). ``placeholders``: export
+    Python steps as ``Compose`` placeholders instead of refusing them. ``connection``:
+    ``oauth`` (sign in once in the portal) or ``service-principal`` (client id / secret /
+    tenant as ARM parameters), with ``arm=True``.
+    """
     if connection not in CONNECTIONS:
         raise FlowError(f"unknown connection {connection!r}: use one of {', '.join(CONNECTIONS)}")
     if connection != "oauth" and not arm:
@@ -177,21 +182,22 @@ def export(
 
 
 def check_nested(definition: dict[str, Any], where: str = "") -> None:
-    """The schema checks top-level actions only: check each Foreach / If / Scope body as a
-    definition of its own (raises `FlowError` naming the path)."""
+    """The schema checks top-level actions only: check each Foreach / Scope body and each
+    branch of an If as a definition of its own (raises `FlowError` naming the path)."""
     from d365nb.flows.wdl_schema import problems
 
     for name, action in definition.get("actions", {}).items():
-        inner = action.get("actions")
-        if not isinstance(inner, dict):
-            continue
-        path = f"{where}{name}/"  # "actions/" comes from the path inside the body
-        found = problems({**definition, "actions": inner})
-        if found:
-            raise FlowError(
-                f"the exported workflow definition is not valid Logic Apps: {path}{found[0]}"
-            )
-        check_nested({**definition, "actions": inner}, path)
+        bodies = [("", action.get("actions")), ("else/", (action.get("else") or {}).get("actions"))]
+        for branch, inner in bodies:
+            if not isinstance(inner, dict):
+                continue
+            path = f"{where}{name}/{branch}"  # "actions/" comes from the path inside the body
+            found = problems({**definition, "actions": inner})
+            if found:
+                raise FlowError(
+                    f"the exported workflow definition is not valid Logic Apps: {path}{found[0]}"
+                )
+            check_nested({**definition, "actions": inner}, path)
 
 
 def iso_duration(seconds: float) -> str:
@@ -213,12 +219,6 @@ def recurrence(seconds: float) -> dict[str, Any]:
         if whole % size == 0:
             return {"frequency": unit, "interval": whole // size}
     return {"frequency": "Second", "interval": whole}
-
-
-def escape_text(text: str) -> str:
-    """A literal string as WDL sees it: a leading ``@`` and any ``@{`` are escaped."""
-    text = text.replace("@{", "@@{")
-    return "@" + text if text.startswith("@") and not text.startswith("@@{") else text
 
 
 @dataclass
@@ -243,6 +243,13 @@ class _Builder:
         self.problems: list[str] = []
         self.done: dict[str, _Done] = {}
         self.loop: str | None = None  # the Foreach being built: {item[...]} is its item
+        # Filled by `definition`: the flow's steps and scopes, and which --if step's If holds
+        # each step exported inside one (runAfter cannot name them from outside).
+        self.by_name: dict[str, Step] = {}
+        self.scopes: dict[str, Scope] = {}
+        self.member_of: dict[str, str] = {}
+        self.else_of: dict[str, str] = {}
+        self.inside: dict[str, str] = {}
 
     # -- organisation ---------------------------------------------------------------------
     def _org(self, given: str | None, connected: str | None) -> str:
@@ -313,31 +320,11 @@ class _Builder:
                 "--target on the command line)"
             )
         trigger_name, trigger = self._trigger()
-        scopes = {sc.name: sc for sc in getattr(flow, "scopes", [])}
-        member_of = {m: sc.name for sc in scopes.values() for m in sc.members}
-        actions: dict[str, Any] = {}
-        previous: str | None = None
-        placed: set[str] = set()
-        for step in flow.steps:
-            scope = member_of.get(step.name)
-            if scope is not None:  # the scope stands where its first step does
-                if scope in placed:
-                    continue
-                placed.add(scope)
-                members = [s for s in flow.steps if member_of.get(s.name) == scope]
-                action = {"type": "Scope", "actions": self._chain(members)}
-                after, name = scopes[scope].after, scope
-            else:
-                action = self._action(step)
-                after, name = step.after, step.name
-            if action is None:
-                continue
-            if after is not None:  # --after: Logic Apps' runAfter, statuses as written
-                action["runAfter"] = {k: list(v) for k, v in after.items()}
-            else:
-                action["runAfter"] = {previous: ["Succeeded"]} if previous else {}
-            actions[name] = action
-            previous = name
+        self.by_name = {s.name: s for s in flow.steps}
+        self.scopes = {sc.name: sc for sc in getattr(flow, "scopes", [])}
+        self.member_of = {m: sc.name for sc in self.scopes.values() for m in sc.members}
+        self.else_of = {s.otherwise: s.name for s in flow.steps if s.otherwise in self.by_name}
+        actions = self._sequence(self._units(flow.steps))
         if self.problems:
             raise FlowError(
                 f"cannot export flow {flow.name!r} to Logic Apps: " + "; ".join(self.problems)
@@ -452,29 +439,118 @@ class _Builder:
         return name, trigger
 
     # -- actions --------------------------------------------------------------------------
-    def _chain(self, steps: list[Step]) -> dict[str, Any]:
-        """A scope's body: its steps, each after the one before (or per its --after)."""
-        inner: dict[str, Any] = {}
-        previous: str | None = None
+    def _units(self, steps: list[Step], inside: str | None = None) -> list[Step | Scope]:
+        """``steps`` at one level, in run order (as the runner plans them): a scope where its
+        first step stands (top level only), an --else step left to its --if step's ``If``."""
+        units: list[Step | Scope] = []
         for step in steps:
-            action = self._action(step)
+            scope = self.member_of.get(step.name)
+            if scope != inside:
+                if inside is None and self.scopes[scope] not in units:  # type: ignore[index]
+                    units.append(self.scopes[scope])  # type: ignore[index]
+            elif step.name not in self.else_of:
+                units.append(step)
+        return units
+
+    def _sequence(
+        self, units: list[Step | Scope], *, branch: bool = False, bare: str | None = None
+    ) -> dict[str, Any]:
+        """The actions of ``units``, each after the one before it or per its --after. A step
+        with --if becomes an ``If`` (`_if`). ``branch``: the body of an If branch, whose first
+        action runs after nothing; ``bare``: the --if step that branch holds, built as a plain
+        action (its condition is the If's)."""
+        actions: dict[str, Any] = {}
+        previous: str | None = None
+        i = 0
+        while i < len(units):
+            unit, taken = units[i], 1
+            if isinstance(unit, Scope):
+                name = unit.name
+                members = [s for s in self.flow.steps if self.member_of.get(s.name) == name]
+                action = {"type": "Scope", "actions": self._sequence(self._units(members, name))}
+            elif unit.name != bare and self._conditional(unit):
+                name, action, taken = self._if(units, i)
+            else:
+                name, action = unit.name, self._action(unit)
+            i += taken
             if action is None:
                 continue
-            if step.after is not None:
-                action["runAfter"] = {k: list(v) for k, v in step.after.items()}
+            if unit.after is not None and not (branch and previous is None):
+                action["runAfter"] = self._run_after(unit)  # --after: statuses as written
             else:
                 action["runAfter"] = {previous: ["Succeeded"]} if previous else {}
-            inner[step.name] = action
-            previous = step.name
-        return inner
+            actions[name] = action
+            previous = name
+        return actions
+
+    def _run_after(self, unit: Step | Scope) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for name, statuses in (unit.after or {}).items():
+            owner = self.inside.get(name)
+            if owner is not None:
+                kind = "scope" if isinstance(unit, Scope) else "step"
+                self.problems.append(
+                    f"{kind} {unit.name}: --after {name}: in the Logic App {name} runs inside "
+                    f"the If of {owner}'s --if, where runAfter cannot reach"
+                )
+            out[name] = list(statuses)
+        return out
+
+    def _conditional(self, unit: Step | Scope) -> bool:
+        """A step the export wraps in an ``If``: a declarative step's --if (a Python
+        placeholder keeps its condition as text), and any --if/--else pair; a for-each checks
+        its --if per item, inside the loop (`_foreach`)."""
+        if not isinstance(unit, Step) or not unit.when or unit.foreach:
+            return False
+        return unit.kind == "declarative" or unit.otherwise is not None
+
+    def _if(self, units: list[Step | Scope], i: int) -> tuple[str, dict[str, Any] | None, int]:
+        """Step ``units[i]`` and its --if as an ``If`` action named ``<step>_if``: the step in
+        ``actions``, its --else step in ``else``. Without --else, the steps chained after it
+        (no --after) join it in ``actions``: the notebook skips them when the condition is
+        false, as a Logic App skips a branch not taken. Returns (name, action, units used)."""
+        step = units[i]
+        assert isinstance(step, Step)
+        name = f"{step.name}_if"
+        if name in self.by_name or name in self.scopes:
+            self.problems.append(
+                f"step {step.name}: its --if exports as an If action named {name}, which is "
+                "already a step or scope of this flow: rename one of them"
+            )
+            return name, None, 1
+        other = None
+        if step.otherwise is not None:
+            other = self.by_name.get(step.otherwise)
+            if other is None:
+                self.problems.append(
+                    f"step {step.name}: --else {step.otherwise} is not a step of flow "
+                    f"{self.flow.name!r}"
+                )
+                return name, None, 1
+            branch: list[Step | Scope] = [step]
+        else:
+            end = i + 1
+            while end < len(units) and units[end].after is None:
+                end += 1
+            branch = units[i:end]
+        for unit in [*branch, *([other] if other else [])]:
+            self.inside[unit.name] = step.name
+        expression = self._condition(step)
+        then = self._sequence(branch, branch=True, bare=step.name)
+        action: dict[str, Any] = {"type": "If", "expression": expression, "actions": then}
+        if other is not None:
+            action["else"] = {"actions": self._sequence([other], branch=True)}
+        return name, (action if expression is not None else None), len(branch)
+
+    def _condition(self, step: Step, loop: str | None = None) -> dict[str, Any] | None:
+        """The If expression of ``step``'s --if (None, the reason noted, when it cannot be)."""
+        try:
+            return translate(step.when or "", self._step_output, loop)
+        except NotExpressible as err:
+            self.problems.append(f"step {step.name}: its --if cannot be exported: {err}")
+            return None
 
     def _action(self, step: Step) -> dict[str, Any] | None:
-        if step.otherwise:
-            self.problems.append(
-                f"step {step.name}: --if/--else branches on a Python condition, which a Logic "
-                "App cannot evaluate; express it as the trigger's --filter"
-            )
-            return None
         if step.foreach:
             return self._foreach(step)
         return self._single(step)
@@ -498,11 +574,24 @@ class _Builder:
         if inner is None:
             return None
         inner["runAfter"] = {}
+        body = {f"{step.name}_item": inner}
+        if step.when and step.kind == "declarative":  # --if: checked for each item
+            expression = self._condition(step, loop=step.name)
+            if expression is None:
+                return None
+            body = {
+                f"{step.name}_if": {
+                    "type": "If",
+                    "expression": expression,
+                    "actions": body,
+                    "runAfter": {},
+                }
+            }
         self.done[step.name] = _Done("foreach")
         return {
             "type": "Foreach",
             "foreach": f"@body({quote(match.group(1))})?['value']",  # type: ignore[union-attr]
-            "actions": {f"{step.name}_item": inner},
+            "actions": body,
             "runtimeConfiguration": {"concurrency": {"repetitions": step.concurrency}},
         }
 
@@ -510,11 +599,6 @@ class _Builder:
         if step.kind != "declarative":
             return self._placeholder(step)
         problems_before = len(self.problems)
-        if step.when:
-            self.problems.append(
-                f"step {step.name}: its --if is a Python condition; express it as the trigger's "
-                "--filter or move the step into Python"
-            )
         try:
             command = parse_declarative(step.name, step.source)
         except FlowError as err:

@@ -36,23 +36,30 @@ def _parser() -> _Parser:
     return p
 
 
+def export_with(flow: Any, args: argparse.Namespace, org: str | None) -> Any:
+    """`export.export` with the options both command lines share (``--legacy``, ``--arm``,
+    ``--placeholders``, ``--connection``) and the organisation ``org``."""
+    from d365nb.flows.export import export
+
+    return export(
+        flow,
+        legacy=args.legacy,
+        arm=args.arm,
+        org=org,
+        placeholders=args.placeholders,
+        connection=args.connection,
+    )
+
+
 def export_command(argv: list[str]) -> Any:
     """Run the export command on already split (and interpolated) words."""
-    from d365nb.flows.export import export
     from d365nb.flows.flow import get_flow
 
     args = _parser().parse_args(argv)
     if args.to.lower().replace("-", "").replace("_", "") not in TARGETS:
         raise FlowError(f"cannot export to {args.to!r}: the only target is logicapp")
     flow = get_flow(args.flow)
-    result = export(
-        flow,
-        legacy=args.legacy,
-        arm=args.arm,
-        org=args.org,
-        placeholders=args.placeholders,
-        connection=args.connection,
-    )
+    result = export_with(flow, args, args.org)
     for note in result.warnings:
         print(f"warning: {note}")
     if not args.out:

@@ -30,6 +30,12 @@ class Part:
     expression: str | None = None
 
 
+def escape_text(text: str) -> str:
+    """A literal string as WDL sees it: a leading ``@`` and any ``@{`` are escaped."""
+    text = text.replace("@{", "@@{")
+    return "@" + text if text.startswith("@") and not text.startswith("@@{") else text
+
+
 def quote(text: str) -> str:
     """A WDL string literal: single quotes, doubled inside (``'O''Neil'``)."""
     return "'" + text.replace("'", "''") + "'"
@@ -78,20 +84,33 @@ def _field_expression(field_name: str, steps: StepResolver, loop: str | None = N
         raise NotExpressible("{} (a positional field) has no value in a Logic App")
     root, rest = formatter_field_name_split(field_name)  # str.format's own field parser
     keys = [str(key) for _, key in rest]
+    if root == "trigger" and not keys:
+        raise NotExpressible("{trigger} is the whole record; name a column, {trigger[subject]}")
+    if root == "steps" and not keys:
+        raise NotExpressible("{steps} needs a step name, e.g. {steps[create_task]}")
+    expression = field_expression(str(root), keys, steps, loop)
+    if expression is None:
+        raise NotExpressible(
+            f"{{{field_name}}} reads {root!r}, which a Logic App cannot see "
+            "(only {trigger[...]} and {steps[...]} export)"
+        )
+    return expression
+
+
+def field_expression(
+    root: str, keys: list[str], steps: StepResolver, loop: str | None = None
+) -> str | None:
+    """A field of the run as WDL: ``trigger`` + keys -> ``triggerBody()?['col']``, ``steps`` +
+    [name, *keys] -> what `steps` says that step returns, ``item`` + keys (inside a for-each
+    ``loop``) -> ``items('<loop>')?['col']``; None for any other root. Templates and ``--if``
+    conditions (`export_conditions`) both map their fields here."""
     if root == "trigger":
-        if not keys:
-            raise NotExpressible("{trigger} is the whole record; name a column, {trigger[subject]}")
         return "triggerBody()" + "".join(f"?[{quote(k)}]" for k in keys)
-    if root == "steps":
-        if not keys:
-            raise NotExpressible("{steps} needs a step name, e.g. {steps[create_task]}")
+    if root == "steps" and keys:
         return steps(keys[0], keys[1:])
     if root == "item" and loop is not None:
         return f"items({quote(loop)})" + "".join(f"?[{quote(k)}]" for k in keys)
-    raise NotExpressible(
-        f"{{{field_name}}} reads {root!r}, which a Logic App cannot see "
-        "(only {trigger[...]} and {steps[...]} export)"
-    )
+    return None
 
 
 def as_value(parts: list[Part]) -> str:

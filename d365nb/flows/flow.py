@@ -489,20 +489,12 @@ class Flow:
         if self._registered:
             self.history.save_flow(self.name, self.definition())
 
-    def to_logic_app(
-        self,
-        legacy: bool = False,
-        arm: bool = False,
-        org: str | None = None,
-        placeholders: bool = False,
-        connection: str = "oauth",
-    ) -> dict[str, Any]:
-        """The flow as an Azure Logic Apps workflow definition (`d365nb.flows.export`)."""
+    def to_logic_app(self, **options: Any) -> dict[str, Any]:
+        """The flow as an Azure Logic Apps workflow definition; ``legacy``, ``arm``, ``org``,
+        ``placeholders``, ``connection`` as `d365nb.flows.export.export` takes them."""
         from d365nb.flows.export import to_logic_app
 
-        return to_logic_app(
-            self, legacy=legacy, arm=arm, org=org, placeholders=placeholders, connection=connection
-        )
+        return to_logic_app(self, **options)
 
     # -- control --------------------------------------------------------------------------
     def _engine(self) -> Any:

@@ -196,9 +196,8 @@ def candidates(line: str, meta: Any = None, body: str | None = None) -> list[str
     if previous in _FILTER_OPTIONS:
         return _columns(meta, table) if not partial.startswith("-") else _options(spec)
     if open_option in _COLUMN_OPTIONS or previous in _COLUMN_OPTIONS:
-        if open_option == "--orderby" or previous == "--orderby":
-            if text.rstrip() != text and open_option == "--orderby":
-                return ["asc", "desc"]
+        if open_option == "--orderby" and text.rstrip() != text:
+            return ["asc", "desc"]
         return _columns(meta, table)
     if partial.startswith("-"):
         return _options(spec)

@@ -150,9 +150,13 @@ def filter_hint(text: str, meta: Any, message: str = "") -> str | None:
             if "T" not in literal:
                 literal += "T00:00:00Z"
             return f"dates are not quoted in OData: {column} {op} {literal}"
-        if kind == "word" and col.type in ("String", "Memo") and value not in ("null",):
-            if meta.columns.get(value) is None:
-                return f"text values are quoted in OData: {column} {op} '{value}'"
+        if (
+            kind == "word"
+            and col.type in ("String", "Memo")
+            and value != "null"
+            and meta.columns.get(value) is None
+        ):
+            return f"text values are quoted in OData: {column} {op} '{value}'"
     match = _UNKNOWN_PROPERTY.search(message)
     if match:
         names = sorted(

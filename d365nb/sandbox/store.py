@@ -106,6 +106,18 @@ def indexed_columns(table: Table) -> list[str]:
     return out
 
 
+def sparse_lookups(table: Table) -> list[str]:
+    """Lookups left out of `indexed_columns` that most rows leave empty (delegates, merge
+    masters): they get a partial index over the rows that are set."""
+    return [
+        col.name
+        for col in table.columns.values()
+        if col.name in _SPARSE_LOOKUPS and col.type in LOOKUP_TYPES
+    ]
+
+
+_SPARSE_LOOKUPS = frozenset({"createdonbehalfby", "modifiedonbehalfby", "masterid"})
+
 # System lookups that nearly every row shares or leaves empty (the business unit, the base
 # currency, delegates, merge masters): an index on them would only slow every insert.
 _UNINDEXED_LOOKUPS = frozenset(
@@ -183,6 +195,15 @@ class Store:
                 stmts.append(
                     f'CREATE INDEX IF NOT EXISTS "ix_{name}_{col}" ON "{name}" '
                     f'("{col}", "{table.primary_id}")'
+                )
+            # Deleting a record looks up every row pointing at it (to clear the lookup); without
+            # an index that is a table scan per delete, quadratic over a bulk delete. A partial
+            # index holds only the rows that point somewhere, so mostly-empty lookups cost
+            # inserts nothing.
+            for col in sparse_lookups(table):
+                stmts.append(
+                    f'CREATE INDEX IF NOT EXISTS "ix_{name}_{col}_set" ON "{name}" ("{col}") '
+                    f'WHERE "{col}" IS NOT NULL'
                 )
             # (added by the odata helper) "statuscode eq 1" newest first is the typical list:
             # one range of a composite index instead of walking createdon and skipping rows.

@@ -76,7 +76,8 @@ def test_the_schema_checks_inside_the_loop(new_flow, validator):
     [
         ("'x'", {"foreach": "range(3)"}, "only the records of an earlier list step export"),
         ("get tasks {item[activityid]}", {"foreach": "{steps[nolist]}"}, "only the records"),
-        ("'x'", {"when": "True", "otherwise": "other"}, "--if/--else branches on a Python"),
+        ("get tasks {trigger[leadid]}", {"when": "limit > 3"}, "limit is a notebook variable"),
+        ("'x'", {"when": "trigger['a'] == 1", "otherwise": "other"}, "--else other is not a step"),
         ('create tasks subject="{steps[close]}"', {}, "is a for-each: its results do not export"),
     ],
 )

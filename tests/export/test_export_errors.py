@@ -41,11 +41,11 @@ def test_every_bad_step_is_listed_at_once(new_flow):
     flow = lead_flow(new_flow)
     flow.step("ok", "get leads {trigger[leadid]}")
     flow.step("one", 'create tasks subject="{my_var}"')
-    flow.step("two", "get leads {trigger[leadid]}", when="trigger['statuscode'] == 1")
+    flow.step("two", "get leads {trigger[leadid]}", when="trigger['statuscode'] == my_limit")
     with pytest.raises(FlowError) as err:
         flow.to_logic_app(org=ORG)
     message = str(err.value)
-    assert "step one:" in message and "step two: its --if is a Python condition" in message
+    assert "step one:" in message and "step two: its --if cannot be exported: my_limit" in message
     assert "step ok" not in message
 
 

@@ -84,6 +84,11 @@ def holder_pid(store: Path) -> int | None:
     return row[0] if row else None
 
 
+def lease_expired(store: Path) -> bool:
+    row = read(store, "SELECT expires FROM leases WHERE flow='leased'")
+    return row is None or row[0] <= time.time()
+
+
 def finished(store: Path, lead: str) -> bool:
     """The run for ``lead`` is stored as finished (a run killed before that is owed, and the
     next runner executes it again - at-least-once)."""
@@ -137,6 +142,9 @@ def test_second_runner_is_refused_and_takes_over_once_the_holder_is_killed(
         first.wait(10)
         killed_at = time.monotonic()
         assert holder_pid(store) == first.pid
+        # The next runner is started once the dead holder's lease has run out (started before,
+        # it is refused like the second one - that refusal is checked above).
+        wait_for(lambda: lease_expired(store), timeout=30, what="the killed holder's lease to expire")
         third = runner(notebook, sandbox_handle, log)
         others.append(third)
         wait_for(lambda: holder_pid(store) == third.pid, timeout=60, what="the takeover")
