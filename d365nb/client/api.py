@@ -132,7 +132,12 @@ class _Connection(Operations):
         # Any httpx transport (None: the network); each facade adapts it (client/transport.py).
         self.transport = transport
         url = check_connect(
-            url=url, verify=verify, timeout=timeout, alias=alias, retry=retry, auth=auth,
+            url=url,
+            verify=verify,
+            timeout=timeout,
+            alias=alias,
+            retry=retry,
+            auth=auth,
             options=auth_options,
         )
         if url == "sandbox":
@@ -184,6 +189,12 @@ class _Connection(Operations):
             "limits": self._limits(),
             "transport": self.transport,
         }
+
+    def _open_session(self, session_type: type, client_type: type) -> Any:
+        """The facade's session: `SyncSession` over an ``httpx.Client``, or `AsyncSession` over
+        an ``httpx.AsyncClient``, sharing this connection's sign-in, governor and retry policy."""
+        client = client_type(**self._client_options())
+        return session_type(self.api_url, self.tokens, client, self.governor, self.retry)
 
     def _limits(self) -> httpx.Limits:
         # One pool sized to the governor: no request ever waits for a socket it could have had.
@@ -245,7 +256,6 @@ class _Connection(Operations):
         frame.attrs["table"] = meta.logical_name
         return frame
 
-
     def update_many_op(
         self,
         table: str,
@@ -265,7 +275,12 @@ class _Connection(Operations):
         if snapshot is not None:
             return (
                 yield from roundtrip.write_back_op(
-                    self, meta, records, snapshot, chunk_size=chunk_size, progress=progress,
+                    self,
+                    meta,
+                    records,
+                    snapshot,
+                    chunk_size=chunk_size,
+                    progress=progress,
                     dry_run=dry_run,
                 )
             )
@@ -275,11 +290,14 @@ class _Connection(Operations):
             )
         return (
             yield from self.bulk_op(
-                "Update", table, records, chunk_size=chunk_size, progress=progress,
+                "Update",
+                table,
+                records,
+                chunk_size=chunk_size,
+                progress=progress,
                 missing=missing,
             )
         )
-
 
     # -- the calls both facades share ---------------------------------------------------------
     # Each builds an operation (`operations`) and hands it to `_run` / `_iterate`: the blocking
@@ -473,7 +491,11 @@ class _Connection(Operations):
         """
         return self._run(
             self.update_many_op(
-                table, records, chunk_size=chunk_size, progress=progress, missing=missing,
+                table,
+                records,
+                chunk_size=chunk_size,
+                progress=progress,
+                missing=missing,
                 dry_run=dry_run,
             )
         )
@@ -505,6 +527,38 @@ class _Connection(Operations):
         )
 
 
+class _Exchange:
+    """One operation generator (`operations`) as both drivers step it: iterating gives what it
+    yields next (an `ApiRequest` or a `Page`), resuming it with ``answer`` - the response to the
+    request, or the typed error, thrown into it; ``value`` is what it returned at the end."""
+
+    def __init__(self, op: Any) -> None:
+        self._op = op
+        self.answer: Any = None
+        self.value: Any = None
+
+    def __iter__(self) -> Iterator[Any]:
+        while True:
+            answer, self.answer = self.answer, None
+            try:
+                if isinstance(answer, D365Error):
+                    item = self._op.throw(answer)
+                else:
+                    item = self._op.send(answer)
+            except StopIteration as stop:
+                self.value = stop.value
+                return
+            yield item
+
+    @contextlib.contextmanager
+    def answering(self) -> Iterator[None]:
+        """Around sending a request: a typed error becomes the answer the operation sees."""
+        try:
+            yield
+        except D365Error as exc:
+            self.answer = exc
+
+
 def _warn_truncated(frame: pd.DataFrame, stacklevel: int) -> pd.DataFrame:
     """Say when a page limit cut the result, with how many rows match (the warning names the
     caller's line: `stacklevel` frames up)."""
@@ -534,13 +588,7 @@ class Dataverse(_Connection):
     def __init__(self, url: str, **kwargs: Any) -> None:
         super().__init__(url, **kwargs)
         self.transport = transport_mod.for_sync(self.transport)
-        self._session = SyncSession(
-            self.api_url,
-            self.tokens,
-            httpx.Client(**self._client_options()),
-            self.governor,
-            self.retry,
-        )
+        self._session = self._open_session(SyncSession, httpx.Client)
         self.metadata._runner = self._run
         if self.sandbox is not None:
             _close_at_exit(self)
@@ -550,21 +598,14 @@ class Dataverse(_Connection):
     def _drive(self, op: Any) -> Iterator[list[dict]]:
         """Run an operation generator: send its requests (typed errors are thrown back into it),
         yield the pages it hands out, and return its value."""
-        send: Any = None
-        error: BaseException | None = None
-        while True:
-            try:
-                item = op.throw(error) if error is not None else op.send(send)
-            except StopIteration as stop:
-                return stop.value
-            send, error = None, None
+        exchange = _Exchange(op)
+        for item in exchange:
             if isinstance(item, Page):
                 yield item.records
-                continue
-            try:
-                send = self._session.send(item)
-            except D365Error as exc:
-                error = exc
+            else:
+                with exchange.answering():
+                    exchange.answer = self._session.send(item)
+        return exchange.value
 
     def _run(self, op: Any) -> Any:
         driver = self._drive(op)
@@ -582,7 +623,6 @@ class Dataverse(_Connection):
         return _warn_truncated(frame, stacklevel=4)
 
     # -- reads ---------------------------------------------------------------------------------
-
 
     def tables(self) -> pd.DataFrame:
         """Every table: logical name (index), entity set, display name, keys, change tracking."""
@@ -636,13 +676,7 @@ class AsyncDataverse(_Connection):
         # From aio(): the blocking connection's transport, which that connection closes.
         borrowed = kwargs.get("_shared") is not None
         self.transport = transport_mod.for_async(self.transport, borrowed=borrowed)
-        self._session = AsyncSession(
-            self.api_url,
-            self.tokens,
-            httpx.AsyncClient(**self._client_options()),
-            self.governor,
-            self.retry,
-        )
+        self._session = self._open_session(AsyncSession, httpx.AsyncClient)
         if self.sandbox is not None:
             _close_at_exit(self)
 
@@ -655,23 +689,15 @@ class AsyncDataverse(_Connection):
     async def _iterate(self, op: Any, result: list[Any] | None = None) -> AsyncIterator[list[dict]]:
         """The asyncio twin of `Dataverse._drive`. An async generator cannot return a value, so
         the operation's value is appended to `result` (for `_run`)."""
-        send: Any = None
-        error: BaseException | None = None
-        while True:
-            try:
-                item = op.throw(error) if error is not None else op.send(send)
-            except StopIteration as stop:
-                if result is not None:
-                    result.append(stop.value)
-                return
-            send, error = None, None
+        exchange = _Exchange(op)
+        for item in exchange:
             if isinstance(item, Page):
                 yield item.records
-                continue
-            try:
-                send = await self._session.send(item)
-            except D365Error as exc:
-                error = exc
+            else:
+                with exchange.answering():
+                    exchange.answer = await self._session.send(item)
+        if result is not None:
+            result.append(exchange.value)
 
     async def _finish_list(self, pending: Any) -> pd.DataFrame:
         # warn -> _warn_truncated -> here -> the caller awaiting (list has returned already)
@@ -680,7 +706,6 @@ class AsyncDataverse(_Connection):
     async def load_table(self, table: str) -> TableMeta:
         """Metadata of ``table`` (loaded once, then cached in ``self.metadata``)."""
         return await self._run(self.metadata.load_op(table))
-
 
     async def tables(self) -> pd.DataFrame:
         """See :meth:`Dataverse.tables`."""

@@ -14,12 +14,13 @@ policy, governor and token provider. What may be retried:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import logging
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -178,6 +179,14 @@ class _Attempts:
     count: int = 0  # retries so far
     refreshed: bool = False  # the one token refresh a 401 allows has been used
     force_refresh: bool = False  # the next token must be fetched anew
+
+
+@dataclass
+class _Transmission:
+    """What one attempt got back: the response, or the transport error that stopped it."""
+
+    response: httpx.Response | None = None
+    exc: Exception | None = None
 
 
 def _delivered(response: httpx.Response, attempt: int) -> httpx.Response:
@@ -345,6 +354,22 @@ class _SessionBase:
         state.count += 1
         return outcome.retry_in or 0.0
 
+    @contextlib.contextmanager
+    def _attempt(self, args: dict) -> Iterator[_Transmission]:
+        """One attempt in the governor slot the caller acquired (blocking or awaited): counted,
+        timed and logged; the slot is released however it ends, and a transport error is kept
+        in the transmission for the retry decision instead of raised."""
+        sent = _Transmission()
+        started = time.perf_counter()
+        try:
+            self._count_request()
+            yield sent
+        except httpx.TransportError as error:
+            sent.exc = error
+        finally:
+            self.governor.release()
+        self._log(args, sent.response, started)
+
     def _log(self, args: dict, response: httpx.Response | None, started: float) -> None:
         if log.isEnabledFor(logging.DEBUG):
             status = response.status_code if response is not None else "no response"
@@ -376,17 +401,9 @@ class SyncSession(_SessionBase):
     def _transmit(self, args: dict) -> tuple[httpx.Response | None, Exception | None]:
         """One attempt inside a governor slot: (response, None) or (None, transport error)."""
         self.governor.acquire()
-        started = time.perf_counter()
-        response = exc = None
-        try:
-            self._count_request()
-            response = self.client.request(**args)
-        except httpx.TransportError as error:
-            exc = error
-        finally:
-            self.governor.release()
-        self._log(args, response, started)
-        return response, exc
+        with self._attempt(args) as sent:
+            sent.response = self.client.request(**args)
+        return sent.response, sent.exc
 
     def close(self) -> None:
         self.client.close()
@@ -420,17 +437,9 @@ class AsyncSession(_SessionBase):
     async def _transmit(self, args: dict) -> tuple[httpx.Response | None, Exception | None]:
         """One attempt inside a governor slot: (response, None) or (None, transport error)."""
         await self.governor.acquire_async()
-        started = time.perf_counter()
-        response = exc = None
-        try:
-            self._count_request()
-            response = await self.client.request(**args)
-        except httpx.TransportError as error:
-            exc = error
-        finally:
-            self.governor.release()
-        self._log(args, response, started)
-        return response, exc
+        with self._attempt(args) as sent:
+            sent.response = await self.client.request(**args)
+        return sent.response, sent.exc
 
     async def aclose(self) -> None:
         await self.client.aclose()

@@ -40,14 +40,25 @@ def split(line: str) -> list[str]:
         raise FlowError(f"cannot read the command line: {err}") from None
 
 
+def _parser(prog: str, options: tuple[definitions.Option, ...], **words: dict[str, Any]) -> Parser:
+    """A flow cell's parser: its positional words in order (name -> argparse keywords), then
+    the options its `definitions` table declares."""
+    p = Parser(prog=prog, add_help=False, allow_abbrev=False)
+    for name, keywords in words.items():
+        p.add_argument(name, **keywords)
+    definitions.add_options(p, options)
+    return p
+
+
 # -- %d365 trigger ----------------------------------------------------------------------------
 def trigger_parser() -> Parser:
-    p = Parser(prog="%d365 trigger", add_help=False, allow_abbrev=False)
-    p.add_argument("flow", help="flow name (created on first use)")
-    p.add_argument("kind", choices=tuple(definitions.TRIGGER_KINDS), help="what to react to")
-    p.add_argument("table", help="table to watch (logical or entity-set name)")
-    definitions.add_options(p, definitions.TRIGGER_OPTIONS)
-    return p
+    return _parser(
+        "%d365 trigger",
+        definitions.TRIGGER_OPTIONS,
+        flow={"help": "flow name (created on first use)"},
+        kind={"choices": tuple(definitions.TRIGGER_KINDS), "help": "what to react to"},
+        table={"help": "table to watch (logical or entity-set name)"},
+    )
 
 
 def trigger(env: Any, line: str) -> Any:
@@ -58,12 +69,7 @@ def trigger(env: Any, line: str) -> Any:
     Re-running the cell redefines the trigger and keeps the flow's steps.
     """
     args = trigger_parser().parse_args(split(line))
-    if args.columns and args.kind != "updated":
-        raise FlowError("--columns only applies to updated triggers")
-    if args.kind == "deleted" and args.filter:
-        raise FlowError(
-            "--filter cannot be used with a deleted trigger (deleted records have no columns)"
-        )
+    trigger_options(args)  # an option of another kind: refused before anything changes
     if args.concurrency is not None and args.concurrency < 1:
         raise FlowError(f"bad --concurrency {args.concurrency}: use 1 or more")
     conn = env.connection(args.connection)
@@ -97,34 +103,45 @@ def trigger(env: Any, line: str) -> Any:
     return None
 
 
+# The options only some trigger kinds take (`TriggerKind.options`); the rest apply to all.
+_KIND_OPTIONS = frozenset(f for k in definitions.TRIGGER_KINDS.values() for f in k.options)
+
+
+def trigger_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The kind-specific options given, as keywords of the kind's `Flow` method; one another
+    kind takes (``--columns`` on created, ``--filter`` on deleted) raises `FlowError`. Read
+    from `definitions.TRIGGER_KINDS`, so a new kind needs no code here."""
+    kind = definitions.TRIGGER_KINDS[args.kind]
+    given: dict[str, Any] = {}
+    for option in definitions.TRIGGER_OPTIONS:
+        value = getattr(args, option.name)
+        if option.flag not in _KIND_OPTIONS or value is None or value == option.default:
+            continue
+        if option.flag not in kind.options:
+            takes = ", ".join(kind.options) or "no table options"
+            raise FlowError(
+                f"{option.flag} cannot be used with a {kind.name} trigger (it takes {takes})"
+            )
+        given[option.name] = value
+    return given
+
+
 def _set_trigger(target: Flow, args: argparse.Namespace, filter_text: str | None) -> None:
-    if args.kind == "deleted":
-        if args.orderby or args.top:
-            raise FlowError("--orderby and --top cannot be used with a deleted trigger")
-        target.on_deleted(args.table, every=args.every, since=args.since)
-        return
-    define = target.on_updated if args.kind == "updated" else target.on_created
-    extra = {"columns": args.columns} if args.kind == "updated" else {}
-    define(
-        args.table,
-        every=args.every,
-        filter=filter_text,
-        select=args.select,
-        since=args.since,
-        mode=args.mode,
-        orderby=args.orderby,
-        top=args.top,
-        **extra,
-    )
+    given = trigger_options(args)
+    if "filter" in given:
+        given["filter"] = filter_text  # interpolated
+    method = getattr(target, definitions.TRIGGER_KINDS[args.kind].method)
+    method(args.table, every=args.every, since=args.since, **given)
 
 
 # -- %%d365 action ----------------------------------------------------------------------------
 def action_parser() -> Parser:
-    p = Parser(prog="%%d365 action", add_help=False, allow_abbrev=False)
-    p.add_argument("flow", help="flow name (declare its trigger first)")
-    p.add_argument("step", help="step name; re-running the cell replaces the step")
-    definitions.add_options(p, definitions.ACTION_OPTIONS)
-    return p
+    return _parser(
+        "%%d365 action",
+        definitions.ACTION_OPTIONS,
+        flow={"help": "flow name (declare its trigger first)"},
+        step={"help": "step name; re-running the cell replaces the step"},
+    )
 
 
 def action(env: Any, line: str, cell: str | None, connection: Any = None) -> Any:
@@ -163,11 +180,12 @@ def action(env: Any, line: str, cell: str | None, connection: Any = None) -> Any
 
 # -- %%d365 scope ----------------------------------------------------------------------------
 def scope_parser() -> Parser:
-    p = Parser(prog="%%d365 scope", add_help=False, allow_abbrev=False)
-    p.add_argument("flow", help="flow name")
-    p.add_argument("scope", help="scope name; re-running the cell replaces the scope")
-    definitions.add_options(p, definitions.SCOPE_OPTIONS)
-    return p
+    return _parser(
+        "%%d365 scope",
+        definitions.SCOPE_OPTIONS,
+        flow={"help": "flow name"},
+        scope={"help": "scope name; re-running the cell replaces the scope"},
+    )
 
 
 def scope(env: Any, line: str, cell: str | None) -> Any:

@@ -1,8 +1,8 @@
-"""The engine's clock: what a retry wait and a step timeout measure time with.
+"""The engine's clock: what poll ticks, retry waits and step timeouts measure time with.
 
 `Clock` is real time (``asyncio.sleep``, ``asyncio.timeout``). `ManualClock` only moves when
-told (``advance``), so tests of retries and timeouts step through Logic Apps' 7-second
-waits at once instead of sleeping: ``get_engine().clock = ManualClock()``.
+told (``advance``), so tests of polling, retries and timeouts step through a trigger's interval
+or Logic Apps' 7-second waits at once instead of sleeping: ``get_engine().clock = ManualClock()``.
 """
 
 from __future__ import annotations
@@ -35,19 +35,20 @@ class ManualClock(Clock):
     """A clock that moves only by `advance` (from any thread); sleepers wake when it passes
     their deadline."""
 
-    def __init__(self, start: float = 0.0) -> None:
-        self._now = float(start)
+    def __init__(self, start: float | None = None) -> None:
+        # Starts at the real time by default, so what `flow status` shows stays a real date.
+        self._now = time.time() if start is None else float(start)
         self._lock = threading.Lock()
         self._sleepers: list[tuple[float, asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
 
     def now(self) -> float:
         return self._now
 
-    @property
-    def waiting(self) -> int:
-        """How many sleeps are pending (a test waits for the engine to reach one)."""
+    def pending(self) -> list[float]:
+        """The pending sleeps as seconds from now, soonest first (a test waits for the engine
+        to reach the one it expects: a retry's 7 s beside the next poll's interval)."""
         with self._lock:
-            return sum(1 for _, _, f in self._sleepers if not f.done())
+            return sorted(round(d - self._now, 6) for d, _, f in self._sleepers if not f.done())
 
     async def sleep(self, seconds: float) -> None:
         loop = asyncio.get_running_loop()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 
 @dataclass(frozen=True)
@@ -63,47 +63,49 @@ class Verb:
     needs: str | None = "flow"  # flow | run | None: what the target names
 
 
-TRIGGER_KINDS: dict[str, TriggerKind] = {
-    k.name: k
-    for k in (
-        TriggerKind(
-            "created",
-            "a record of the table is created",
-            "on_created",
-            1,
-            ("onnewitems", "GetOnNewItems", "When_a_record_is_created"),
-            ("create", "upsert"),
-            ("--filter", "--select", "--orderby", "--top", "--mode"),
-        ),
-        TriggerKind(
-            "updated",
-            "a record is updated (with --columns: one of those columns)",
-            "on_updated",
-            3,
-            ("onupdateditems", "GetOnUpdatedItems", "When_a_record_is_updated"),
-            ("update", "upsert"),
-            ("--filter", "--select", "--columns", "--orderby", "--top", "--mode"),
-        ),
-        TriggerKind(
-            "deleted",
-            "a record is deleted (needs change tracking on the table)",
-            "on_deleted",
-            2,
-            ("ondeleteditems", "GetOnDeletedItems", "When_a_record_is_deleted"),
-            ("delete",),
-            (),
-        ),
-    )
-}
+_Named = TypeVar("_Named", TriggerKind, StepKind, Verb)
 
-STEP_KINDS: dict[str, StepKind] = {
-    k.name: k
-    for k in (
-        StepKind("python", "notebook Python; trigger, steps, d365, run (and item) in scope"),
-        StepKind("declarative", "one command: create|update|upsert|delete|get|list <table> ..."),
-        StepKind("callable", "a Python function (Flow.step in code; not restored from the store)"),
-    )
-}
+
+def _by_name(*entries: _Named) -> dict[str, _Named]:
+    """A table keyed by each entry's name, in declaration order (help lists them so)."""
+    return {e.name: e for e in entries}
+
+
+TRIGGER_KINDS: dict[str, TriggerKind] = _by_name(
+    TriggerKind(
+        "created",
+        "a record of the table is created",
+        "on_created",
+        1,
+        ("onnewitems", "GetOnNewItems", "When_a_record_is_created"),
+        ("create", "upsert"),
+        ("--filter", "--select", "--orderby", "--top", "--mode"),
+    ),
+    TriggerKind(
+        "updated",
+        "a record is updated (with --columns: one of those columns)",
+        "on_updated",
+        3,
+        ("onupdateditems", "GetOnUpdatedItems", "When_a_record_is_updated"),
+        ("update", "upsert"),
+        ("--filter", "--select", "--columns", "--orderby", "--top", "--mode"),
+    ),
+    TriggerKind(
+        "deleted",
+        "a record is deleted (needs change tracking on the table)",
+        "on_deleted",
+        2,
+        ("ondeleteditems", "GetOnDeletedItems", "When_a_record_is_deleted"),
+        ("delete",),
+        (),
+    ),
+)
+
+STEP_KINDS: dict[str, StepKind] = _by_name(
+    StepKind("python", "notebook Python; trigger, steps, d365, run (and item) in scope"),
+    StepKind("declarative", "one command: create|update|upsert|delete|get|list <table> ..."),
+    StepKind("callable", "a Python function (Flow.step in code; not restored from the store)"),
+)
 
 TRIGGER_OPTIONS: tuple[Option, ...] = (
     Option("--every", "polling interval: 10s, 3m, 1h, 1d (default 3m)", default="3m"),
@@ -152,26 +154,23 @@ SCOPE_OPTIONS: tuple[Option, ...] = (
     Option("--remove", "remove the scope (its steps stay, outside any scope)", action="store_true"),
 )
 
-FLOW_VERBS: dict[str, Verb] = {
-    v.name: v
-    for v in (
-        Verb("start", "start polling (--from checkpoint|now|ISO: what to do with the backlog)"),
-        Verb("stop", "stop at once; unfinished runs run on the next start"),
-        Verb("pause", "stop polling, let runs in progress finish"),
-        Verb("resume", "poll again after a pause"),
-        Verb("status", "state, polls, runs, last error; stopped: changes waiting"),
-        Verb("steps", "the flow's steps as a table"),
-        Verb("runs", "run history, newest first"),
-        Verb("run", "one run: every step, iteration and branch", needs="run"),
-        Verb("resubmit", "run a stored run again with the same trigger record", needs="run"),
-        Verb("test", "run the steps once on a record (--dry-run: writes listed, not sent)"),
-        Verb("list", "flows defined here and stored beside the notebook", needs=None),
-        Verb("delete", "stop the flow and forget it, run history included"),
-        Verb("output", "show the flow's output area under this cell"),
-        Verb("poll", "check the trigger now"),
-        Verb("export", "the flow as an Azure Logic Apps workflow (see its own options)"),
-    )
-}
+FLOW_VERBS: dict[str, Verb] = _by_name(
+    Verb("start", "start polling (--from checkpoint|now|ISO: what to do with the backlog)"),
+    Verb("stop", "stop at once; unfinished runs run on the next start"),
+    Verb("pause", "stop polling, let runs in progress finish"),
+    Verb("resume", "poll again after a pause"),
+    Verb("status", "state, polls, runs, last error; stopped: changes waiting"),
+    Verb("steps", "the flow's steps as a table"),
+    Verb("runs", "run history, newest first"),
+    Verb("run", "one run: every step, iteration and branch", needs="run"),
+    Verb("resubmit", "run a stored run again with the same trigger record", needs="run"),
+    Verb("test", "run the steps once on a record (--dry-run: writes listed, not sent)"),
+    Verb("list", "flows defined here and stored beside the notebook", needs=None),
+    Verb("delete", "stop the flow and forget it, run history included"),
+    Verb("output", "show the flow's output area under this cell"),
+    Verb("poll", "check the trigger now"),
+    Verb("export", "the flow as an Azure Logic Apps workflow (see its own options)"),
+)
 
 FLOW_OPTIONS: tuple[Option, ...] = (
     Option("--record", "run the flow once on this record id", verbs=("test",)),
@@ -265,23 +264,22 @@ def _cell(text: str) -> str:
 def markdown_table() -> str:
     """The README's flow table: every command, kind, verb and option, from the tables above."""
     rows = ["| What | Name | Meaning |", "| --- | --- | --- |"]
-    for k in TRIGGER_KINDS.values():
-        rows.append(f"| trigger kind | `{k.name}` | {_cell(k.help)} |")
-    for o in TRIGGER_OPTIONS:
-        rows.append(f"| `%d365 trigger` option | `{o.flag}` | {_cell(o.help)} |")
-    for s in STEP_KINDS.values():
-        rows.append(f"| step kind | `{s.name}` | {_cell(s.help)} |")
-    for o in ACTION_OPTIONS:
-        rows.append(f"| `%%d365 action` option | `{o.flag}` | {_cell(o.help)} |")
-    for o in SCOPE_OPTIONS:
-        rows.append(f"| `%%d365 scope` option | `{o.flag}` | {_cell(o.help)} |")
-    for v in FLOW_VERBS.values():
-        rows.append(f"| `%d365 flow` verb | `{v.name}` | {_cell(v.help)} |")
-    for o in FLOW_OPTIONS:
-        where = f" ({', '.join(o.verbs)})" if o.verbs else ""
-        rows.append(f"| `%d365 flow` option | `{o.flag}`{where} | {_cell(o.help)} |")
-    for o in EXPORT_OPTIONS:
-        rows.append(f"| `%d365 flow export` option | `{o.flag}` | {_cell(o.help)} |")
+    sections: tuple[tuple[str, Any], ...] = (
+        ("trigger kind", TRIGGER_KINDS.values()),
+        ("`%d365 trigger` option", TRIGGER_OPTIONS),
+        ("step kind", STEP_KINDS.values()),
+        ("`%%d365 action` option", ACTION_OPTIONS),
+        ("`%%d365 scope` option", SCOPE_OPTIONS),
+        ("`%d365 flow` verb", FLOW_VERBS.values()),
+        ("`%d365 flow` option", FLOW_OPTIONS),
+        ("`%d365 flow export` option", EXPORT_OPTIONS),
+    )
+    for what, entries in sections:
+        for e in entries:
+            # an option by its flag, and the verbs it is limited to (only flow options have any)
+            name = e.flag if isinstance(e, Option) else e.name
+            where = f" ({', '.join(e.verbs)})" if getattr(e, "verbs", ()) else ""
+            rows.append(f"| {what} | `{name}`{where} | {_cell(e.help)} |")
     return "\n".join(rows)
 
 

@@ -332,7 +332,7 @@ class Watcher:
             )
         self.checkpoint = checkpoint
         self.state = "Paused" if self.paused else "Running"
-        self.next_poll = time.time()  # the first poll is due now (what `flow status` shows)
+        self.next_poll = self.engine.clock.now()  # the first poll is due now (`flow status`)
         self.ready.set()
 
     async def _loop(self) -> None:
@@ -355,21 +355,19 @@ class Watcher:
                 continue
             await self._dispatch(row)
         every = self.flow.trigger.every
+        clock = self.engine.clock  # poll ticks: real time, or a test's ManualClock
         while True:
-            started = time.time()
+            started = clock.now()
             # Cleared before the poll: a poll_now() asked for while this poll runs is kept and
             # polls again at once (its change may have landed after this poll's query).
             self.wake.clear()
             if not self.paused:
                 await self._poll(loop, detector)
-            self.next_poll = max(started + every, time.time())
+            self.next_poll = max(started + every, clock.now())
             self.flow._changed()
-            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation (stop).
-            try:
-                async with asyncio.timeout(max(0.0, self.next_poll - time.time())):
-                    await self.wake.wait()
-            except TimeoutError:
-                pass
+            # Until the next poll is due, or poll_now() / resume() wakes the loop early.
+            with contextlib.suppress(TimeoutError):
+                await clock.within(max(0.0, self.next_poll - clock.now()), self.wake.wait())
 
     def _same_org(self, checkpoint: dict[str, Any] | None) -> dict[str, Any] | None:
         """The stored checkpoint if it was taken on the organisation the flow now watches; a
@@ -404,7 +402,7 @@ class Watcher:
     async def _poll(self, loop: asyncio.AbstractEventLoop, detector: Any) -> None:
         pages = detector.poll(self.checkpoint, self.own, self.history, self.name)
         found = fired = requests = 0
-        self.last_poll = time.time()
+        self.last_poll = self.engine.clock.now()
         self.polls += 1
         try:
             while True:

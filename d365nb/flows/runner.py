@@ -44,6 +44,27 @@ class RunSpec:
 
 
 @dataclass
+class _Execution:
+    """What the steps of one execution of a run share; ``outputs`` grows as steps succeed."""
+
+    spec: RunSpec
+    run: RunRow
+    outputs: dict[str, Any]
+    executor: Executor
+    loop: asyncio.AbstractEventLoop
+    attempt: int
+
+    def scope(self, step: Step, label: str) -> tuple[RunContext, dict[str, Any]]:
+        """A fresh run context for ``label`` and the names a step's code sees: its own, the
+        trigger record, the earlier steps' outputs and the run."""
+        run = self.run
+        context = RunContext(run.run_id, run.key, self.spec.flow, attempt=self.attempt, step=label)
+        namespace = dict(step.namespace or {})
+        namespace.update(trigger=Record(run.change.record), steps=dict(self.outputs), run=context)
+        return context, namespace
+
+
+@dataclass
 class RunResult:
     run_id: str
     status: str
@@ -104,9 +125,9 @@ async def execute(spec: RunSpec, run: RunRow, executor: Executor, attempt: int =
     with a run-after of its own. The run fails when a step failed (or timed out) and no step
     ran after that failure to handle it.
     """
-    loop = asyncio.get_running_loop()
     started = utcnow_iso()
     outputs: dict[str, Any] = {}
+    execution = _Execution(spec, run, outputs, executor, asyncio.get_running_loop(), attempt)
     records: list[StepRecord] = []
     status: dict[str, str] = {}
     taken: dict[str, bool] = {}  # --if step -> whether its condition held
@@ -192,14 +213,12 @@ async def execute(spec: RunSpec, run: RunRow, executor: Executor, attempt: int =
                 status[item.name] = record.status
                 continue
             if item.foreach:
-                parent, iterations, value = await _run_foreach(
-                    spec, run, item, outputs, executor, loop, attempt
-                )
+                parent, iterations, value = await _run_foreach(execution, item)
                 records.append(parent)
                 records.extend(iterations)
                 record = parent
             else:
-                record, value = await _run_step(spec, run, item, outputs, executor, loop, attempt)
+                record, value = await _run_step(execution, item)
                 records.append(record)
                 if item.when:
                     taken[item.name] = value is not _SKIPPED
@@ -241,23 +260,15 @@ def foreach_items(expression: str, namespace: dict[str, Any], step: str) -> list
 
 
 async def _run_foreach(
-    spec: RunSpec,
-    run: RunRow,
-    step: Step,
-    outputs: dict[str, Any],
-    executor: Executor,
-    loop: asyncio.AbstractEventLoop,
-    attempt: int,
+    execution: _Execution, step: Step
 ) -> tuple[StepRecord, list[StepRecord], list[Any]]:
     parent = StepRecord(step.name, "Running", started=utcnow_iso())
     inputs: dict[str, Any] = {"foreach": step.foreach, "concurrency": step.concurrency}
     parent.inputs = inputs
-    context = RunContext(run.run_id, run.key, spec.flow, attempt=attempt, step=step.name)
-    namespace = dict(step.namespace or {})
-    namespace.update(trigger=Record(run.change.record), steps=dict(outputs), run=context)
+    _, namespace = execution.scope(step, step.name)
     try:
-        items = await loop.run_in_executor(
-            executor, foreach_items, step.foreach, namespace, step.name
+        items = await execution.loop.run_in_executor(
+            execution.executor, foreach_items, step.foreach, namespace, step.name
         )
     except Exception as err:  # noqa: BLE001 - a bad expression fails the step, in one line
         parent.status, parent.error = "Failed", describe_error(err, step.name)
@@ -268,9 +279,7 @@ async def _run_foreach(
 
     async def one(index: int, item: Any) -> tuple[StepRecord, Any]:
         async with gate:
-            return await _run_step(
-                spec, run, step, outputs, executor, loop, attempt, item=(index, item)
-            )
+            return await _run_step(execution, step, item=(index, item))
 
     done = await asyncio.gather(*(one(i, item) for i, item in enumerate(items)))
     iterations = [record for record, _ in done]
@@ -289,17 +298,11 @@ async def _run_foreach(
 
 
 async def _run_step(
-    spec: RunSpec,
-    run: RunRow,
-    step: Step,
-    outputs: dict[str, Any],
-    executor: Executor,
-    loop: asyncio.AbstractEventLoop,
-    attempt: int,
-    item: tuple[int, Any] | None = None,
+    execution: _Execution, step: Step, item: tuple[int, Any] | None = None
 ) -> tuple[StepRecord, Any]:
     # One iteration of a --foreach is its own record, `step[i]`, with `item` in scope; its
     # creates get ids of their own (the run context names the iteration).
+    spec = execution.spec
     label = step.name if item is None else f"{step.name}[{item[0]}]"
     record = StepRecord(label, "Running", started=utcnow_iso())
     sink = StepSink(spec.output, label)
@@ -308,13 +311,9 @@ async def _run_step(
     value: Any = None
     while True:
         tries += 1
-        context = RunContext(run.run_id, run.key, spec.flow, attempt=attempt, step=label)
-        namespace = dict(step.namespace or {})
+        context, namespace = execution.scope(step, label)
         namespace.update(
-            trigger=Record(run.change.record),
             d365=StepConnection(spec.conn, context, spec.watched, spec.note_write),
-            steps=dict(outputs),
-            run=context,
             display=sink.display,
         )
         if item is not None:
@@ -327,7 +326,7 @@ async def _run_step(
                 return step.func(namespace)
 
         try:
-            future = loop.run_in_executor(executor, call)
+            future = execution.loop.run_in_executor(execution.executor, call)
             value = await spec.clock.within(step.timeout, future)  # None = no limit
         except TimeoutError:
             context.abandoned = True  # the thread runs on; its writes are refused

@@ -17,7 +17,7 @@ import inspect
 import re
 import shlex
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -408,32 +408,60 @@ def _for_column(meta: Any, column: str, value: Any) -> Any:
     return value
 
 
-def render_filter(text: str, namespace: dict[str, Any]) -> str:
-    """A ``--filter`` template with each ``{field}`` written as an OData literal: outside quotes
-    the value's literal (``'O''Neil'``, a bare GUID, ``null``), inside a quoted string the text
-    with its quotes doubled - never pasted as filter syntax."""
+def odata_filter(
+    pieces: Iterable[tuple[str, Any]],
+    value_of: Callable[[Any], Any],
+    refused: Callable[[Any, ValueError], Exception],
+    text_of: Callable[[Any], str] = str,
+) -> str:
+    """A filter template put together from its pieces (literal text, then a field or None), each
+    field's value written as OData: outside quotes its literal (``'O''Neil'``, a bare GUID,
+    ``null``), inside a quoted string its text (``text_of``) with the quotes doubled - never
+    pasted as filter syntax. ``refused(field, err)``: the error for a value with no literal.
+    ``--filter`` of a declarative step and ``%d365``'s ``--filter``/``--where`` both use it."""
     from d365nb.client.query import literal
 
     parts: list[str] = []
-    in_string = False
-    for literal_text, name, spec, conversion in _FORMATTER.parse(text):
+    in_string = False  # inside an OData '...' literal, where '' is an escaped quote
+    for literal_text, slot in pieces:
         parts.append(literal_text)
         in_string ^= literal_text.count("'") % 2 == 1  # '' toggles twice: parity is exact
-        if name is None:
+        if slot is None:
             continue
+        value = value_of(slot)
+        if in_string:
+            parts.append(text_of(value).replace("'", "''"))
+        else:
+            try:
+                parts.append(literal(value))
+            except ValueError as err:
+                raise refused(slot, err) from None
+    return "".join(parts)
+
+
+def render_filter(text: str, namespace: dict[str, Any]) -> str:
+    """A ``--filter`` template with each ``{field}`` written as an OData literal (`odata_filter`);
+    a null field inside a quoted string is empty text."""
+
+    def value_of(slot: tuple[str, str, str | None]) -> Any:
+        name, spec, conversion = slot
         value = _FORMATTER.field_value(name, namespace)
         if conversion:
             value = _FORMATTER._formatter.convert_field(value, conversion)
         if spec:
             value = _FORMATTER._formatter.format_field(value, spec)
-        if in_string:
-            parts.append(("" if value is None else str(value)).replace("'", "''"))
-        else:
-            try:
-                parts.append(literal(value))
-            except ValueError as err:
-                raise FlowError(f"{{{name}}} cannot be a filter value: {err}") from None
-    return "".join(parts)
+        return value
+
+    pieces = (
+        (literal_text, None if name is None else (name, spec, conversion))
+        for literal_text, name, spec, conversion in _FORMATTER.parse(text)
+    )
+    return odata_filter(
+        pieces,
+        value_of,
+        refused=lambda slot, err: FlowError(f"{{{slot[0]}}} cannot be a filter value: {err}"),
+        text_of=lambda value: "" if value is None else str(value),
+    )
 
 
 def compile_declarative(

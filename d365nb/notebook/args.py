@@ -77,6 +77,16 @@ def _query(p: argparse.ArgumentParser) -> None:
     p.add_argument("--expand", metavar="E", help="OData $expand, e.g. ownerid($select=fullname)")
 
 
+def _many(p: argparse.ArgumentParser, verb: str, yes: str) -> None:
+    """``--where``, ``--all`` and ``--yes`` of a command that writes many records at once: the
+    same words for update and delete, so both are previewed and confirmed alike."""
+    p.add_argument("--where", metavar="F", help=f"{verb} every record matching this filter")
+    p.add_argument(
+        "--all", action="store_true", help=f"{verb} every record of the table (with --yes)"
+    )
+    p.add_argument("--yes", action="store_true", help=yes)
+
+
 def export_options(p: argparse.ArgumentParser) -> None:
     """``--save FILE`` and ``--tz``: every reading command takes them (see commands.reading)."""
     p.add_argument(
@@ -240,13 +250,7 @@ def _build() -> dict[str, Command]:
         help="a DataFrame variable: bulk update (ids: index or primary-id column); a frame "
         "read by list sends only its changed cells, with If-Match (preview unless --yes)",
     )
-    p.add_argument("--where", metavar="F", help="update every record matching this filter")
-    p.add_argument(
-        "--all", action="store_true", help="update every record of the table (with --yes)"
-    )
-    p.add_argument(
-        "--yes", action="store_true", help="really write (--where and --from show a preview)"
-    )
+    _many(p, "update", yes="really write (--where and --from show a preview)")
     _output(p)
 
     p = add(
@@ -261,11 +265,7 @@ def _build() -> dict[str, Command]:
     )
     p.add_argument("table", help="logical or entity-set name")
     p.add_argument("id", nargs="?", help="the record's GUID")
-    p.add_argument("--where", metavar="F", help="delete every record matching this filter")
-    p.add_argument(
-        "--all", action="store_true", help="delete every record of the table (with --yes)"
-    )
-    p.add_argument("--yes", action="store_true", help="really delete (--where shows a preview)")
+    _many(p, "delete", yes="really delete (--where shows a preview)")
     _output(p)
 
     p = add(

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import re
 import string
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 __all__ = [
@@ -89,15 +89,19 @@ def _pieces(text: str) -> Iterable[tuple[str, str | None]]:
     yield "".join(out), None
 
 
-def interpolate(text: str, namespace: Mapping[str, Any]) -> str:
-    """``text`` with each ``{expr}`` replaced by ``str(value)`` (for ids, names, options)."""
+def interpolate(
+    text: str, namespace: Mapping[str, Any], escape: Callable[[str], str] | None = None
+) -> str:
+    """``text`` with each ``{expr}`` replaced by ``str(value)`` (for ids, names, options);
+    ``escape`` quotes that text where the text around it gives characters a meaning (XML)."""
     if "{" not in text and "}" not in text:
         return text
     parts: list[str] = []
     for literal_text, expr in _pieces(text):
         parts.append(literal_text)
         if expr is not None:
-            parts.append(str(evaluate(expr, namespace)))
+            value = str(evaluate(expr, namespace))
+            parts.append(escape(value) if escape else value)
     return "".join(parts)
 
 
@@ -111,25 +115,13 @@ def interpolate_filter(text: str, namespace: Mapping[str, Any]) -> str:
     """
     if "{" not in text and "}" not in text:
         return text
-    from d365nb.client.query import literal  # deferred: keeps %load_ext light
+    from d365nb.flows.steps import odata_filter  # deferred: keeps %load_ext light
 
-    parts: list[str] = []
-    in_string = False  # inside an OData '...' literal, where '' is an escaped quote
-    for literal_text, expr in _pieces(text):
-        parts.append(literal_text)
-        # Quotes toggle the state; a doubled '' toggles twice, so counting parity is exact.
-        in_string ^= literal_text.count("'") % 2 == 1
-        if expr is None:
-            continue
-        value = evaluate(expr, namespace)
-        if in_string:
-            parts.append(str(value).replace("'", "''"))
-        else:
-            try:
-                parts.append(literal(value))
-            except ValueError as exc:
-                raise BadValue(f"{{{expr}}}: {exc}") from None
-    return "".join(parts)
+    return odata_filter(
+        _pieces(text),
+        lambda expr: evaluate(expr, namespace),
+        refused=lambda expr, err: BadValue(f"{{{expr}}}: {err}"),
+    )
 
 
 def _value(raw: str, namespace: Mapping[str, Any]) -> Any:

@@ -9,15 +9,23 @@ from __future__ import annotations
 
 import pandas as pd
 
+HAS_PARENT_ACCOUNT = "_parentcustomerid_value ne null"
 
-def test_single_valued_expand_gives_dotted_columns(d365):
-    df = d365.list(
+
+def _contacts_with_parent_account(read, account_columns, where, **options):
+    """Contacts' full names with their parent account expanded; ``read`` is ``d365.list`` or
+    ``d365.iter_pages``, so the table and the raw pages come from one query shape."""
+    return read(
         "contacts",
         select="fullname",
-        expand="parentcustomerid_account($select=name,createdon)",
-        filter="_parentcustomerid_value ne null",
-        top=5,
+        expand=f"parentcustomerid_account($select={account_columns})",
+        filter=where,
+        **options,
     )
+
+
+def test_single_valued_expand_gives_dotted_columns(d365):
+    df = _contacts_with_parent_account(d365.list, "name,createdon", HAS_PARENT_ACCOUNT, top=5)
     assert list(df.columns) == [
         "fullname",
         "parentcustomerid_account.accountid",
@@ -28,28 +36,13 @@ def test_single_valued_expand_gives_dotted_columns(d365):
     assert str(df["parentcustomerid_account.createdon"].dtype).startswith("datetime64")
     assert df["parentcustomerid_account.name"].notna().all()
     # Same values as the raw record the service sent.
-    raw = next(
-        d365.iter_pages(
-            "contacts",
-            select="fullname",
-            expand="parentcustomerid_account($select=name)",
-            filter="_parentcustomerid_value ne null",
-            top=5,
-        )
-    )
+    raw = next(_contacts_with_parent_account(d365.iter_pages, "name", HAS_PARENT_ACCOUNT, top=5))
     by_id = {r["contactid"]: r["parentcustomerid_account"]["name"] for r in raw}
     assert {i: df.loc[i, "parentcustomerid_account.name"] for i in df.index} == by_id
 
 
 def test_flatten_false_keeps_the_nested_dicts(d365):
-    df = d365.list(
-        "contacts",
-        select="fullname",
-        expand="parentcustomerid_account($select=name)",
-        filter="_parentcustomerid_value ne null",
-        top=2,
-        flatten=False,
-    )
+    df = _contacts_with_parent_account(d365.list, "name", HAS_PARENT_ACCOUNT, top=2, flatten=False)
     assert list(df.columns) == ["fullname", "parentcustomerid_account"]
     assert isinstance(df["parentcustomerid_account"].iloc[0], dict)
 
@@ -79,12 +72,7 @@ def test_collection_expand_is_a_list_column_or_one_row_per_child(d365):
 
 
 def test_an_empty_result_with_expand_still_reads(d365):
-    df = d365.list(
-        "contacts",
-        select="fullname",
-        expand="parentcustomerid_account($select=name)",
-        filter="fullname eq 'nobody at all'",
-    )
+    df = _contacts_with_parent_account(d365.list, "name", "fullname eq 'nobody at all'")
     assert len(df) == 0 and "fullname" in df.columns
     assert isinstance(df, pd.DataFrame)
 

@@ -3,9 +3,8 @@ lead), exactly-once creates from run.key, failure then resubmit, and --test."""
 
 from __future__ import annotations
 
-import uuid
-
 from d365nb.flows import Flow, RetryPolicy
+from tests.support.tagged_flows import flow_on_a_new_lead, started, tagged_leads_flow
 from tests.support.waiting import wait_for
 
 
@@ -19,16 +18,12 @@ def done(flow: Flow, n: int) -> bool:
 
 
 def test_walkthrough_new_lead_gets_a_task_regarding_it(d365, history):
-    tag = uuid.uuid4().hex[:8]
-    flow = Flow("walkthrough", d365, history=history).on_created(
-        "leads", every="1s", filter=f"startswith(subject,'{tag}')"
-    )
+    flow, tag = tagged_leads_flow("walkthrough", d365, history)
     flow.step(
         "create_task",
         'create tasks subject="Follow up: {trigger[subject]}" regardingobjectid=leads({trigger[leadid]})',
     )
-    flow.start()
-    wait_for(lambda: flow.state == "Running")
+    started(flow)
     lead = d365.create("leads", {"subject": f"{tag} Contoso deal", "lastname": "Smith"})
     wait_for(lambda: done(flow, 1))
     run = flow.run(flow.runs().run_id.iloc[0])
@@ -45,10 +40,7 @@ def test_walkthrough_new_lead_gets_a_task_regarding_it(d365, history):
 
 
 def test_python_step_sees_trigger_steps_and_run(d365, history):
-    tag = uuid.uuid4().hex[:8]
-    flow = Flow("pysteps", d365, history=history).on_created(
-        "leads", every="1s", filter=f"startswith(subject,'{tag}')"
-    )
+    flow, tag = tagged_leads_flow("pysteps", d365, history)
     flow.step("subject", "trigger.subject or trigger['lastname']")
     flow.step(
         "task",
@@ -59,8 +51,7 @@ print("created", task_id)
 {"task": task_id, "key": run.key, "status_label": trigger["statuscode@OData.Community.Display.V1.FormattedValue"]}
 """,
     )
-    flow.start()
-    wait_for(lambda: flow.state == "Running")
+    started(flow)
     lead = d365.create("leads", {"subject": f"{tag} py", "lastname": "Py"})
     wait_for(lambda: done(flow, 1))
     run = flow.run(flow.runs().run_id.iloc[0])
@@ -72,18 +63,14 @@ print("created", task_id)
 
 
 def test_a_failing_step_keeps_the_flow_polling_and_resubmit_after_a_fix_succeeds(d365, history):
-    tag = uuid.uuid4().hex[:8]
-    flow = Flow("fixme", d365, history=history).on_created(
-        "leads", every="1s", filter=f"startswith(subject,'{tag}')"
-    )
+    flow, tag = tagged_leads_flow("fixme", d365, history)
     # A bad column: the service refuses it (400), not retried.
     flow.step(
         "task",
         'create tasks subjekt="{trigger[subject]}"',
         retry=RetryPolicy(count=1, interval=0.01),
     )
-    flow.start()
-    wait_for(lambda: flow.state == "Running")
+    started(flow)
     first = d365.create("leads", {"subject": f"{tag} 1", "lastname": "A"})
     wait_for(lambda: done(flow, 1))
     second = d365.create("leads", {"subject": f"{tag} 2", "lastname": "B"})
@@ -101,12 +88,9 @@ def test_a_failing_step_keeps_the_flow_polling_and_resubmit_after_a_fix_succeeds
 
 
 def test_test_runs_the_steps_once_on_the_latest_record_without_starting(d365, history):
-    tag = uuid.uuid4().hex[:8]
+    flow, tag = tagged_leads_flow("tester", d365, history, every="1h")  # not started
     d365.create("leads", {"subject": f"{tag} older", "lastname": "O"})
     latest = d365.create("leads", {"subject": f"{tag} latest", "lastname": "L"})
-    flow = Flow("tester", d365, history=history).on_created(
-        "leads", every="1h", filter=f"startswith(subject,'{tag}')"
-    )
     flow.step("echo", "trigger['leadid']")
     result = flow.test()
     assert result.status == "Succeeded" and result.step("echo")["outputs"] == latest
@@ -116,18 +100,23 @@ def test_test_runs_the_steps_once_on_the_latest_record_without_starting(d365, hi
     assert set(flow.runs().origin) == {"test"}
 
 
+def stamping_flow(
+    name: str, d365, history, lead: dict, stamp: str, **step_options
+) -> tuple[Flow, str]:
+    """A running flow on updates of one new tagged lead (``lead`` its other values) whose one
+    step, ``stamp``, writes back to that lead; the flow and the lead's id."""
+    flow, lead_id = flow_on_a_new_lead(name, d365, history, lead, on="updated")
+    flow.step("stamp", stamp, **step_options)
+    return started(flow), lead_id
+
+
 def test_an_updated_flow_that_updates_its_own_records_does_not_loop(d365, history):
-    tag = uuid.uuid4().hex[:8]
-    lead = d365.create("leads", {"subject": f"{tag} loop", "lastname": "Loop", "jobtitle": "a"})
-    flow = Flow("selfupdate", d365, history=history).on_updated(
-        "leads", every="1s", filter=f"startswith(subject,'{tag}')"
+    stamp = (
+        "d365.update('leads', trigger['leadid'], {'description': 'seen ' + trigger['jobtitle']})"
     )
-    flow.step(
-        "stamp",
-        "d365.update('leads', trigger['leadid'], {'description': 'seen ' + trigger['jobtitle']})",
+    flow, lead = stamping_flow(
+        "selfupdate", d365, history, {"lastname": "Loop", "jobtitle": "a"}, stamp
     )
-    flow.start()
-    wait_for(lambda: flow.state == "Running")
     d365.update("leads", lead, {"jobtitle": "b"})  # one outside change...
     wait_for(lambda: done(flow, 1))
     assert d365.get("leads", lead)["description"] == "seen b"
@@ -140,19 +129,11 @@ def test_an_updated_flow_that_updates_its_own_records_does_not_loop(d365, histor
 
 
 def test_a_failed_write_to_the_watched_record_does_not_hide_the_next_change(d365, history):
-    tag = uuid.uuid4().hex[:8]
-    lead = d365.create("leads", {"subject": f"{tag} guard", "lastname": "Guard"})
-    flow = Flow("failedwrite", d365, history=history).on_updated(
-        "leads", every="1s", filter=f"startswith(subject,'{tag}')"
-    )
     # The service refuses the write (400: no such column), so nothing of the flow's own lands.
-    flow.step(
-        "stamp",
-        "d365.update('leads', trigger['leadid'], {'nosuchcolumn': 1})",
-        retry="none",
+    stamp = "d365.update('leads', trigger['leadid'], {'nosuchcolumn': 1})"
+    flow, lead = stamping_flow(
+        "failedwrite", d365, history, {"lastname": "Guard"}, stamp, retry="none"
     )
-    flow.start()
-    wait_for(lambda: flow.state == "Running")
     d365.update("leads", lead, {"jobtitle": "first"})
     wait_for(lambda: done(flow, 1))
     assert flow.history.own_writes("failedwrite") == set()

@@ -4,44 +4,38 @@ template sends null (a number column accepts it), inside text a null is the empt
 
 from __future__ import annotations
 
-import uuid
+from typing import Any
 
-from d365nb.flows import Flow
+from tests.support.tagged_flows import flow_on_a_new_lead
+
+
+def make_task_run(name: str, d365, history, lead: dict, template: str) -> tuple[Any, dict]:
+    """``flow.test`` on a new tagged lead (``lead`` its other values) of a flow whose one step,
+    make_task, is the declarative ``template``; the run must succeed. The run and the task it
+    wrote, read back from the sandbox."""
+    flow, lead_id = flow_on_a_new_lead(name, d365, history, lead, every="1h")
+    flow.step("make_task", template)
+    run = flow.test(lead_id)
+    assert run.status == "Succeeded", run.step("make_task")
+    return run, d365.get("tasks", run.step("make_task")["outputs"])
 
 
 def test_null_trigger_fields_send_null_whole_and_empty_inside_text(d365, history):
-    tag = uuid.uuid4().hex[:8]
     # numberofemployees and firstname are left empty: the trigger record carries them as null
-    lead = d365.create("leads", {"subject": f"{tag} no size", "lastname": "Null"})
-    flow = Flow("nulls", d365, history=history).on_created(
-        "leads", every="1h", filter=f"startswith(subject,'{tag}')"
-    )
-    flow.step(
-        "make_task",
+    template = (
         "create tasks "
         'subject="Call {trigger[firstname]}{trigger[lastname]} ({trigger[numberofemployees]})" '
-        "actualdurationminutes={trigger[numberofemployees]}",
+        "actualdurationminutes={trigger[numberofemployees]}"
     )
-    run = flow.test(lead)
-    assert run.status == "Succeeded", run.step("make_task")
+    run, task = make_task_run("nulls", d365, history, {"lastname": "Null"}, template)
     values = run.step("make_task")["inputs"]["values"]
     assert values == {"subject": "Call Null ()", "actualdurationminutes": None}
-    task = d365.get("tasks", run.step("make_task")["outputs"])
     assert task["subject"] == "Call Null ()" and task["actualdurationminutes"] is None
 
 
 def test_whole_value_template_of_a_set_field_keeps_its_value(d365, history):
-    tag = uuid.uuid4().hex[:8]
-    lead = d365.create(
-        "leads", {"subject": f"{tag} sized", "lastname": "Set", "numberofemployees": 42}
+    template = "create tasks subject=x actualdurationminutes={trigger[numberofemployees]}"
+    _, task = make_task_run(
+        "sized", d365, history, {"lastname": "Set", "numberofemployees": 42}, template
     )
-    flow = Flow("sized", d365, history=history).on_created(
-        "leads", every="1h", filter=f"startswith(subject,'{tag}')"
-    )
-    flow.step(
-        "make_task", "create tasks subject=x actualdurationminutes={trigger[numberofemployees]}"
-    )
-    run = flow.test(lead)
-    assert run.status == "Succeeded", run.step("make_task")
-    task = d365.get("tasks", run.step("make_task")["outputs"])
     assert task["actualdurationminutes"] == 42

@@ -92,16 +92,22 @@ def test_a_missing_lookup_target_is_flagged_on_its_lookup_field(conn, reader):
     assert reader.count("contacts") == before
 
 
+def created_with_a_form(table, conn) -> str:
+    """The id of a new record of ``table``, created by filling in and submitting its create form."""
+    creator = CreateForm(table, conn)
+    fill(creator)
+    record_id = creator.submit()
+    assert record_id, creator.status.value
+    return record_id
+
+
 def stored_name(form, field):
     return f"_{field.name}_value" if cols.kind(field.column) == cols.LOOKUP else field.name
 
 
 @pytest.mark.parametrize("table", DEMO_TABLES)
 def test_update_form_loads_the_picked_record_and_saves_only_changes(conn, reader, table):
-    creator = CreateForm(table, conn)
-    fill(creator)
-    record_id = creator.submit()
-    assert record_id, creator.status.value
+    record_id = created_with_a_form(table, conn)
     form = UpdateForm(table, conn)
     meta = form.meta
     name_field = next(
@@ -159,10 +165,7 @@ def test_get_form_shows_the_picked_record(conn, reader, table):
 
 @pytest.mark.parametrize("table", DEMO_TABLES)
 def test_delete_form_asks_before_deleting(conn, reader, table):
-    creator = CreateForm(table, conn)
-    fill(creator)
-    record_id = creator.submit()
-    assert record_id, creator.status.value
+    record_id = created_with_a_form(table, conn)
     form = DeleteForm(table, conn)
     form.picker.search(record_id)
     form.picker.results.value = record_id

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,8 +91,10 @@ def notebook(sandbox) -> Iterator[Notebook]:
     def first(entity_set: str, key: str) -> str:
         return api.get(entity_set, params={"$select": key, "$top": "1"}).json()["value"][0][key]
 
-    lead, task, contact = first("leads", "leadid"), first("tasks", "activityid"), first(
-        "contacts", "contactid"
+    lead, task, contact = (
+        first("leads", "leadid"),
+        first("tasks", "activityid"),
+        first("contacts", "contactid"),
     )
     shell.user_ns.update(
         _h_url=sandbox.url,
@@ -117,7 +120,9 @@ def notebook(sandbox) -> Iterator[Notebook]:
         f"&etn=contact&id={contact}",
         dup_tasks=pd.DataFrame({"activityid": [NEW, NEW.upper()], "subject": ["a", "b"]}),
         bad_ids=pd.DataFrame({"leadid": ["zz"], "subject": ["a"]}),
-        nothing_left=pd.DataFrame({"subject": [float("nan")]}, index=pd.Index([lead], name="leadid")),
+        nothing_left=pd.DataFrame(
+            {"subject": [float("nan")]}, index=pd.Index([lead], name="leadid")
+        ),
         notadf=5,
         wrong_token="wrong-token-0123456789abcdef",
         token_with_newline="abc\ndef",
@@ -165,30 +170,24 @@ for _verb, _tail in (("update", " description=X --yes"), ("delete", " --yes")):
         if _name == "tab":
             continue  # shlex has no $'..' quoting; a literal tab is covered by blank_var below
         case(f"{_verb}-where-{_name}", f"%d365 {_verb} leads --where {_where}{_tail}", "blank")
-    case(f"{_verb}-where-blank-variable-text", f'%d365 {_verb} leads --where "{{blank}}"{_tail}',
-         "0x")  # fmt: skip  - a quoted blank literal is not a condition: the service says so
-    case(f"{_verb}-where-matches-every-lead", f'%d365 {_verb} leads --where "statecode ge 0"{_tail}',
-         "needs --all")  # fmt: skip
-    case(f"{_verb}-where-matches-every-task", f'%d365 {_verb} tasks --where "activityid ne null"{_tail}',
-         "needs --all")  # fmt: skip
-    case(f"{_verb}-where-tautology", f'%d365 {_verb} contacts --where "statecode eq 0 or statecode ne 0"{_tail}',
-         "needs --all")  # fmt: skip
-    case(f"{_verb}-where-and-all", f'%d365 {_verb} leads --all --where "statecode eq 0"{_tail}',
-         "not both")  # fmt: skip
-    case(f"{_verb}-id-and-all", f"%d365 {_verb} leads {{lead}} --all{_tail}", "not both")
-    case(f"{_verb}-id-and-where", f'%d365 {_verb} leads {{lead}} --where "statecode eq 0"{_tail}',
-         "not both")  # fmt: skip
-    case(f"{_verb}-no-record-named", f"%d365 {_verb} leads{_tail}", "which record")
-    case(f"{_verb}-where-unclosed-brace", f'%d365 {_verb} leads --where "subject eq {{x"{_tail}',
-         "unclosed")  # fmt: skip
-    case(f"{_verb}-where-undefined-name", f'%d365 {_verb} leads --where "subject eq {{nope_xyz}}"{_tail}',
-         "nope_xyz")  # fmt: skip
-    case(f"{_verb}-where-nan-literal", f'%d365 {_verb} leads --where "numberofemployees eq {{nan}}"{_tail}',
-         "nan")  # fmt: skip
-    case(f"{_verb}-where-broken-quote", f"%d365 {_verb} leads --where \"subject eq 'O'Bryan'\"{_tail}",
-         "position")  # fmt: skip
-    case(f"{_verb}-where-unknown-column", f'%d365 {_verb} leads --where "subjet eq 1"{_tail}',
-         "subjet")  # fmt: skip
+    # (id, the table and which of its records, what the one line names). A quoted blank literal
+    # is not a condition: the service says so (0x...).
+    for _name, _target, _needle in (
+        ("where-blank-variable-text", 'leads --where "{blank}"', "0x"),
+        ("where-matches-every-lead", 'leads --where "statecode ge 0"', "needs --all"),
+        ("where-matches-every-task", 'tasks --where "activityid ne null"', "needs --all"),
+        ("where-tautology", 'contacts --where "statecode eq 0 or statecode ne 0"', "needs --all"),
+        ("where-and-all", 'leads --all --where "statecode eq 0"', "not both"),
+        ("id-and-all", "leads {lead} --all", "not both"),
+        ("id-and-where", 'leads {lead} --where "statecode eq 0"', "not both"),
+        ("no-record-named", "leads", "which record"),
+        ("where-unclosed-brace", 'leads --where "subject eq {x"', "unclosed"),
+        ("where-undefined-name", 'leads --where "subject eq {nope_xyz}"', "nope_xyz"),
+        ("where-nan-literal", 'leads --where "numberofemployees eq {nan}"', "nan"),
+        ("where-broken-quote", "leads --where \"subject eq 'O'Bryan'\"", "position"),
+        ("where-unknown-column", 'leads --where "subjet eq 1"', "subjet"),
+    ):
+        case(f"{_verb}-{_name}", f"%d365 {_verb} {_target}{_tail}", _needle)
 case("update-all-with-nothing-to-write", "%d365 update leads --all --yes", "nothing to update")
 case("update-from-and-all", "%d365 update leads --from dup_tasks --all --yes", "--all")
 case("update-from-and-where", '%d365 update leads --from dup_tasks --where "x"', "--where")
@@ -213,7 +212,11 @@ for _name, _word in (
     case(f"delete-id-{_name}", f"%d365 delete leads {_word}", _needle)
 case("create-id-garbage", "%d365 create tasks subject=x activityid=garbage", "activityid")
 case("create-id-blank-variable", "%d365 create tasks subject=x activityid={blank}", "activityid")
-case("lookup-id-garbage", "%d365 create tasks subject=x regardingobjectid=leads(zz)", "regardingobjectid")
+case(
+    "lookup-id-garbage",
+    "%d365 create tasks subject=x regardingobjectid=leads(zz)",
+    "regardingobjectid",
+)
 case("lookup-wrong-table", "%d365 create tasks subject=x regardingobjectid=systemusers({lead})",
      "regardingobjectid")  # fmt: skip
 case("lookup-ambiguous-bare-id", "%d365 create tasks subject=x regardingobjectid={lead}",
@@ -286,32 +289,36 @@ case("update-nothing", "%d365 update tasks {task}", "nothing to update")
 
 # -- secrets and connections ------------------------------------------------------------------
 
-case("connect-literal-jwt", f"%d365 connect {{_h_url}} --token {LITERAL_JWT}", "pass it as a variable",
-     LITERAL_JWT)  # fmt: skip
-case("connect-literal-jwt-equals", f"%d365 connect {{_h_url}} --token={LITERAL_JWT} --alias x2",
-     "pass it as a variable", LITERAL_JWT)  # fmt: skip
-case("connect-braced-string-literal", f'%d365 connect {{_h_url}} --token {{"{LITERAL_JWT}"}}',
-     "pass it as a variable", LITERAL_JWT)  # fmt: skip
-case("connect-braced-single-quoted", f"%d365 connect {{_h_url}} --token \"{{'{LITERAL_JWT}'}}\"",
-     "pass it as a variable", LITERAL_JWT)  # fmt: skip
-case("connect-quoted-literal", "%d365 connect {_h_url} --token 'abc-literal-secret'",
-     "pass it as a variable", "abc-literal-secret")  # fmt: skip
-case("connect-short-quoted-literal", "%d365 connect {_h_url} --token 'abc'", "pass it as a variable",
-     "abc")  # fmt: skip
-case("connect-concatenated-literal", "%d365 connect {_h_url} --token \"{'sec' + 'ret-part'}\"",
-     "pass it as a variable", "ret-part")  # fmt: skip
+# (id, what follows the URL, the secret typed there): a token typed into the line is refused
+TYPED_TOKENS: list[tuple[str, str, str]] = [
+    ("literal-jwt", f"--token {LITERAL_JWT}", LITERAL_JWT),
+    ("literal-jwt-equals", f"--token={LITERAL_JWT} --alias x2", LITERAL_JWT),
+    ("braced-string-literal", f'--token {{"{LITERAL_JWT}"}}', LITERAL_JWT),
+    ("braced-single-quoted", f"--token \"{{'{LITERAL_JWT}'}}\"", LITERAL_JWT),
+    ("quoted-literal", "--token 'abc-literal-secret'", "abc-literal-secret"),
+    ("short-quoted-literal", "--token 'abc'", "abc"),
+    ("concatenated-literal", "--token \"{'sec' + 'ret-part'}\"", "ret-part"),
+    ("unknown-name-in-braces", "--token {eyJnotavariable123}", "eyJnotavariable123"),
+]
+for _name, _tail, _secret in TYPED_TOKENS:
+    case(f"connect-{_name}", f"%d365 connect {{_h_url}} {_tail}", "pass it as a variable", _secret)
 case("connect-text-around-variable", "%d365 connect {_h_url} --token Bearer{_h_token}",
      "pass it as a variable")  # fmt: skip
-case("connect-unknown-name-in-braces", "%d365 connect {_h_url} --token {eyJnotavariable123}",
-     "pass it as a variable", "eyJnotavariable123")  # fmt: skip
 case("connect-wrong-token", "%d365 connect {_h_url} --token {wrong_token} --alias hbad",
      "401", "wrong-token-0123456789abcdef")  # fmt: skip
-case("connect-token-with-newline", "%d365 connect {_h_url} --token {token_with_newline} --alias hnl",
-     "token")  # fmt: skip
-case("connect-token-not-text", "%d365 connect {_h_url} --token {n5} --alias hn5", "token")
-case("connect-blank-token", "%d365 connect {_h_url} --token {blank} --alias hblank", "token")
-case("connect-token-function-bad", "%d365 connect {_h_url} --token {tok_fn_bad} --alias hfn",
-     "token")  # fmt: skip
+# (id, the notebook variable given as --token, alias): a token that cannot be one is named
+BAD_TOKEN_VARIABLES: list[tuple[str, str, str]] = [
+    ("token-with-newline", "token_with_newline", "hnl"),
+    ("token-not-text", "n5", "hn5"),
+    ("blank-token", "blank", "hblank"),
+    ("token-function-bad", "tok_fn_bad", "hfn"),
+]
+for _name, _variable, _alias in BAD_TOKEN_VARIABLES:
+    case(
+        f"connect-{_name}",
+        f"%d365 connect {{_h_url}} --token {{{_variable}}} --alias {_alias}",
+        "token",
+    )
 case("connect-unreachable", "%d365 connect http://127.0.0.1:9 --token {_h_token} --alias hdown",
      "could not connect")  # fmt: skip
 case("connect-ftp-url", "%d365 connect ftp://example.com --token {_h_token}", "ftp")
@@ -368,23 +375,39 @@ def _run(shell: Any, source: str) -> Any:
     return result.result
 
 
+@contextmanager
+def _another_connection(shell: Any, alias: str, url: str, token: str) -> Iterator[None]:
+    """Connect the notebook to ``url`` as ``alias`` (``url`` and ``token`` are ``{variables}``);
+    afterwards forget it and make ``hostile`` current again, as the other cases expect."""
+    from d365nb.client.registry import connections
+
+    _run(shell, f"%d365 connect {url} --token {token} --alias {alias}")
+    try:
+        yield
+    finally:
+        conn = connections.get(alias)
+        connections.remove(conn)
+        conn.close()
+        connections.use("hostile")
+
+
 def test_all_previews_the_exact_count_then_writes_every_row(notebook, empty_sandbox, capsys):
     """An empty sandbox: 5,003 contacts, more than one page and more than ``$count``'s 5,000."""
     from d365nb.client.api import Dataverse
-    from d365nb.client.registry import connections
 
     with Dataverse(empty_sandbox.url, token=empty_sandbox.token) as seed:
         seed.create_many("contacts", [{"lastname": f"c{i}"} for i in range(5003)])
     shell = notebook.shell
     shell.user_ns.update(_e_url=empty_sandbox.url, _e_token=empty_sandbox.token)
-    _run(shell, "%d365 connect {_e_url} --token {_e_token} --alias hostile-all")
-    try:
+    with _another_connection(shell, "hostile-all", "{_e_url}", "{_e_token}"):
         capsys.readouterr()
         _run(shell, "%d365 update contacts --all description=bulk")
         assert "5,003 contact records would be updated; nothing changed" in capsys.readouterr().out
-        shown = shell.run_cell('%d365 update contacts --where "contactid ne null" description=x --yes')
+        shown = shell.run_cell(
+            '%d365 update contacts --where "contactid ne null" description=x --yes'
+        )
         assert "needs --all" in str(shown.error_in_exec) and "5,003" in str(shown.error_in_exec)
-        _run(shell, '%d365 update contacts --where "lastname eq \'c7\'" description=one --yes')
+        _run(shell, "%d365 update contacts --where \"lastname eq 'c7'\" description=one --yes")
         _run(shell, "%d365 update contacts --all description=bulk --yes")
         with Dataverse(empty_sandbox.url, token=empty_sandbox.token) as check:
             frame = check.list("contacts", select="description")
@@ -394,11 +417,6 @@ def test_all_previews_the_exact_count_then_writes_every_row(notebook, empty_sand
         _run(shell, "%d365 delete contacts --all --yes")
         with Dataverse(empty_sandbox.url, token=empty_sandbox.token) as check:
             assert len(check.list("contacts", select="lastname")) == 0
-    finally:
-        conn = connections.get("hostile-all")
-        connections.remove(conn)
-        conn.close()
-        connections.use("hostile")
 
 
 def test_pasted_ids_are_normalised_in_magics(notebook: Notebook, capsys):
@@ -421,8 +439,7 @@ def test_a_refused_connect_never_switches_to_another_open_org(notebook: Notebook
     from d365nb.client.registry import connections
 
     shell = notebook.shell
-    _run(shell, "%d365 connect {_h_url} --token {_h_token} --alias hostile-b")
-    try:
+    with _another_connection(shell, "hostile-b", "{_h_url}", "{_h_token}"):
         _run(shell, "%d365 use hostile")
         for line in (
             "%d365 connect {_h_url} --token {wrong_token} --alias hostile-c",
@@ -433,12 +450,11 @@ def test_a_refused_connect_never_switches_to_another_open_org(notebook: Notebook
             assert failed.error_in_exec is not None
             assert connections.current is notebook.conn
             assert shell.user_ns["d365"] is notebook.conn
-        assert {a for a, _ in connections.items()} & {"hostile-c", "hostile-d", "hostile-e"} == set()
-    finally:
-        other = connections.get("hostile-b")
-        connections.remove(other)
-        other.close()
-        connections.use("hostile")
+        assert {a for a, _ in connections.items()} & {
+            "hostile-c",
+            "hostile-d",
+            "hostile-e",
+        } == set()
 
 
 def test_ordinary_fields_stay_readable_in_error_lines(notebook: Notebook, capsys):
@@ -449,6 +465,12 @@ def test_ordinary_fields_stay_readable_in_error_lines(notebook: Notebook, capsys
     assert "e.g. prioritycode=0 or 'Low'" in text, text
     from d365nb.notebook.error_lines import redact
 
-    assert redact("statuscode=1&prioritycode=2 $skiptoken=3") == "statuscode=1&prioritycode=2 $skiptoken=3"
-    assert redact("GET /token?code=abc&client_secret=s3cr3t") == "GET /token?code=***&client_secret=***"
+    assert (
+        redact("statuscode=1&prioritycode=2 $skiptoken=3")
+        == "statuscode=1&prioritycode=2 $skiptoken=3"
+    )
+    assert (
+        redact("GET /token?code=abc&client_secret=s3cr3t")
+        == "GET /token?code=***&client_secret=***"
+    )
     assert redact(f"echoed {LITERAL_JWT} back") == "echoed *** back"

@@ -45,6 +45,15 @@ def _lead(**values: Any) -> dict[str, Any]:
     return {"lastname": "Hostile", "subject": "case", **values}
 
 
+def _task(**values: Any) -> dict[str, Any]:
+    return {"subject": "x", **values}
+
+
+def _bound_to(target: Any) -> dict[str, Any]:
+    """A lead whose parent account is set by ``@odata.bind`` to ``target``."""
+    return _lead(**{"parentaccountid@odata.bind": target})
+
+
 def _deep(levels: int) -> dict[str, Any]:
     body: dict[str, Any] = {"name": "leaf"}
     for _ in range(levels):
@@ -58,6 +67,16 @@ def _targets(*items: dict[str, Any], kind: str = "lead") -> dict[str, Any]:
 
 def _rmc(query: str) -> str:
     return f"RetrieveMetadataChanges(Query=@q)?@q={query}"
+
+
+def _condition(operator_and_value: str) -> str:
+    """A RetrieveMetadataChanges query with one condition on LogicalName; ``operator_and_value``
+    is the rest of the condition's JSON members."""
+    return '{"Criteria":{"Conditions":[{"PropertyName":"LogicalName",' + operator_and_value + "}]}}"
+
+
+def _bulk(action: str, table: str = "leads") -> str:
+    return f"{table}/Microsoft.Dynamics.CRM.{action}"
 
 
 FILTERS = [  # (id, $filter) -> 400
@@ -150,6 +169,83 @@ TOPS = [
     "5.0",
     "nan",
     "Infinity",
+]
+
+BAD_ETAGS = [  # (id, If-Match) on a write to an existing lead -> 412
+    ("superscript", 'W/"²"'),
+    ("huge", 'W/"99999999999999999999999999999"'),
+    ("huge-30-digits", 'W/"123456789012345678901234567890"'),
+    ("stale", 'W/"1"'),
+    ("garbage", "garbage"),
+]
+
+# A 4xx answer to a write writes nothing, even when the body was fine: (id, method, path, body),
+# sent with Prefer: return=representation -> 400
+REPRESENTATIONS = [
+    ("post-representation-bad-select", "POST", "leads?$select=nosuchcolumn", _lead()),
+    ("post-representation-bad-expand", "POST", "leads?$expand=nosuchnav", _lead()),
+    ("post-representation-empty-select", "POST", "leads?$select=", _lead()),
+    (
+        "post-representation-bad-expand-option",
+        "POST",
+        "leads?$expand=parentaccountid($select=nosuchcolumn)",
+        _lead(),
+    ),
+    (
+        "patch-representation-bad-select",
+        "PATCH",
+        f"leads({LEAD})?$select=nosuchcolumn",
+        {"subject": "changed"},
+    ),
+    ("upsert-representation-bad-select", "PATCH", f"leads({MISSING})?$select=nosuch", _lead()),
+]
+
+MULTIPART = {"Content-Type": "multipart/mixed; boundary=b"}
+BATCHES = [  # (id, body) of a multipart/mixed $batch with boundary b -> 400
+    (
+        "batch-lf-only",
+        b"--b\nContent-Type: application/http\n\nGET /api/data/v9.2/leads HTTP/1.1\n\n--b--\n",
+    ),
+    (
+        "batch-no-close",
+        b"--b\r\nContent-Type: application/http\r\n\r\nGET /api/data/v9.2/leads HTTP/1.1\r\n\r\n",
+    ),
+    (
+        "batch-get-in-changeset",
+        b"--b\r\nContent-Type: multipart/mixed; boundary=c\r\n\r\n--c\r\n"
+        b"Content-Type: application/http\r\n\r\nGET /api/data/v9.2/leads HTTP/1.1\r\n\r\n"
+        b"--c--\r\n--b--\r\n",
+    ),
+    (
+        "batch-too-many-parts",
+        b"".join(
+            b"--b\r\nContent-Type: application/http\r\n\r\nGET /api/data/v9.2/WhoAmI HTTP/1.1"
+            b"\r\n\r\n"
+            for _ in range(1001)
+        )
+        + b"--b--\r\n",
+    ),
+]
+
+METADATA_QUERIES = [  # (id, RetrieveMetadataChanges Query JSON) -> 400
+    ("invalid-json", "{"),
+    ("array", "[]"),
+    ("criteria-number", '{"Criteria":5}'),
+    ("conditions-number", '{"Criteria":{"Conditions":5}}'),
+    ("condition-number", '{"Criteria":{"Conditions":[5]}}'),
+    ("property-name-number", '{"Criteria":{"Conditions":[{"PropertyName":5}]}}'),
+    ("operator-unknown", _condition('"ConditionOperator":"Like"')),
+    ("in-not-list", _condition('"ConditionOperator":"In","Value":{"Value":5}')),
+    ("greater-than-mixed", _condition('"ConditionOperator":"GreaterThan","Value":{"Value":5}')),
+    ("properties-number", '{"Properties":5}'),
+    ("property-names-number", '{"Properties":{"PropertyNames":5}}'),
+    ("attribute-query-number", '{"AttributeQuery":5}'),
+    (
+        "attribute-criteria-bad",
+        '{"AttributeQuery":{"Criteria":{"Conditions":[{"PropertyName":[1]}]}}}',
+    ),
+    ("filters-too-deep", '{"Criteria":' + '{"Filters":[' * 40 + "{}" + "]}" * 40 + "}"),
+    ("filter-operator-bad", '{"Criteria":{"FilterOperator":"Xor"}}'),
 ]
 
 QUERY_OPTIONS = [  # (id, query string) -> 400
@@ -257,44 +353,14 @@ CASES += [
         "POST",
         "tasks",
         400,
-        body={"subject": "x", "scheduledend": "2020-01-01T25:00:00Z"},
+        body=_task(scheduledend="2020-01-01T25:00:00Z"),
     ),
-    Case(
-        "post-datetime-garbage",
-        "POST",
-        "tasks",
-        400,
-        body={"subject": "x", "scheduledend": "next tuesday"},
-    ),
-    Case(
-        "post-percent-out-of-range",
-        "POST",
-        "tasks",
-        400,
-        body={"subject": "x", "percentcomplete": 101},
-    ),
-    Case(
-        "post-bind-missing-record",
-        "POST",
-        "leads",
-        404,
-        body=_lead(**{"parentaccountid@odata.bind": f"/accounts({MISSING})"}),
-    ),
-    Case(
-        "post-bind-not-guid",
-        "POST",
-        "leads",
-        400,
-        body=_lead(**{"parentaccountid@odata.bind": "/accounts(xyz)"}),
-    ),
-    Case(
-        "post-bind-wrong-table",
-        "POST",
-        "leads",
-        400,
-        body=_lead(**{"parentaccountid@odata.bind": f"/leads({LEAD})"}),
-    ),
-    Case("post-bind-number", "POST", "leads", 400, body=_lead(**{"parentaccountid@odata.bind": 5})),
+    Case("post-datetime-garbage", "POST", "tasks", 400, body=_task(scheduledend="next tuesday")),
+    Case("post-percent-out-of-range", "POST", "tasks", 400, body=_task(percentcomplete=101)),
+    Case("post-bind-missing-record", "POST", "leads", 404, body=_bound_to(f"/accounts({MISSING})")),
+    Case("post-bind-not-guid", "POST", "leads", 400, body=_bound_to("/accounts(xyz)")),
+    Case("post-bind-wrong-table", "POST", "leads", 400, body=_bound_to(f"/leads({LEAD})")),
+    Case("post-bind-number", "POST", "leads", 400, body=_bound_to(5)),
     Case(
         "post-bind-undeclared",
         "POST",
@@ -328,89 +394,20 @@ CASES += [
         body={"name": "a", "Account_Tasks": [{"subject": "ok"}, {"percentcomplete": 999}]},
     ),
     Case("post-json-too-deep", "POST", "leads", 400, body=b'{"a":' * 600 + b"1" + b"}" * 600),
-    # a 4xx answer to a write writes nothing, even when the body was fine
-    Case(
-        "post-representation-bad-select",
-        "POST",
-        "leads?$select=nosuchcolumn",
-        400,
-        body=_lead(),
-        headers=REPRESENT,
-    ),
-    Case(
-        "post-representation-bad-expand",
-        "POST",
-        "leads?$expand=nosuchnav",
-        400,
-        body=_lead(),
-        headers=REPRESENT,
-    ),
-    Case(
-        "post-representation-empty-select",
-        "POST",
-        "leads?$select=",
-        400,
-        body=_lead(),
-        headers=REPRESENT,
-    ),
-    Case(
-        "post-representation-bad-expand-option",
-        "POST",
-        "leads?$expand=parentaccountid($select=nosuchcolumn)",
-        400,
-        body=_lead(),
-        headers=REPRESENT,
-    ),
+    *(Case(i, m, path, 400, body=b, headers=REPRESENT) for i, m, path, b in REPRESENTATIONS),
     # -- updating ----------------------------------------------------------------------------
-    Case(
-        "patch-representation-bad-select",
-        "PATCH",
-        f"leads({LEAD})?$select=nosuchcolumn",
-        400,
-        body={"subject": "changed"},
-        headers=REPRESENT,
-    ),
-    Case(
-        "upsert-representation-bad-select",
-        "PATCH",
-        f"leads({MISSING})?$select=nosuch",
-        400,
-        body=_lead(),
-        headers=REPRESENT,
-    ),
     Case("patch-invalid-json", "PATCH", f"leads({LEAD})", 400, body=b"{"),
     Case("patch-bad-value", "PATCH", f"leads({LEAD})", 400, body={"numberofemployees": "x"}),
-    Case(
-        "patch-if-match-superscript",
-        "PATCH",
-        f"leads({LEAD})",
-        412,
-        body={"subject": "changed"},
-        headers={"If-Match": 'W/"²"'},
-    ),
-    Case(
-        "patch-if-match-huge",
-        "PATCH",
-        f"leads({LEAD})",
-        412,
-        body={"subject": "changed"},
-        headers={"If-Match": 'W/"99999999999999999999999999999"'},
-    ),
-    Case(
-        "patch-if-match-stale",
-        "PATCH",
-        f"leads({LEAD})",
-        412,
-        body={"subject": "changed"},
-        headers={"If-Match": 'W/"1"'},
-    ),
-    Case(
-        "patch-if-match-garbage",
-        "PATCH",
-        f"leads({LEAD})",
-        412,
-        body={"subject": "changed"},
-        headers={"If-Match": "garbage"},
+    *(
+        Case(
+            f"patch-if-match-{i}",
+            "PATCH",
+            f"leads({LEAD})",
+            412,
+            body={"subject": "changed"},
+            headers={"If-Match": etag},
+        )
+        for i, etag in BAD_ETAGS
     ),
     Case(
         "patch-if-match-star-missing",
@@ -460,124 +457,113 @@ CASES += [
     ),
     # -- deleting ----------------------------------------------------------------------------
     Case("delete-missing", "DELETE", f"leads({MISSING})", 404),
-    Case("delete-if-match-stale", "DELETE", f"leads({LEAD})", 412, headers={"If-Match": 'W/"1"'}),
-    Case(
-        "delete-if-match-superscript",
-        "DELETE",
-        f"leads({LEAD})",
-        412,
-        headers={"If-Match": 'W/"²"'},
-    ),
-    Case(
-        "delete-if-match-huge",
-        "DELETE",
-        f"leads({LEAD})",
-        412,
-        headers={"If-Match": 'W/"123456789012345678901234567890"'},
+    *(
+        Case(f"delete-if-match-{i}", "DELETE", f"leads({LEAD})", 412, headers={"If-Match": etag})
+        for i, etag in BAD_ETAGS
     ),
     # -- bulk actions -------------------------------------------------------------------------
     Case(
         "create-multiple-duplicate-ids",
         "POST",
-        "leads/Microsoft.Dynamics.CRM.CreateMultiple",
+        _bulk("CreateMultiple"),
         412,
         body=_targets(_lead(leadid=MISSING), _lead(leadid=MISSING)),
     ),
     Case(
         "create-multiple-existing-id",
         "POST",
-        "leads/Microsoft.Dynamics.CRM.CreateMultiple",
+        _bulk("CreateMultiple"),
         412,
         body=_targets(_lead(), _lead(leadid=LEAD)),
     ),
     Case(
         "create-multiple-second-bad",
         "POST",
-        "leads/Microsoft.Dynamics.CRM.CreateMultiple",
+        _bulk("CreateMultiple"),
         400,
         body=_targets(_lead(), _lead(numberofemployees="many")),
     ),
     Case(
         "create-multiple-no-type",
         "POST",
-        "leads/Microsoft.Dynamics.CRM.CreateMultiple",
+        _bulk("CreateMultiple"),
         400,
         body={"Targets": [_lead()]},
     ),
     Case(
         "create-multiple-wrong-type",
         "POST",
-        "leads/Microsoft.Dynamics.CRM.CreateMultiple",
+        _bulk("CreateMultiple"),
         400,
         body=_targets(_lead(), kind="account"),
     ),
     Case(
         "create-multiple-empty",
         "POST",
-        "leads/Microsoft.Dynamics.CRM.CreateMultiple",
+        _bulk("CreateMultiple"),
         400,
         body={"Targets": []},
     ),
     Case(
         "create-multiple-not-list",
         "POST",
-        "leads/Microsoft.Dynamics.CRM.CreateMultiple",
+        _bulk("CreateMultiple"),
         400,
         body={"Targets": {"a": 1}},
     ),
     Case(
         "create-multiple-not-object",
         "POST",
-        "leads/Microsoft.Dynamics.CRM.CreateMultiple",
+        _bulk("CreateMultiple"),
         400,
         body={"Targets": [1]},
     ),
     Case(
         "create-multiple-invalid-json",
         "POST",
-        "leads/Microsoft.Dynamics.CRM.CreateMultiple",
+        _bulk("CreateMultiple"),
         400,
         body=b"{",
     ),
     Case(
         "create-multiple-too-deep",
         "POST",
-        "accounts/Microsoft.Dynamics.CRM.CreateMultiple",
+        _bulk("CreateMultiple", "accounts"),
         400,
         body=_targets(_deep(40), kind="account"),
     ),
     Case(
         "update-multiple-no-key",
         "POST",
-        "leads/Microsoft.Dynamics.CRM.UpdateMultiple",
+        _bulk("UpdateMultiple"),
         400,
         body=_targets({"subject": "x"}),
     ),
     Case(
         "update-multiple-key-number",
         "POST",
-        "leads/Microsoft.Dynamics.CRM.UpdateMultiple",
+        _bulk("UpdateMultiple"),
         400,
         body=_targets({"leadid": 5, "subject": "x"}),
     ),
     Case(
         "update-multiple-missing-record",
         "POST",
-        "leads/Microsoft.Dynamics.CRM.UpdateMultiple",
+        _bulk("UpdateMultiple"),
         404,
         body=_targets({"leadid": LEAD, "subject": "x"}, {"leadid": MISSING}),
     ),
     Case(
         "upsert-multiple-duplicate-ids",
         "POST",
-        "leads/Microsoft.Dynamics.CRM.UpsertMultiple",
+        _bulk("UpsertMultiple"),
         400,
         body=_targets({"leadid": LEAD, "subject": "a"}, {"leadid": LEAD, "subject": "b"}),
     ),
     Case(
         "upsert-multiple-duplicate-odata-id",
         "POST",
-        "leads/Microsoft.Dynamics.CRM.UpsertMultiple",
+        _bulk("UpsertMultiple"),
         400,
         body=_targets(
             {"@odata.id": f"leads({MISSING})", **_lead()}, {"leadid": MISSING, **_lead()}
@@ -586,7 +572,7 @@ CASES += [
     Case(
         "upsert-multiple-bad-odata-id",
         "POST",
-        "leads/Microsoft.Dynamics.CRM.UpsertMultiple",
+        _bulk("UpsertMultiple"),
         400,
         body=_targets({"@odata.id": "accounts(x)", "subject": "a"}),
     ),
@@ -600,46 +586,7 @@ CASES += [
         body=b"--x\r\n--x--\r\n",
         headers={"Content-Type": "multipart/mixed"},
     ),
-    Case(
-        "batch-lf-only",
-        "POST",
-        "$batch",
-        400,
-        body=b"--b\nContent-Type: application/http\n\nGET /api/data/v9.2/leads HTTP/1.1\n\n--b--\n",
-        headers={"Content-Type": "multipart/mixed; boundary=b"},
-    ),
-    Case(
-        "batch-no-close",
-        "POST",
-        "$batch",
-        400,
-        body=b"--b\r\nContent-Type: application/http\r\n\r\nGET /api/data/v9.2/leads HTTP/1.1"
-        b"\r\n\r\n",
-        headers={"Content-Type": "multipart/mixed; boundary=b"},
-    ),
-    Case(
-        "batch-get-in-changeset",
-        "POST",
-        "$batch",
-        400,
-        body=b"--b\r\nContent-Type: multipart/mixed; boundary=c\r\n\r\n--c\r\n"
-        b"Content-Type: application/http\r\n\r\nGET /api/data/v9.2/leads HTTP/1.1\r\n\r\n"
-        b"--c--\r\n--b--\r\n",
-        headers={"Content-Type": "multipart/mixed; boundary=b"},
-    ),
-    Case(
-        "batch-too-many-parts",
-        "POST",
-        "$batch",
-        400,
-        body=b"".join(
-            b"--b\r\nContent-Type: application/http\r\n\r\nGET /api/data/v9.2/WhoAmI HTTP/1.1"
-            b"\r\n\r\n"
-            for _ in range(1001)
-        )
-        + b"--b--\r\n",
-        headers={"Content-Type": "multipart/mixed; boundary=b"},
-    ),
+    *(Case(i, "POST", "$batch", 400, body=body, headers=MULTIPART) for i, body in BATCHES),
     # -- authentication ---------------------------------------------------------------------
     Case("auth-missing", "GET", "leads", 401, auth=None),
     Case("auth-bogus-token", "GET", "leads", 401, auth=f"Bearer {BOGUS_TOKEN}"),
@@ -652,64 +599,11 @@ CASES += [
         "$batch",
         401,
         body=b"--b--\r\n",
-        headers={"Content-Type": "multipart/mixed; boundary=b"},
+        headers=MULTIPART,
         auth=f"bearer {BOGUS_TOKEN}",
     ),
     # -- metadata function and queries ---------------------------------------------------------
-    Case("rmc-invalid-json", "GET", _rmc("{"), 400),
-    Case("rmc-array", "GET", _rmc("[]"), 400),
-    Case("rmc-criteria-number", "GET", _rmc('{"Criteria":5}'), 400),
-    Case("rmc-conditions-number", "GET", _rmc('{"Criteria":{"Conditions":5}}'), 400),
-    Case("rmc-condition-number", "GET", _rmc('{"Criteria":{"Conditions":[5]}}'), 400),
-    Case(
-        "rmc-property-name-number",
-        "GET",
-        _rmc('{"Criteria":{"Conditions":[{"PropertyName":5}]}}'),
-        400,
-    ),
-    Case(
-        "rmc-operator-unknown",
-        "GET",
-        _rmc(
-            '{"Criteria":{"Conditions":[{"PropertyName":"LogicalName",'
-            '"ConditionOperator":"Like"}]}}'
-        ),
-        400,
-    ),
-    Case(
-        "rmc-in-not-list",
-        "GET",
-        _rmc(
-            '{"Criteria":{"Conditions":[{"PropertyName":"LogicalName",'
-            '"ConditionOperator":"In","Value":{"Value":5}}]}}'
-        ),
-        400,
-    ),
-    Case(
-        "rmc-greater-than-mixed",
-        "GET",
-        _rmc(
-            '{"Criteria":{"Conditions":[{"PropertyName":"LogicalName",'
-            '"ConditionOperator":"GreaterThan","Value":{"Value":5}}]}}'
-        ),
-        400,
-    ),
-    Case("rmc-properties-number", "GET", _rmc('{"Properties":5}'), 400),
-    Case("rmc-property-names-number", "GET", _rmc('{"Properties":{"PropertyNames":5}}'), 400),
-    Case("rmc-attribute-query-number", "GET", _rmc('{"AttributeQuery":5}'), 400),
-    Case(
-        "rmc-attribute-criteria-bad",
-        "GET",
-        _rmc('{"AttributeQuery":{"Criteria":{"Conditions":[{"PropertyName":[1]}]}}}'),
-        400,
-    ),
-    Case(
-        "rmc-filters-too-deep",
-        "GET",
-        _rmc('{"Criteria":' + '{"Filters":[' * 40 + "{}" + "]}" * 40 + "}"),
-        400,
-    ),
-    Case("rmc-filter-operator-bad", "GET", _rmc('{"Criteria":{"FilterOperator":"Xor"}}'), 400),
+    *(Case(f"rmc-{i}", "GET", _rmc(query), 400) for i, query in METADATA_QUERIES),
     Case("rmc-no-parentheses", "GET", "RetrieveMetadataChanges", 400),
     Case("entitydefinitions-top-superscript", "GET", "EntityDefinitions?$top=²", 400),
     Case("entitydefinitions-top-huge", "GET", "EntityDefinitions?$top=1" + "0" * 40, 400),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from d365nb.notebook.completion import candidates
+from tests.support.completion import requests_while_typing, warmed
 
 # shell.complete() is the API every frontend still reaches; its deprecation note is noise here.
 pytestmark = pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")
@@ -16,14 +17,9 @@ def _complete(shell, line: str) -> list[str]:
 
 
 @pytest.fixture
-def warm(shell, d365):
+def warm(shell):
     """A shell whose connection has lead and task metadata cached; returns the connection."""
-    from d365nb.client.registry import connections
-
-    conn = connections.get("nbtest")
-    conn.metadata.table("leads")
-    conn.metadata.table("tasks")
-    return conn
+    return warmed()
 
 
 def test_commands_complete(bare_shell):
@@ -63,11 +59,7 @@ def test_cell_magic_first_line_completes(shell, warm):
 
 
 def test_completion_sends_no_request(shell, warm):
-    before = warm.requests_sent
-    for line in ["%d365 list le", "%d365 list leads --select la", '%d365 list accounts --filter "na',
-                 "%d365 describe contacts", "%d365 create tasks prio"]:  # fmt: skip
-        _complete(shell, line)
-    assert warm.requests_sent == before
+    assert requests_while_typing(warm, lambda line: _complete(shell, line)) == 0
 
 
 def test_unloaded_table_offers_no_columns_rather_than_fetching():

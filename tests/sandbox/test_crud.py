@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 
+from tests.support.lookups import create_under
 from tests.support.records import create as _create
 
 
@@ -177,10 +178,8 @@ def test_put_and_delete_single_property(api):
 
 def test_bind_lookup_and_read_it_back_as_value(api):
     account = _create(api, "accounts", {"name": "Parent"})
-    contact = _create(
-        api,
-        "contacts",
-        {"lastname": "Child", "parentcustomerid_account@odata.bind": f"/accounts({account})"},
+    contact = create_under(
+        api, account, "contacts", {"lastname": "Child"}, "parentcustomerid_account"
     )
     record = api.get(
         f"contacts({contact})?$select=_parentcustomerid_value",

@@ -105,15 +105,20 @@ def test_put_activity_parties_refuses_a_bad_body_and_changes_nothing(empty_api) 
     assert r.status_code == 404, r.text
 
 
+def _owners(client, account: str) -> tuple[str | None, str | None, str | None]:
+    """An account's `_ownerid_value`, `_owninguser_value` and `_owningteam_value`."""
+    cols = ("_ownerid_value", "_owninguser_value", "_owningteam_value")
+    row = client.get(f"accounts({account})?$select={','.join(cols)}").json()
+    return tuple(row[c] for c in cols)
+
+
 def test_owning_user_and_team_follow_the_owner(empty_api) -> None:
     """`_owninguser_value`/`_owningteam_value` are read-only lookups Dataverse sets from
     `ownerid` (filter-rows: `systemusers(<id>)/user_accounts` is the same as
     `accounts?$filter=_owninguser_value eq <id>`)."""
     me = empty_api.get("WhoAmI").json()["UserId"]
     id = create(empty_api, "accounts", {"name": "Owned"})
-    cols = "$select=_ownerid_value,_owninguser_value,_owningteam_value"
-    row = empty_api.get(f"accounts({id})?{cols}").json()
-    assert (row["_owninguser_value"], row["_owningteam_value"]) == (me, None)
+    assert _owners(empty_api, id) == (me, me, None)
     mine = empty_api.get(f"accounts?$filter=_owninguser_value eq {me}&$select=name").json()
     via = empty_api.get(f"systemusers({me})/user_accounts?$select=name").json()
     assert [r["name"] for r in mine["value"]] == [r["name"] for r in via["value"]] == ["Owned"]
@@ -122,20 +127,10 @@ def test_owning_user_and_team_follow_the_owner(empty_api) -> None:
     team = create(empty_api, "teams", {"name": "Sales team"})
     r = empty_api.patch(f"accounts({id})", json={"ownerid@odata.bind": f"teams({team})"})
     assert r.status_code == 204, r.text
-    row = empty_api.get(f"accounts({id})?{cols}").json()
-    assert (row["_ownerid_value"], row["_owninguser_value"], row["_owningteam_value"]) == (
-        team,
-        None,
-        team,
-    )
+    assert _owners(empty_api, id) == (team, None, team)
     # associating through the user's collection assigns the record (ownerid), as before
     r = empty_api.post(
         f"systemusers({me})/user_accounts/$ref", json={"@odata.id": f"accounts({id})"}
     )
     assert r.status_code == 204, r.text
-    row = empty_api.get(f"accounts({id})?{cols}").json()
-    assert (row["_ownerid_value"], row["_owninguser_value"], row["_owningteam_value"]) == (
-        me,
-        me,
-        None,
-    )
+    assert _owners(empty_api, id) == (me, me, None)

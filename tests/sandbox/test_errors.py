@@ -19,20 +19,52 @@ def _error(r, status: int) -> dict:
     return body["error"]
 
 
-def test_unknown_entity_set(api):
-    err = _error(api.get("Accounts"), 404)
-    assert err == {
-        "code": "0x8006088a",
-        "message": "Resource not found for the segment 'Accounts'.",
-    }
-
-
-def test_unknown_property_in_select(api):
-    err = _error(api.get("accounts?$select=Name"), 400)
-    assert err == {
-        "code": "0x0",
-        "message": "Could not find a property named 'Name' on type 'Microsoft.Dynamics.CRM.account'.",
-    }
+# Mistakes answered with Dataverse's whole error: the request, then status, code and message.
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "code", "message"),
+    [
+        pytest.param(
+            "GET",
+            "Accounts",
+            None,
+            404,
+            "0x8006088a",
+            "Resource not found for the segment 'Accounts'.",
+            id="unknown_entity_set",
+        ),
+        pytest.param(
+            "GET",
+            "accounts?$select=Name",
+            None,
+            400,
+            "0x0",
+            "Could not find a property named 'Name' on type 'Microsoft.Dynamics.CRM.account'.",
+            id="unknown_property_in_select",
+        ),
+        pytest.param(
+            "GET",
+            "contacts?$filter=lastname eq 'O'Bryan'",
+            None,
+            400,
+            "0x80060888",
+            "There is an unterminated literal at position 21 in 'lastname eq 'O'Bryan''.",
+            id="bad_query_syntax_names_the_position",
+        ),
+        pytest.param(
+            "POST",
+            "tasks",
+            {"subject": "x" * 201},
+            400,
+            "0x80044331",
+            "A validation error occurred.  The length of the 'subject' attribute of the "
+            "'task' entity exceeded the maximum allowed length of '200'.",
+            id="too_long_string",
+        ),
+    ],
+)
+def test_the_whole_dataverse_error(api, method, path, body, status, code, message):
+    err = _error(api.request(method, path, json=body), status)
+    assert err == {"code": code, "message": message}
 
 
 def test_unknown_property_in_select_of_one_record(api):
@@ -50,23 +82,6 @@ def test_unknown_property_in_body_changes_nothing(api):
         in (err["message"])
     )
     assert api.get("accounts/$count").text == before
-
-
-def test_bad_query_syntax_names_the_position(api):
-    err = _error(api.get("contacts?$filter=lastname eq 'O'Bryan'"), 400)
-    assert err == {
-        "code": "0x80060888",
-        "message": "There is an unterminated literal at position 21 in 'lastname eq 'O'Bryan''.",
-    }
-
-
-def test_too_long_string(api):
-    err = _error(api.post("tasks", json={"subject": "x" * 201}), 400)
-    assert err == {
-        "code": "0x80044331",
-        "message": "A validation error occurred.  The length of the 'subject' attribute of the "
-        "'task' entity exceeded the maximum allowed length of '200'.",
-    }
 
 
 @pytest.mark.parametrize(

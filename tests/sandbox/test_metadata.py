@@ -45,9 +45,15 @@ def ok(response: httpx.Response) -> dict:
     return response.json()
 
 
+def definition(api: httpx.Client, table: str, params: dict[str, str], below: str = "") -> dict:
+    """A table's EntityDefinition, or what lies `below` it (`/Attributes`, a cast of them ...),
+    queried with `params`."""
+    return ok(api.get(f"EntityDefinitions(LogicalName='{table}'){below}", params=params))
+
+
 def attributes(api: httpx.Client, table: str, params: dict[str, str]) -> dict:
     """The `Attributes` of a table's EntityDefinition, queried with `params`."""
-    return ok(api.get(f"EntityDefinitions(LogicalName='{table}')/Attributes", params=params))
+    return definition(api, table, params, "/Attributes")
 
 
 def refused(response: httpx.Response, status: int) -> dict:
@@ -296,16 +302,11 @@ def test_entity_definitions_filter(api, tables, flt, expected):
 
 
 def test_entity_definitions_expand_attributes(api, tables):
-    body = ok(
-        api.get(
-            "EntityDefinitions(LogicalName='account')",
-            params={
-                "$select": "LogicalName",
-                "$expand": "Attributes($select=LogicalName;$filter=AttributeType eq "
-                "Microsoft.Dynamics.CRM.AttributeTypeCode'Picklist')",
-            },
-        )
+    picklist_columns = (
+        "Attributes($select=LogicalName;$filter=AttributeType eq "
+        "Microsoft.Dynamics.CRM.AttributeTypeCode'Picklist')"
     )
+    body = definition(api, "account", {"$select": "LogicalName", "$expand": picklist_columns})
     picklists = {n for n, c in tables["account"].columns.items() if c.type == "Picklist"}
     assert {"accountcategorycode", "industrycode", "customertypecode"} <= picklists
     assert {a["LogicalName"] for a in body["Attributes"]} == picklists
@@ -498,15 +499,8 @@ def test_derived_properties_need_the_cast(api):
 
 
 def test_picklist_cast_expands_option_set(api, tables):
-    body = ok(
-        api.get(
-            "EntityDefinitions(LogicalName='account')/Attributes/Microsoft.Dynamics.CRM.PicklistAttributeMetadata",
-            params={
-                "$select": "LogicalName",
-                "$expand": "OptionSet($select=Options),GlobalOptionSet",
-            },
-        )
-    )
+    params = {"$select": "LogicalName", "$expand": "OptionSet($select=Options),GlobalOptionSet"}
+    body = definition(api, "account", params, f"/Attributes/{NS}.PicklistAttributeMetadata")
     assert body["@odata.context"].endswith(
         "$metadata#EntityDefinitions('account')/Attributes/Microsoft.Dynamics.CRM."
         "PicklistAttributeMetadata(LogicalName,OptionSet,GlobalOptionSet,OptionSet(Options))"

@@ -5,23 +5,19 @@ from __future__ import annotations
 
 import uuid
 
+from tests.support.lookups import create_under
 from tests.support.records import create as _new
+
+# The lookup that makes a task one of an account's `Account_Tasks`.
+REGARDING = "regardingobjectid_account_task"
 
 
 def test_related_collection_lists_only_the_parents_children(empty_api):
     mine = _new(empty_api, "accounts", {"name": "Mine"})
     other = _new(empty_api, "accounts", {"name": "Other"})
     for subject in ("a", "b", "c"):
-        _new(
-            empty_api,
-            "tasks",
-            {"subject": subject, "regardingobjectid_account_task@odata.bind": f"/accounts({mine})"},
-        )
-    _new(
-        empty_api,
-        "tasks",
-        {"subject": "z", "regardingobjectid_account_task@odata.bind": f"/accounts({other})"},
-    )
+        create_under(empty_api, mine, "tasks", {"subject": subject}, REGARDING)
+    create_under(empty_api, other, "tasks", {"subject": "z"}, REGARDING)
     body = empty_api.get(f"accounts({mine})/Account_Tasks?$select=subject&$orderby=subject").json()
     assert [t["subject"] for t in body["value"]] == ["a", "b", "c"]
     assert body["@odata.context"].endswith("$metadata#tasks(subject)")
@@ -33,11 +29,7 @@ def test_related_collection_lists_only_the_parents_children(empty_api):
 
 def test_related_count_has_a_bom(empty_api):
     parent = _new(empty_api, "accounts", {"name": "Counted"})
-    _new(
-        empty_api,
-        "tasks",
-        {"subject": "t", "regardingobjectid_account_task@odata.bind": f"/accounts({parent})"},
-    )
+    create_under(empty_api, parent, "tasks", {"subject": "t"}, REGARDING)
     r = empty_api.get(f"accounts({parent})/Account_Tasks/$count")
     assert r.status_code == 200
     assert r.content == b"\xef\xbb\xbf1"
@@ -71,11 +63,7 @@ def test_associate_and_disassociate_with_ref(empty_api, empty_sandbox):
 
 def test_disassociate_by_key_segment(empty_api):
     parent = _new(empty_api, "accounts", {"name": "P"})
-    task = _new(
-        empty_api,
-        "tasks",
-        {"subject": "t", "regardingobjectid_account_task@odata.bind": f"/accounts({parent})"},
-    )
+    task = create_under(empty_api, parent, "tasks", {"subject": "t"}, REGARDING)
     assert empty_api.delete(f"accounts({parent})/Account_Tasks({task})/$ref").status_code == 204
     assert empty_api.get(f"tasks({task})").json()["_regardingobjectid_value"] is None
     # not (any more) a child: 404, nothing changes
@@ -128,10 +116,8 @@ def test_ref_on_a_non_lookup_is_refused(empty_api):
 
 def test_deleting_a_parent_clears_the_lookups_that_pointed_at_it(empty_api):
     parent = _new(empty_api, "accounts", {"name": "Doomed"})
-    contact = _new(
-        empty_api,
-        "contacts",
-        {"lastname": "Orphan", "parentcustomerid_account@odata.bind": f"/accounts({parent})"},
+    contact = create_under(
+        empty_api, parent, "contacts", {"lastname": "Orphan"}, "parentcustomerid_account"
     )
     before = empty_api.get(f"contacts({contact})").json()["versionnumber"]
     assert empty_api.delete(f"accounts({parent})").status_code == 204

@@ -15,7 +15,11 @@ Helpers imported by tests (``from tests.support.<module> import ...``): ``shells
 HTTP and get its id, ``created_id``, ``present``), ``flows`` (fixtures the flows and export
 directories import into their ``conftest.py``: a module-scoped empty sandbox
 ``sandbox_handle`` with its ``d365``, ``history``, the flows ``shell``), ``forms`` (raw Web API
-reader, form filler), ``export`` (schema path, org URL).
+reader, form filler), ``export`` (schema path, org URL), ``tagged_flows`` (a lead flow whose
+trigger only sees leads of one test, and waiting for its runs), ``completion`` (IPython completion
+while typing), ``refusals.one_line_refusal`` (a cell that must fail with one line),
+``spec_text.one_line_refusals`` (the parametrized "bad setting text" test of a parser),
+``lookups.create_under`` (a record bound to an account).
 
 A directory whose tests mean something else by a name (``d365`` is the magic runner in
 ``tests/notebook``) overrides it in its own ``conftest.py``.

@@ -26,8 +26,9 @@ from d365nb.client.names import lookup_base
 from d365nb.notebook.commands.reading import finish_read
 from d365nb.notebook.display import format_footer, remember_footer
 from d365nb.notebook.hints import column_hints, translate_labels
-from d365nb.notebook.values import _pieces, evaluate, interpolate, interpolate_filter
+from d365nb.notebook.values import interpolate, interpolate_filter
 
+_XML_QUOTES = {'"': "&quot;", "'": "&apos;"}  # escape() does & < > only
 PLOT_HINT = "--plot needs matplotlib: pip install 'd365nb[plot]' (the table is shown without it)"
 
 
@@ -101,15 +102,7 @@ def draw(frame: Any, kind: str, groups: list[str]) -> Any:
 def interpolate_xml(text: str, namespace: dict[str, Any]) -> str:
     """FetchXML with each ``{expr}`` replaced by its value, XML-escaped (quotes included), so a
     value can never change the query's structure."""
-    if "{" not in text and "}" not in text:
-        return text
-    parts: list[str] = []
-    for literal_text, expr in _pieces(text):
-        parts.append(literal_text)
-        if expr is not None:
-            value = evaluate(expr, namespace)
-            parts.append(escape(str(value), {'"': "&quot;", "'": "&apos;"}))
-    return "".join(parts)
+    return interpolate(text, namespace, lambda value: escape(value, _XML_QUOTES))
 
 
 def cmd_fetchxml(magic: Any, options: Namespace, cell: str | None) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import ipywidgets as widgets
@@ -20,15 +21,34 @@ def field_order(meta: Any, mode: str) -> list[Any]:
     return sorted(editable, key=lambda c: (c.name != meta.primary_name, not cols.is_required(c)))
 
 
-class FieldsForm(Form):
-    """A form whose body is one field per editable column of a table."""
+def submit_button(description: str, style: str, icon: str, action: Callable[[], Any]) -> Any:
+    """A form's main button (class ``d365nb-submit``, which browser tests click): ``action`` on
+    click."""
+    button = widgets.Button(description=description, button_style=style, icon=icon)
+    button.add_class("d365nb-submit")
+    button.on_click(lambda _b: action())
+    return button
 
-    mode = "create"
+
+class TableForm(Form):
+    """A form on one table: the connection, the table's metadata and a "<verb> <table>" title."""
+
+    verb = ""
 
     def __init__(self, table: str, conn: Any = None) -> None:
         super().__init__()
         self.conn = current_connection(conn)
         self.meta = self.conn.metadata.table(table)
+        self.title = f"{self.verb} {self.meta.display_name or self.meta.logical_name}"
+
+
+class FieldsForm(TableForm):
+    """A form whose body is one field per editable column of a table."""
+
+    mode = "create"
+
+    def __init__(self, table: str, conn: Any = None) -> None:
+        super().__init__(table, conn)
         self.fields: dict[str, Field] = {
             c.name: make_field(c, self.conn) for c in field_order(self.meta, self.mode)
         }
@@ -124,15 +144,12 @@ class CreateForm(FieldsForm):
     """
 
     kind = "create"
-
+    verb = "Create"
     mode = "create"
 
     def __init__(self, table: str, conn: Any = None) -> None:
         super().__init__(table, conn)
-        self.title = f"Create {self.meta.display_name or self.meta.logical_name}"
-        self.button = widgets.Button(description="Create", button_style="primary", icon="plus")
-        self.button.add_class("d365nb-submit")
-        self.button.on_click(lambda _b: self.submit())
+        self.button = submit_button("Create", "primary", "plus", self.submit)
         self._assemble(self.fields_box, self.button)
 
     def submit(self) -> str | None:
@@ -157,16 +174,11 @@ def record_picker(conn: Any, meta: Any) -> LookupPicker:
     return picker
 
 
-class RecordPickerForm(Form):
+class RecordPickerForm(TableForm):
     """Base of the get and delete forms: a table's metadata and a record picker."""
 
-    verb = ""
-
     def __init__(self, table: str, conn: Any = None) -> None:
-        super().__init__()
-        self.conn = current_connection(conn)
-        self.meta = self.conn.metadata.table(table)
-        self.title = f"{self.verb} {self.meta.display_name or self.meta.logical_name}"
+        super().__init__(table, conn)
         self.picker = record_picker(self.conn, self.meta)
 
 
@@ -174,20 +186,15 @@ class UpdateForm(FieldsForm):
     """Pick a record, edit its fields, save only what changed."""
 
     kind = "update"
-
+    verb = "Update"
     mode = "update"
 
     def __init__(self, table: str, conn: Any = None, record_id: str | None = None) -> None:
         super().__init__(table, conn)
-        self.title = f"Update {self.meta.display_name or self.meta.logical_name}"
         self.record_id: str | None = None
         self.picker = record_picker(self.conn, self.meta)
         self.picker.on_change(lambda value: value and self.load(value[1]))
-        self.button = widgets.Button(
-            description="Save changes", button_style="primary", icon="save"
-        )
-        self.button.add_class("d365nb-submit")
-        self.button.on_click(lambda _b: self.submit())
+        self.button = submit_button("Save changes", "primary", "save", self.submit)
         self._assemble(self.picker.widget, self.fields_box, self.button)
         if record_id:
             self.load(record_id)
@@ -277,15 +284,13 @@ class DeleteForm(RecordPickerForm):
 
     def __init__(self, table: str, conn: Any = None) -> None:
         super().__init__(table, conn)
-        self.button = widgets.Button(description="Delete…", button_style="danger", icon="trash")
-        self.button.add_class("d365nb-submit")
+        self.button = submit_button("Delete…", "danger", "trash", self.ask)
         self.question = widgets.HTML()
         self.confirm_button = widgets.Button(description="Yes, delete", button_style="danger")
         self.confirm_button.add_class("d365nb-confirm")
         self.cancel_button = widgets.Button(description="Cancel")
         self.confirm_box = widgets.HBox([self.question, self.confirm_button, self.cancel_button])
         self.confirm_box.layout.display = "none"
-        self.button.on_click(lambda _b: self.ask())
         self.confirm_button.on_click(lambda _b: self.confirm())
         self.cancel_button.on_click(lambda _b: self.cancel())
         self._assemble(self.picker.widget, self.button, self.confirm_box)
