@@ -200,6 +200,23 @@ def check_nested(definition: dict[str, Any], where: str = "") -> None:
             check_nested({**definition, "actions": inner}, path)
 
 
+# Logic Apps' "Nesting depth for actions" limit
+# (learn.microsoft.com/azure/logic-apps/logic-apps-limits-and-config#workflow-definition-limits).
+MAX_NESTING = 8
+
+
+def nesting_depth(actions: dict[str, Any]) -> int:
+    """How deep control actions nest: 0 for plain actions, 1 for an If / Foreach / Scope of
+    plain actions, and so on (an If's ``else`` branch counts as its own body)."""
+    deepest = 0
+    for action in actions.values():
+        bodies = [action.get("actions"), (action.get("else") or {}).get("actions")]
+        for body in bodies:
+            if isinstance(body, dict):
+                deepest = max(deepest, 1 + nesting_depth(body))
+    return deepest
+
+
 def iso_duration(seconds: float) -> str:
     """ISO 8601 duration, whole seconds rounded up (``90`` -> ``PT90S``, ``3600`` -> ``PT1H``)."""
     whole = max(1, math.ceil(seconds))
@@ -325,6 +342,13 @@ class _Builder:
         self.member_of = {m: sc.name for sc in self.scopes.values() for m in sc.members}
         self.else_of = {s.otherwise: s.name for s in flow.steps if s.otherwise in self.by_name}
         actions = self._sequence(self._units(flow.steps))
+        depth = nesting_depth(actions)
+        if depth > MAX_NESTING:  # each --if step with steps chained after it nests one deeper
+            self.problems.append(
+                f"its actions nest {depth} deep (If / Foreach / Scope inside each other) and "
+                f"Logic Apps allows {MAX_NESTING}: chain fewer steps after an --if, or give them "
+                "--after"
+            )
         if self.problems:
             raise FlowError(
                 f"cannot export flow {flow.name!r} to Logic Apps: " + "; ".join(self.problems)

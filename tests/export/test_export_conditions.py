@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from d365nb.flows import FlowError
-from d365nb.flows.export import check_nested, export
+from d365nb.flows.export import check_nested, export, nesting_depth
 from d365nb.flows.export_conditions import translate
 from d365nb.flows.export_expressions import NotExpressible
 from tests.support.export import ORG
@@ -323,3 +323,18 @@ def test_the_exported_condition_agrees_with_python(condition, record):
     except _Undefined:
         pytest.fail(f"{condition!r} on {record}: Python answers {expected}, the export errors")
     assert got == expected, (condition, record, expression)
+
+
+def test_a_chain_of_ifs_deeper_than_logic_apps_allows_is_refused(new_flow, assert_valid):
+    """Each --if step with steps chained after it nests one If deeper; Logic Apps allows 8
+    levels (https://learn.microsoft.com/azure/logic-apps/logic-apps-limits-and-config)."""
+
+    def chain(levels: int):
+        flow = new_flow(f"deep{levels}").on_created("leads", every="1m")
+        for i in range(levels):
+            flow.step(f"s{i}", 'create tasks subject="x"', when=f"trigger['statuscode'] != {i}")
+        return flow
+
+    assert nesting_depth(exported(chain(8), assert_valid)["actions"]) == 8
+    with pytest.raises(FlowError, match="nest 9 deep .* Logic Apps allows 8"):
+        export(chain(9), org=ORG)
