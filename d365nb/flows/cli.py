@@ -104,12 +104,12 @@ def _fail(command: str, message: str, code: int = 2) -> int:
 
 def connect(org: str | None, sandbox: bool) -> Any:
     """The connection ``flow run`` works on (the token never reaches output)."""
-    import d365nb
+    from d365nb.client.api import connect
 
     if sandbox:
-        return d365nb.connect("sandbox", alias="sandbox")
+        return connect("sandbox", alias="sandbox")
     token = os.environ.get(TOKEN_ENV) or None
-    return d365nb.connect(org, token=token) if token else d365nb.connect(org)
+    return connect(org, token=token) if token else connect(org)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -1,11 +1,14 @@
 """Columns and writes the fidelity corpus needed beyond the first schema: address composites,
-account's originating lead, and activity parties sent as a collection on update.
+the originating lead of account and contact, and activity parties sent as a collection on update.
 
 Address composites (Address1_Composite, "Shows the complete primary address.", read-only Memo):
 https://learn.microsoft.com/power-apps/developer/data-platform/reference/entities/contact
 and https://learn.microsoft.com/power-apps/developer/data-platform/webapi/retrieve-entity-using-web-api
 OriginatingLeadId (account, IsValidForUpdate False, targets lead):
 https://learn.microsoft.com/dynamics365/customer-engagement/web-api/account
+OriginatingLeadId (contact, writable, targets lead, relationship contact_originating_lead):
+"Contact table/entity reference (Microsoft Dynamics 365)", MicrosoftDocs/dynamics-365-customer-engagement
+ce/developer/entities/contact.md
 Activity parties on update ("a special scenario that is possible only with activityparty"):
 https://learn.microsoft.com/power-apps/developer/data-platform/webapi/associate-disassociate-entities-using-web-api
 """
@@ -52,6 +55,20 @@ def test_account_binds_its_originating_lead_on_create_only(empty_api) -> None:
     assert r.status_code == 400, r.text
     row = empty_api.get(f"accounts({id})?$select=_originatingleadid_value").json()
     assert row["_originatingleadid_value"] == lead
+
+
+def test_contact_keeps_its_originating_lead_which_lists_it(empty_api) -> None:
+    lead = create(empty_api, "leads", {"lastname": "Prospect"})
+    other = create(empty_api, "leads", {"lastname": "Other"})
+    bind = {"originatingleadid@odata.bind": f"leads({lead})"}
+    id = create(empty_api, "contacts", {"lastname": "Converted", **bind})
+    r = empty_api.patch(f"contacts({id})", json={"originatingleadid@odata.bind": f"leads({other})"})
+    assert r.status_code == 204, r.text  # writable on contact, unlike account's
+    row = empty_api.get(f"contacts({id})?$select=_originatingleadid_value").json()
+    assert row["_originatingleadid_value"] == other
+    listed = empty_api.get(f"leads({other})/contact_originating_lead?$select=lastname").json()
+    assert [c["lastname"] for c in listed["value"]] == ["Converted"]
+    assert empty_api.get(f"leads({lead})/contact_originating_lead").json()["value"] == []
 
 
 def _parties(client, email: str) -> list[tuple[str, int]]:

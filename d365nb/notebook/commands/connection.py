@@ -114,7 +114,7 @@ def _sign_in_flags(options: Namespace) -> list[str]:
 
 def cmd_connect(magic: Any, options: Namespace, cell: str | None) -> None:
     """Open a connection, register it under its alias and make it current."""
-    import d365nb
+    from d365nb.client.api import connect
     from d365nb.client.registry import connections
 
     raw_token = options.token
@@ -152,7 +152,7 @@ def cmd_connect(magic: Any, options: Namespace, cell: str | None) -> None:
             sandbox_options["db"] = _resolved(db)
         if sandbox_options:
             kwargs["sandbox_options"] = sandbox_options
-        conn = d365nb.connect("sandbox", alias=options.alias, **kwargs)
+        conn = connect("sandbox", alias=options.alias, **kwargs)
     else:
         if options.data:
             raise UsageError("%d365 connect: --data applies to the sandbox only")

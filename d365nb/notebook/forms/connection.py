@@ -244,9 +244,9 @@ def _clock(seconds: float) -> str:
 
 
 def _connect(target: str, **kwargs: Any) -> Any:
-    import d365nb
+    from d365nb.client.api import connect
 
-    return d365nb.connect(target, **kwargs)
+    return connect(target, **kwargs)
 
 
 def _register(conn: Any, alias: str | None) -> None:
