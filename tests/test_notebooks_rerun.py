@@ -27,7 +27,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
+
+from tests.support.notebooks import kernel_client
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
@@ -71,9 +72,7 @@ def shown(cell) -> str:
 def run_all(path: Path) -> nbformat.NotebookNode:
     """Restart kernel and run all: a fresh kernel, every cell in order, in the notebook's folder."""
     nb = nbformat.read(path, as_version=4)
-    NotebookClient(
-        nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
-    ).execute()
+    kernel_client(nb, path.parent, timeout=180).execute()
     return nb
 
 

@@ -8,7 +8,8 @@ import json
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
+
+from tests.support.notebooks import kernel_client
 
 CELLS = [
     "%load_ext d365nb\n%d365 connect sandbox --alias kernel",
@@ -49,9 +50,7 @@ MARKERS = ("FLOW-STDOUT", "FLOW-STDERR", "FLOW-DISPLAY", "FLOW-ERROR")
 @pytest.mark.slow
 def test_steps_run_while_a_cell_is_busy_and_never_write_into_it(tmp_path):
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in CELLS])
-    client = NotebookClient(
-        nb, timeout=90, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
-    )
+    client = kernel_client(nb, tmp_path, timeout=90)
     client.execute()
     outputs = [json.dumps(c.outputs) for c in nb.cells]
     for marker in MARKERS:

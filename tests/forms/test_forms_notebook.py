@@ -8,7 +8,8 @@ import shutil
 from pathlib import Path
 
 import nbformat
-from nbclient import NotebookClient
+
+from tests.support.notebooks import kernel_client
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -18,9 +19,7 @@ def test_forms_notebook_runs_with_fallbacks_and_no_token(tmp_path, monkeypatch, 
     monkeypatch.setenv("D365NB_SANDBOX_TOKEN", sandbox_handle.token)
     shutil.copy(ROOT / "notebooks" / "forms.ipynb", tmp_path / "forms.ipynb")
     nb = nbformat.read(tmp_path / "forms.ipynb", as_version=4)
-    NotebookClient(
-        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
-    ).execute()
+    kernel_client(nb, tmp_path, timeout=120).execute()
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     forms_shown = [

@@ -14,8 +14,8 @@ import nbformat
 import pandas as pd
 import pytest
 from IPython.core.error import UsageError
-from nbclient import NotebookClient
 
+from tests.support.notebooks import kernel_client
 from tests.support.shells import CellFailed as CellError
 from tests.support.shells import run_cell as run
 
@@ -179,9 +179,7 @@ def test_in_a_real_kernel_with_a_plot(tmp_path):
         ),
         nbformat.v4.new_code_cell("print(len(few))"),
     ]
-    client = NotebookClient(
-        nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
-    )
+    client = kernel_client(nb, tmp_path, timeout=180)
     client.execute()
     plot_outputs = nb.cells[1].outputs
     assert any("image/png" in o.get("data", {}) for o in plot_outputs)

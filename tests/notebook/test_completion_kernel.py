@@ -4,7 +4,7 @@ candidates, and plain Python code still completes as before."""
 
 from __future__ import annotations
 
-from jupyter_client.manager import start_new_kernel
+from tests.support.notebooks import blocking_kernel
 
 
 def _complete(kc, code: str) -> list[str]:
@@ -15,7 +15,7 @@ def _complete(kc, code: str) -> list[str]:
 
 
 def test_kernel_completion_offers_only_d365_candidates(tmp_path):
-    km, kc = start_new_kernel(kernel_name="python3", cwd=str(tmp_path))
+    km, kc = blocking_kernel(tmp_path)
     try:
         kc.execute_interactive(
             "%load_ext d365nb\n%d365 connect sandbox\n_ = %d365 list leads --top 1\n"
@@ -23,7 +23,7 @@ def test_kernel_completion_offers_only_d365_candidates(tmp_path):
             timeout=120,
         )
         assert _complete(kc, "%d365 li") == ["list"]
-        assert _complete(kc, "%d365 list leads --select fulln") == ["fullname"]
+        assert _complete(kc, "%d365 list leads --select fulln") == ["fullname", "yomifullname"]
         assert _complete(kc, "%d365 create tasks prioritycode=") == ["Low", "Normal", "High"]
         assert _complete(kc, '%d365 list leads --filter "statuscode eq 1 ') == ["and", "or", "not"]
         tables = _complete(kc, "%d365 list ")

@@ -11,7 +11,8 @@ import subprocess
 from pathlib import Path
 
 import nbformat
-from nbclient import NotebookClient
+
+from tests.support.notebooks import kernel_client
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOK = REPO / "notebooks" / "explore.ipynb"
@@ -26,8 +27,8 @@ def _untracked() -> set[str]:
 
 
 def _run(nb, cwd: Path) -> None:
-    NotebookClient(
-        nb, timeout=240, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}
+    kernel_client(
+        nb, cwd, timeout=240
     ).execute()  # raises CellExecutionError if any untagged cell fails
 
 
@@ -50,7 +51,9 @@ def test_explore_notebook_runs_and_leaves_nothing_behind():
     }  # fmt: skip
     assert left == set()
 
-    by_source = {cell.source.split("\n", 1)[0]: cell for cell in nb.cells if cell.cell_type == "code"}
+    by_source = {
+        cell.source.split("\n", 1)[0]: cell for cell in nb.cells if cell.cell_type == "code"
+    }
     everything = "\n".join(_text(c) for c in nb.cells if c.cell_type == "code")
     assert "d365 is this connection" in everything
     assert "Dataverse(url=" in everything  # the d365 name
@@ -80,8 +83,10 @@ def _session_notebook(db: Path, marker: Path) -> nbformat.NotebookNode:
         cells=[
             cell(f"%load_ext d365nb\n%d365 connect sandbox --db {db}"),
             cell("print(type(d365).__name__, d365.alias)"),
-            cell("first = d365.sandbox\nbefore = d365.list('leads', select='lastname', "
-                 "filter=\"lastname eq 'Persisted'\")\nprint('persisted rows:', len(before))"),
+            cell(
+                "first = d365.sandbox\nbefore = d365.list('leads', select='lastname', "
+                "filter=\"lastname eq 'Persisted'\")\nprint('persisted rows:', len(before))"
+            ),
             cell("if not len(before):\n    d365.create('leads', {'lastname': 'Persisted'})"),
             cell(f"%d365 connect sandbox --db {db}"),
             cell("print('same sandbox:', d365.sandbox is first)"),

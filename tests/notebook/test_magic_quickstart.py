@@ -8,7 +8,8 @@ import re
 from pathlib import Path
 
 import nbformat
-from nbclient import NotebookClient
+
+from tests.support.notebooks import kernel_client
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "quickstart.ipynb"
 
@@ -49,9 +50,7 @@ def test_quickstart_runs_and_leaks_no_token(tmp_path):
             f"pathlib.Path({str(token_file)!r}).write_text(d365nb.connections.get('sandbox').sandbox.token)"
         )
     )
-    client = NotebookClient(
-        nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
-    )
+    client = kernel_client(nb, tmp_path, timeout=180)
     client.execute()  # raises CellExecutionError if any cell fails
 
     token = token_file.read_text()

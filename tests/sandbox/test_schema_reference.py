@@ -66,6 +66,36 @@ def test_documented_column_is_served_with_its_documented_type(api, table, column
     ]
 
 
+# Columns transcribed later from their pages (table, column, AttributeType, MaxLength,
+# DisplayName, valid for create - False in the read-only section):
+# https://learn.microsoft.com/power-apps/developer/data-platform/reference/entities/systemuser
+# https://learn.microsoft.com/power-apps/developer/data-platform/reference/entities/team
+# https://learn.microsoft.com/power-apps/developer/data-platform/reference/entities/contact
+# https://learn.microsoft.com/dynamics365/customerengagement/on-premises/developer/entities/lead
+COMPLETED = [
+    ("systemuser", "address2_line1", "String", 1024, "Other Street 1", True),
+    ("systemuser", "address2_postalcode", "String", 40, "Other ZIP/Postal Code", True),
+    ("systemuser", "address2_latitude", "Double", None, "Address 2: Latitude", True),
+    ("team", "sharelinkqualifier", "String", 1250, "Share Link Qualifier", False),
+    ("team", "systemmanaged", "Boolean", None, "Is System Managed", False),
+    ("contact", "yomifullname", "String", 450, "Yomi Full Name", False),
+    ("lead", "yomifullname", "String", 450, "Yomi Full Name", False),
+]
+
+
+@pytest.mark.parametrize(("table", "column", "kind", "length", "display", "create"), COMPLETED)
+def test_completed_column_is_served_as_its_page_states(
+    api, table, column, kind, length, display, create
+):
+    resp = api.get(f"EntityDefinitions(LogicalName='{table}')/Attributes(LogicalName='{column}')")
+    assert resp.status_code == 200, resp.text
+    attr = resp.json()
+    assert attr["AttributeType"] == kind
+    assert attr.get("MaxLength") == length
+    assert attr["DisplayName"]["UserLocalizedLabel"]["Label"] == display
+    assert attr["IsValidForCreate"] is create
+
+
 def test_option_values_and_labels_are_the_documented_ones():
     tables = schema.load()
     industry = {o.value: o.label for o in tables["account"].columns["industrycode"].options}
