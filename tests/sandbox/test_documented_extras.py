@@ -151,3 +151,16 @@ def test_owning_user_and_team_follow_the_owner(empty_api) -> None:
     )
     assert r.status_code == 204, r.text
     assert _owners(empty_api, id) == (me, me, None)
+
+
+def test_email_lookups_navigate_by_the_pages_suffixed_names(empty_api) -> None:
+    """The email page's many-to-one relationships: lk_email_createdby's
+    ReferencingEntityNavigationPropertyName is ``createdby_email`` (likewise modifiedby_email,
+    owninguser_email, transactioncurrencyid_email, ...):
+    https://learn.microsoft.com/power-apps/developer/data-platform/reference/entities/email"""
+    id = create(empty_api, "emails", {"subject": "Hello"})
+    r = empty_api.get(f"emails({id})?$select=subject&$expand=createdby_email($select=fullname)")
+    assert r.status_code == 200, r.text
+    assert "fullname" in r.json()["createdby_email"]
+    r = empty_api.get(f"emails({id})?$select=subject&$expand=createdby($select=fullname)")
+    assert r.status_code == 400 and "createdby" in r.json()["error"]["message"]
