@@ -52,9 +52,11 @@ def translate(condition: str, steps: StepResolver, loop: str | None = None) -> d
     text = condition.strip()
     try:
         tree = ast.parse(text, mode="eval")
+        row = _Translator(text, steps, loop).condition(tree.body)
     except SyntaxError as err:
         raise NotExpressible(f"it is not a Python expression ({err.msg})") from None
-    row = _Translator(text, steps, loop).condition(tree.body)
+    except (RecursionError, MemoryError):  # e.g. thousands of `not`: Python's own limit
+        raise NotExpressible("it nests too deeply for a condition") from None
     # The designer always writes a group at the top, one row being {"and": [row]}.
     return row if set(row) & {"and", "or"} else {"and": [row]}
 

@@ -109,10 +109,14 @@ REFUSED = {  # condition -> the reason the error gives
     "trigger['a'] == b'x'": "bytes literal",
     "os.system('x') == 0": "is a call",
     "trigger.keys == 1": "is an attribute",
+    "not " * 3000 + "trigger['a']": "nests too deeply",
+    "(" * 300 + "trigger['a']" + ")" * 300: "not a Python expression",
+    "trigger['a'] == " + "9" * 5000: "not a Python expression",
+    "trigger['\x00'] == 1": "not a Python expression",
 }
 
 
-@pytest.mark.parametrize(("condition", "reason"), REFUSED.items())
+@pytest.mark.parametrize(("condition", "reason"), REFUSED.items(), ids=[c[:40] for c in REFUSED])
 def test_what_a_condition_cannot_say_is_refused_naming_the_part(condition, reason):
     with pytest.raises(NotExpressible, match=reason):
         translate(condition, steps)
