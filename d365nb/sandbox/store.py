@@ -95,6 +95,19 @@ def storage_columns(table: Table) -> list[str]:
     return names
 
 
+def _column_defs(table: Table) -> dict[str, str]:
+    """Storage column name -> its SQL definition (see `storage_columns`)."""
+    defs: dict[str, str] = {}
+    for col in table.columns.values():
+        if col.name == table.primary_id:
+            defs[col.name] = f'"{col.name}" TEXT NOT NULL PRIMARY KEY'
+            continue
+        defs[col.name] = f'"{col.name}" {_SQL_TYPES[col.type]}'
+        if col.type in LOOKUP_TYPES:
+            defs[f"{col.name}__type"] = f'"{col.name}__type" TEXT'
+    return defs
+
+
 def indexed_columns(table: Table) -> list[str]:
     """Columns that get an index `(column, primary key)`; the key makes keyset paging index-only."""
     wanted = {"createdon", "modifiedon", "statecode", "statuscode", "versionnumber"}
@@ -182,17 +195,10 @@ class Store:
             f"CREATE TABLE IF NOT EXISTS {META} (key TEXT PRIMARY KEY, value TEXT)",
         ]
         for table in self.schema.values():
-            defs = []
-            for col in table.columns.values():
-                sql_type = _SQL_TYPES[col.type]
-                if col.name == table.primary_id:
-                    defs.append(f'"{col.name}" TEXT NOT NULL PRIMARY KEY')
-                    continue
-                defs.append(f'"{col.name}" {sql_type}')
-                if col.type in LOOKUP_TYPES:
-                    defs.append(f'"{col.name}__type" TEXT')
+            defs = _column_defs(table)
             name = table.logical_name
-            stmts.append(f'CREATE TABLE IF NOT EXISTS "{name}" ({", ".join(defs)})')
+            stmts.append(f'CREATE TABLE IF NOT EXISTS "{name}" ({", ".join(defs.values())})')
+            stmts.extend(self._added_columns(name, defs))
             for col in indexed_columns(table):
                 stmts.append(
                     f'CREATE INDEX IF NOT EXISTS "ix_{name}_{col}" ON "{name}" '
@@ -217,6 +223,15 @@ class Store:
                     )
         for stmt in stmts:
             self.conn.execute(stmt)
+
+    def _added_columns(self, name: str, defs: dict[str, str]) -> list[str]:
+        """``ALTER TABLE ... ADD COLUMN`` for the columns a database made by an earlier
+        d365nb lacks (a reopened ``--db``: the shipped tables gain documented columns between
+        versions). Existing rows read them as null, as Dataverse's do for a new column."""
+        have = {row[1] for row in self.conn.execute(f'PRAGMA table_info("{name}")')}
+        if not have:  # a new table: CREATE TABLE makes it whole
+            return []
+        return [f'ALTER TABLE "{name}" ADD COLUMN {d}' for c, d in defs.items() if c not in have]
 
     def columns(self, table: str) -> list[str]:
         """Storage column names of `table` (see `storage_columns`)."""
