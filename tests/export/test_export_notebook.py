@@ -26,7 +26,9 @@ def test_export_notebook_exports_valid_definitions(tmp_path, monkeypatch, valida
     outputs = {c.source: text_of(c) for c in code}
     everything = "\n".join(outputs.values())
     assert "INVALID" not in everything
-    assert everything.count("valid Logic Apps workflow definition") == 4
+    assert everything.count("valid Logic Apps workflow definition") == 5
+    # The --if step's condition, as the designer writes it.
+    assert '"contains": [' in everything and "\"@triggerBody()?['subject']\"" in everything
     out = Path(text_of(code[-1]).split("OUT", 1)[1].split()[0])
     assert f"exported to {out}/lead_to_task.logicapp.json" in everything
     assert not (tmp_path / "lead_to_task.logicapp.json").exists()  # not beside the notebook
