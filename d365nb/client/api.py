@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import os
 import threading
 import weakref
@@ -208,6 +209,8 @@ class _Connection(Operations):
             import ssl
 
             return ssl.create_default_context(cafile=str(self.verify))
+        if self.verify is True:
+            return default_tls()
         return self.verify
 
     @property
@@ -557,6 +560,14 @@ class _Exchange:
             yield
         except D365Error as exc:
             self.answer = exc
+
+
+@functools.cache
+def default_tls() -> Any:
+    """The TLS context of ``verify=True``, made once per process and shared by every
+    connection: httpx would otherwise load the whole CA bundle again for each client (~30 ms a
+    connection). Same trust as httpx's default (its bundle, ``SSL_CERT_FILE``/``SSL_CERT_DIR``)."""
+    return httpx.create_ssl_context()
 
 
 def _warn_truncated(frame: pd.DataFrame, stacklevel: int) -> pd.DataFrame:

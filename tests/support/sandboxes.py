@@ -23,6 +23,7 @@ import httpx
 import pytest
 
 from d365nb import sandbox as sandbox_module
+from d365nb.client.api import default_tls
 
 ODATA_HEADERS = {
     "Accept": "application/json",
@@ -38,7 +39,7 @@ def api_client(handle) -> httpx.Client:
         base_url=handle.api,
         headers={**ODATA_HEADERS, "Authorization": f"Bearer {handle.token}"},
         timeout=30,
-        verify=handle.ca or True,
+        verify=handle.ca or default_tls(),  # one CA-bundle load per process, not per client
     )
 
 

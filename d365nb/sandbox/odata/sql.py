@@ -161,11 +161,16 @@ class FilterCompiler:
             joiner = " AND " if isinstance(node, And) else " OR "
             return "(" + joiner.join(self.compile(p) for p in _chain(node)) + ")"
         if isinstance(node, Not):
-            if _has_query_function(node.operand):
+            # `not not ... x` is checked and compiled as one run: checking each level's subtree
+            # again made a deep chain quadratic.
+            depth, inner = 0, node
+            while isinstance(inner, Not):
+                depth, inner = depth + 1, inner.operand
+            if _has_query_function(inner):
                 # Dataverse cannot negate its query functions (query-data-web-api doc,
                 # "Limitations of query functions"); each has a negated companion instead.
                 raise ODataError(NOT_QUERY_FUNCTION)
-            return f"(NOT {self.compile(node.operand)})"
+            return "(NOT " * depth + self.compile(inner) + ")" * depth
         if isinstance(node, Compare):
             return self._compare(node)
         if isinstance(node, Call):
