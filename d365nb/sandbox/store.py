@@ -87,16 +87,11 @@ def sequence_of(guid: str) -> int | None:
 
 def storage_columns(table: Table) -> list[str]:
     """SQLite column names of a table: every attribute, plus `<attr>__type` after each lookup."""
-    names: list[str] = []
-    for col in table.columns.values():
-        names.append(col.name)
-        if col.type in LOOKUP_TYPES:
-            names.append(f"{col.name}__type")
-    return names
+    return list(_column_defs(table))
 
 
 def _column_defs(table: Table) -> dict[str, str]:
-    """Storage column name -> its SQL definition (see `storage_columns`)."""
+    """Storage column name -> its SQL definition, in `storage_columns` order."""
     defs: dict[str, str] = {}
     for col in table.columns.values():
         if col.name == table.primary_id:
@@ -133,7 +128,8 @@ def sparse_lookups(table: Table) -> list[str]:
 _SPARSE_LOOKUPS = frozenset({"createdonbehalfby", "modifiedonbehalfby", "masterid"})
 
 # System lookups that nearly every row shares or leaves empty (the business unit, the base
-# currency, delegates, merge masters): an index on them would only slow every insert.
+# currency, delegates, merge masters): a full index on them would only slow every insert. The
+# mostly-empty ones get a partial index instead (`sparse_lookups`).
 _UNINDEXED_LOOKUPS = frozenset(
     {
         "owningbusinessunit",
