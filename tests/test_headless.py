@@ -3,6 +3,7 @@ action cells, sharing the notebook's checkpoint and run history; ``d365nb flow r
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -84,6 +85,30 @@ def test_reads_trigger_lines_and_action_cells_only(tmp_path):
     ]
     [(name, line, body)] = cells.actions
     assert (name, line) == ("handoff", "handoff create_task") and body.startswith("subject =")
+
+
+def test_reads_what_nbformat_reads_and_older_versions_through_it(tmp_path):
+    """Version 4 files are read as plain JSON (multi-line sources stored as lists of lines);
+    a version 3 notebook still goes through nbformat's conversion."""
+    path = write_notebook(tmp_path / "nb.ipynb", "x")
+    assert isinstance(json.loads(path.read_text())["cells"][3]["source"], list)
+    expected = [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+    cells = headless.read_notebook(path)
+    assert [body for _, _, body in cells.actions] == [expected[2].partition("\n")[2]]
+    old = nbformat.v3.new_notebook(
+        worksheets=[
+            nbformat.v3.new_worksheet(
+                cells=[
+                    nbformat.v3.new_code_cell(input="%d365 trigger old created leads --every 1h"),
+                    nbformat.v3.new_code_cell(input="%%d365 action old s\nprint(1)\n1"),
+                ]
+            )
+        ]
+    )
+    (tmp_path / "v3.ipynb").write_text(nbformat.writes(old, version=3))
+    cells = headless.read_notebook(tmp_path / "v3.ipynb")
+    assert cells.triggers == [("old", "old created leads --every 1h")]
+    assert cells.actions == [("old", "old s", "print(1)\n1")]
 
 
 def test_flows_built_headless_match_the_notebook_definition(tmp_path, d365):

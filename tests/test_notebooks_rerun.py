@@ -14,7 +14,11 @@ Asserted per notebook:
 * every live status view (``flow start``, ``flow status``) shows Stopped once the notebook has
   stopped the flow (the widget state nbclient records from the kernel's comm messages);
 * nothing new is left in the repository that git would track: files the runs create in the copy
-  are all git-ignored there, and ``git status`` of ``notebooks/`` is the same before and after.
+  are all git-ignored there, nothing is written beside the copy, and ``git status`` shows no new
+  file a notebook could leave (under ``notebooks/``, at the top level, saved data anywhere);
+* each run shows what the notebook is about and no sandbox token (``tests/support/
+  notebook_checks.py``: test-only cells appended to both runs, after the notebook's own cells
+  and left out of the comparison, and a check of each run), so no third kernel run is needed.
 """
 
 from __future__ import annotations
@@ -25,14 +29,15 @@ import subprocess
 from collections import Counter
 from pathlib import Path
 
-import nbformat
 import pytest
 
-from tests.support.notebooks import kernel_client
+from tests.support.notebook_checks import CHECKS
+from tests.support.notebooks import NotebookRun, assert_shows_no_token, run_all
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 WIDGETS = "application/vnd.jupyter.widget-state+json"
+SAVED_DATA = (".xlsx", ".parquet", ".csv", ".sqlite")
 
 _MASKS = [
     (r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}", "<guid>"),
@@ -69,13 +74,6 @@ def shown(cell) -> str:
     return "\n".join([streams, *rich])
 
 
-def run_all(path: Path) -> nbformat.NotebookNode:
-    """Restart kernel and run all: a fresh kernel, every cell in order, in the notebook's folder."""
-    nb = nbformat.read(path, as_version=4)
-    kernel_client(nb, path.parent, timeout=180).execute()
-    return nb
-
-
 def status_views(nb) -> list[str]:
     """The final HTML of every flow status widget (nbclient keeps the last state it was sent)."""
     state = nb.metadata.get("widgets", {}).get(WIDGETS, {}).get("state", {})
@@ -83,12 +81,18 @@ def status_views(nb) -> list[str]:
     return [v for v in values if isinstance(v, str) and v.startswith("<div><b>flow ")]
 
 
-def untracked_in_notebooks() -> list[str]:
+def left_in_repo() -> list[str]:
+    """Untracked files a notebook could leave in the repository: under ``notebooks/``, at the
+    top level, or saved data anywhere (others may add other files to a shared tree meanwhile)."""
     result = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=all", "--", "notebooks"],
+        ["git", "status", "--porcelain", "--untracked-files=all"],
         cwd=REPO, capture_output=True, text=True, check=True,
     )  # fmt: skip
-    return sorted(line for line in result.stdout.splitlines() if line.startswith("??"))
+    untracked = [line[3:] for line in result.stdout.splitlines() if line.startswith("??")]
+    return sorted(
+        f for f in untracked
+        if f.startswith("notebooks/") or "/" not in f or f.endswith(SAVED_DATA)
+    )  # fmt: skip
 
 
 def git_ignores(relative: str) -> bool:
@@ -102,25 +106,39 @@ def files_under(folder: Path) -> set[str]:
     return {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()}
 
 
+def rerun(notebook: Path, scratch: Path) -> tuple[NotebookRun, NotebookRun]:
+    """Run ``notebook`` twice, each run with its test-only cells and checked by itself."""
+    checks = CHECKS[notebook.name]
+    runs = []
+    for _ in range(2):
+        run = run_all(notebook, checks.test_cells(), scratch)
+        assert_shows_no_token(run)
+        checks.check(run)
+        runs.append(run)
+    return runs[0], runs[1]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_reruns_with_the_same_results_and_leaves_nothing_tracked(tmp_path, notebook):
     assert NOTEBOOKS, "no notebooks found"
-    before_repo = untracked_in_notebooks()
-    work = tmp_path / "notebooks"
+    assert sorted(CHECKS) == [p.name for p in NOTEBOOKS], "a notebook without its checks"
+    before_repo = left_in_repo()
+    work, scratch = tmp_path / "notebooks", tmp_path / "scratch"
+    scratch.mkdir()
     # The notebooks as cloned: the developer's own local flow state is not part of them.
     shutil.copytree(REPO / "notebooks", work, ignore=shutil.ignore_patterns(".d365nb", ".ipynb*"))
     copied = files_under(work)
-    path = work / notebook.name
 
-    first, second = run_all(path), run_all(path)
+    first, second = rerun(work / notebook.name, scratch)
 
-    code = [i for i, c in enumerate(first.cells) if c.cell_type == "code"]
+    own = first.nb.cells[: first.own]  # the test-only cells that follow may differ by design
+    code = [i for i, c in enumerate(own) if c.cell_type == "code"]
     notices = []
     for i in code:
-        source = first.cells[i].source
-        one = Counter(mask(shown(first.cells[i])).splitlines())
-        two = Counter(mask(shown(second.cells[i])).splitlines())
+        source = own[i].source
+        one = Counter(mask(shown(own[i])).splitlines())
+        two = Counter(mask(shown(second.nb.cells[i])).splitlines())
         if source.startswith("%d365 flow start"):
             extra = [line for line in two if NOTICE.match(line)]
             notices += extra
@@ -131,18 +149,18 @@ def test_notebook_reruns_with_the_same_results_and_leaves_nothing_tracked(tmp_pa
     # Each flow the notebook starts says once, on the second run, that the first run's
     # checkpoint (another organisation: a new embedded sandbox) was not applied.
     started = [
-        first.cells[i].source.split()[3]
-        for i in code
-        if first.cells[i].source.startswith("%d365 flow start")
+        own[i].source.split()[3] for i in code if own[i].source.startswith("%d365 flow start")
     ]
     assert sorted(NOTICE.match(n).group(1) for n in notices) == sorted(started)
 
-    if any(first.cells[i].source.startswith("%d365 flow stop") for i in code):
-        for nb in (first, second):
-            views = status_views(nb)
+    if any(own[i].source.startswith("%d365 flow stop") for i in code):
+        for run in (first, second):
+            views = status_views(run.nb)
             assert views, "the notebook showed no live status view"
             assert all(">Stopped<" in v and ">Running<" not in v for v in views), views
 
     created = files_under(work) - copied
     assert [f for f in sorted(created) if not git_ignores(f)] == []
-    assert untracked_in_notebooks() == before_repo
+    beside = {p.name for p in tmp_path.iterdir()} - {work.name, scratch.name}
+    assert beside == set(), "a run wrote beside the notebooks' folder"
+    assert left_in_repo() == before_repo

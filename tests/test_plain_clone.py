@@ -1,7 +1,10 @@
 """A plain clone is the whole product: nothing reads or names a path outside the repository.
 
 The repository is copied alone into a temporary folder (no sibling folders) and the export tests
-and the export notebook (which validate against the Logic Apps schema) run there.
+that read files run there: the export notebook (in a kernel importing the copy's package) and the
+golden exports, which between them read the notebook, the golden files and the Logic Apps schema
+(through the package and through the tests' validator). The other export tests build and check
+definitions in memory, so running them in the copy would prove nothing more.
 """
 
 from __future__ import annotations
@@ -17,13 +20,19 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 TEXT_SUFFIXES = {".py", ".ipynb", ".md", ".toml", ".cfg", ".txt", ".json", ".yml", ".yaml", ""}
+# The export tests that read files: notebooks/export.ipynb (run in a kernel, validated with the
+# schema), and the golden files plus the package's schema (`wdl_schema.problems`).
+FILE_READING_EXPORT_TESTS = ("test_export_notebook.py", "test_export_golden.py")
 
 
 def tracked_files() -> list[Path]:
     """The files a clone would have (tracked, plus new ones not ignored)."""
     out = subprocess.run(
         ["git", "ls-files", "-co", "--exclude-standard"],
-        cwd=REPO, capture_output=True, text=True, check=True,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     return [REPO / line for line in out.splitlines() if (REPO / line).is_file()]
 
@@ -63,15 +72,35 @@ def test_export_tests_and_notebook_pass_in_a_copy_with_no_siblings(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(alone)}
     where = subprocess.run(
         [sys.executable, "-c", "import d365nb; print(d365nb.__file__)"],
-        cwd=alone, env=env, capture_output=True, text=True, check=True,
+        cwd=alone,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     assert Path(where).is_relative_to(alone)
+    reading_files = [f"tests/export/{name}" for name in FILE_READING_EXPORT_TESTS]
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
-         "tests/export"],
-        cwd=alone, env=env, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:randomly",
+            *reading_files,
+        ],
+        cwd=alone,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     tail = "\n".join(run.stdout.splitlines()[-15:])
     assert run.returncode == 0, tail
     assert re.search(r"\b\d+ passed\b", tail) and "error" not in tail.lower(), tail
-    assert (alone / "tests" / "export" / "test_export_notebook.py").exists()
+    assert "skipped" not in tail and "deselected" not in tail, tail  # all of them ran
+    for name in FILE_READING_EXPORT_TESTS:
+        assert (alone / "tests" / "export" / name).exists()

@@ -1,12 +1,12 @@
 """Run a notebook's flows without Jupyter: ``d365nb flow run notebook.ipynb``.
 
-The notebook is read with nbformat, never executed: its ``%d365 trigger ...`` lines and
-``%%d365 action ...`` / ``%%d365 scope ...`` cells go through the very code a kernel's magics
-run (`d365nb.flows.cells`), so the flows built here have the same definitions - and
-therefore the same checkpoint signatures - as in the notebook. State and run history live in
-the notebook's ``.d365nb/flows.sqlite``, so a flow moves between notebook and terminal without
-missing or repeating an event: the terminal resumes from the notebook's watermark and runs
-whatever the notebook left queued.
+The notebook is read, never executed (as JSON; versions before 4 through nbformat):
+its ``%d365 trigger ...`` lines and ``%%d365 action ...`` / ``%%d365 scope ...`` cells go through
+the very code a kernel's magics run (`d365nb.flows.cells`), so the flows built here have the
+same definitions - and therefore the same checkpoint signatures - as in the notebook. State and
+run history live in the notebook's ``.d365nb/flows.sqlite``, so a flow moves between notebook
+and terminal without missing or repeating an event: the terminal resumes from the notebook's
+watermark and runs whatever the notebook left queued.
 
 Other code cells are not run (they may create records, plot, ...): a Python step must be
 self-contained, with ``trigger``, ``d365``, ``steps`` and ``run`` in scope as in the notebook.
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -52,23 +53,57 @@ def _flow_name(line: str) -> str:
     return words[0] if words else ""
 
 
-def read_notebook(path: str | Path) -> NotebookFlows:
-    """The trigger lines and action cells of ``path`` (a one-line `FlowError` if unreadable)."""
+def _v4_cells(nb_path: Path) -> list[dict] | None:
+    """The cells of a version 4 notebook, read as plain JSON; None for anything else.
+
+    nbformat imports jsonschema, whose format extras (installed with Jupyter) build their
+    grammars at import: over a second at every ``flow run`` start, for a file whose cells are
+    all that is read here. Other versions and broken files still go through nbformat.
+    """
+    try:
+        data = json.loads(nb_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # ValueError covers bad JSON and bad UTF-8
+        return None
+    if not isinstance(data, dict) or data.get("nbformat") != 4:
+        return None
+    cells = data.get("cells")
+    if not isinstance(cells, list) or not all(isinstance(cell, dict) for cell in cells):
+        return None
+    return cells
+
+
+def _nbformat_cells(nb_path: Path) -> list[dict]:
+    """The cells as nbformat reads them (converting older versions), or a one-line error."""
     import nbformat
 
-    nb_path = Path(path)
-    if not nb_path.is_file():
-        raise FlowError(f"no notebook at {nb_path}")
     try:
-        nb = nbformat.read(nb_path, as_version=4)
+        return nbformat.read(nb_path, as_version=4).cells
     except Exception as err:  # JSON or format errors: one line
         reason = " ".join(str(err).split())[:200]
         raise FlowError(f"{nb_path} is not a readable notebook: {reason}") from None
+
+
+def _source(cell: dict) -> str:
+    """A cell's source: a string, or on disk often a list of lines (joined as nbformat does)."""
+    source = cell.get("source", "")
+    if isinstance(source, list):
+        return "".join(line for line in source if isinstance(line, str))
+    return source if isinstance(source, str) else ""
+
+
+def read_notebook(path: str | Path) -> NotebookFlows:
+    """The trigger lines and action cells of ``path`` (a one-line `FlowError` if unreadable)."""
+    nb_path = Path(path)
+    if not nb_path.is_file():
+        raise FlowError(f"no notebook at {nb_path}")
+    cells = _v4_cells(nb_path)
+    if cells is None:
+        cells = _nbformat_cells(nb_path)
     found = NotebookFlows(nb_path)
-    for cell in nb.cells:
+    for cell in cells:
         if cell.get("cell_type") != "code":
             continue
-        source = cell.get("source", "")
+        source = _source(cell)
         first, _, body = source.lstrip().partition("\n")
         if first.startswith(ACTION_PREFIX):  # a cell magic is the whole cell
             line = first[len(ACTION_PREFIX) :].strip()

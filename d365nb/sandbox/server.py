@@ -102,6 +102,9 @@ def build_org(
     """The organisation (schema, store with data, settings) without any server."""
     if data not in ("demo", "empty"):
         raise ValueError(f"data must be 'demo' or 'empty', not {data!r}")
+    # Settings are checked before any database work: a bad one costs nothing to refuse.
+    limiter = limits_module.Limiter(limits)
+    injector = faults_module.FaultInjector(faults, seed)
     tables = schema_module.load()
     if db:
         check_database_file(db)
@@ -124,8 +127,8 @@ def build_org(
         "seed": seed,
         "change_tracking_expiry_days": change_tracking_expiry_days,
     }
-    config["limiter"] = limits_module.Limiter(limits)
-    config["faults"] = faults_module.FaultInjector(faults, seed)
+    config["limiter"] = limiter
+    config["faults"] = injector
     return Org(
         schema=tables,
         store=store,

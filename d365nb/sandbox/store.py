@@ -494,6 +494,7 @@ class Store:
         pk = t.primary_id
         now = self.now()
         stored: list[dict[str, Any]] = []
+        values: list[tuple[Any, ...]] = []
         with self.lock:
             for source in rows:
                 row = dict(source)
@@ -506,11 +507,11 @@ class Store:
                     row["modifiedon"] = row["createdon"]
                 self._version += 1
                 row["versionnumber"] = self._version
-                stored.append({n: row.get(n) for n in names})
+                # map/zip run in C: a demo populate builds ~4,400 rows of up to ~190 columns.
+                values.append(tuple(map(row.get, names)))
+                stored.append(dict(zip(names, values[-1], strict=True)))
             with self.transaction():
-                self.conn.executemany(
-                    _insert_sql(table, names), [tuple(row.values()) for row in stored]
-                )
+                self.conn.executemany(_insert_sql(table, names), values)
             self._note_ids(row[pk] for row in stored)
             if table == CURRENCY:
                 self._rates.clear()

@@ -5,20 +5,26 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
 import pytest
 
 from d365nb.flows.export_arm import workflow_definition
 from tests.support.export import SCHEMA_PATH
 from tests.support.flows import d365, history, sandbox_handle, stop_flows
 
+if TYPE_CHECKING:
+    import jsonschema
+
 __all__ = ["d365", "history", "sandbox_handle"]
 
 
 @pytest.fixture(scope="session")
 def validator() -> jsonschema.Draft4Validator:
+    # Imported when first needed, not at collection: with the `format` extras Jupyter installs,
+    # importing jsonschema builds ~40 grammars (about a second in every test worker).
+    import jsonschema
+
     schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
     jsonschema.Draft4Validator.check_schema(schema)
     return jsonschema.Draft4Validator(schema)
@@ -29,6 +35,8 @@ def assert_valid(validator):
     """Validate a definition (or the one inside an ARM template); fail with the precise error."""
 
     def check(document: dict[str, Any]) -> dict[str, Any]:
+        import jsonschema
+
         definition = workflow_definition(document)
         errors = list(validator.iter_errors(definition))
         if errors:

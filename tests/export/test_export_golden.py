@@ -16,7 +16,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 
 from d365nb.flows.export import export
@@ -214,8 +213,7 @@ def test_legacy_export_has_the_shape_of_real_definitions(new_flow):
 
 def test_arm_template_has_the_deployment_template_structure():
     template = json.loads((GOLDEN / "arm-service-principal.json").read_text())
-    jsonschema.Draft4Validator.check_schema(ARM_STRUCTURE)
-    errors = list(jsonschema.Draft4Validator(ARM_STRUCTURE).iter_errors(template))
+    errors = _arm_structure_errors(template)
     assert not errors, errors[0].message
     # Every parameters('x') / variables('x') an ARM expression names is declared.
     arm_strings = [
@@ -242,8 +240,17 @@ def test_a_broken_arm_template_fails_the_structure_check():
     template = json.loads((GOLDEN / "arm-service-principal.json").read_text())
     template["parameters"]["clientSecret"]["defaultValue"] = "hunter2"
     del template["resources"][0]["apiVersion"]
-    errors = list(jsonschema.Draft4Validator(ARM_STRUCTURE).iter_errors(template))
+    errors = _arm_structure_errors(template)
     assert len(errors) == 2
+
+
+def _arm_structure_errors(template: dict[str, Any]) -> list[Any]:
+    # Imported here, not at collection: importing jsonschema with Jupyter's `format` extras
+    # costs about a second in every test worker (see tests/export/conftest.py).
+    import jsonschema
+
+    jsonschema.Draft4Validator.check_schema(ARM_STRUCTURE)
+    return list(jsonschema.Draft4Validator(ARM_STRUCTURE).iter_errors(template))
 
 
 def _strings(value: Any):

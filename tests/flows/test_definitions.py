@@ -5,6 +5,8 @@ the import graph (read with ``ast`` over ``d365nb/``)."""
 from __future__ import annotations
 
 import ast
+import functools
+from collections.abc import Iterator
 from pathlib import Path
 
 from d365nb.flows import definitions
@@ -77,17 +79,11 @@ def _module_name(path: Path) -> str:
 def _imports(path: Path) -> set[str]:
     """Modules ``path`` imports at run time (``if TYPE_CHECKING:`` blocks excluded)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    skip: set[int] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            skip.update(id(n) for child in node.body for n in ast.walk(child))
     found: set[str] = set()
     package = (
         _module_name(path).rsplit(".", 1)[0] if path.name != "__init__.py" else _module_name(path)
     )
-    for node in ast.walk(tree):
-        if id(node) in skip:
-            continue
+    for node in _run_time_statements(tree):
         if isinstance(node, ast.Import):
             found.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -101,6 +97,22 @@ def _imports(path: Path) -> set[str]:
     return found
 
 
+def _run_time_statements(node: ast.AST) -> Iterator[ast.AST]:
+    """The statements under ``node`` at any depth, without the bodies of ``if TYPE_CHECKING:``
+    (an import is a statement: expressions, most of a tree, need no visit)."""
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, ast.expr):
+            continue
+        yield child
+        if isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
+            for other in child.orelse:
+                yield other
+                yield from _run_time_statements(other)
+            continue
+        yield from _run_time_statements(child)
+
+
+@functools.cache  # one parse of the package serves every layering test (~1 s a build)
 def _graph() -> dict[str, set[str]]:
     return {
         _module_name(p): _imports(p) for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts

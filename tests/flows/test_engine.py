@@ -329,6 +329,11 @@ def test_pause_stops_polling_and_resume_picks_up_what_came_meanwhile(conn, histo
     flow.pause()
     wait_for(lambda: flow.state == "Paused")
     watcher = flow._watcher()
+    # A poll already under way when pause() came still finishes (and may find what it finds):
+    # wait for the loop to go round once after the pause before counting.
+    due = watcher.next_poll
+    flow.poll_now()
+    wait_for(lambda: watcher.next_poll != due, what="the poll under way to end")
     polls, due = watcher.polls, watcher.next_poll
     conn.create("leads", {})
     flow.poll_now()  # a paused flow wakes up but does not check its trigger

@@ -23,16 +23,24 @@ CELLS = [
     "trigger['leadid']",
     "%%d365 action k boom --if \"trigger['lastname'] == 'Boom'\"\nraise ValueError('FLOW-ERROR')",
     "%d365 flow start k",
-    # A busy cell: CPU-bound for 5 s, never giving the kernel a chance to run anything else.
+    # A busy cell: it does not return (the kernel runs nothing else) until both runs have ended,
+    # or 30 s. It blocks in time.sleep rather than burning CPU: busy is busy for Jupyter, and a
+    # spinning cell only slowed the engine it waits for. A flow that stalls while a cell is busy
+    # leaves the runs unfinished here, and the report below says so.
     "import time\nimport d365nb\n"
     "from datetime import UTC, datetime\n"
+    "from d365nb.flows import get_flow\n"
     "d365 = d365nb.connections.current\n"
     "calm = d365.create('leads', {'lastname': 'Calm'})\n"
     "boom = d365.create('leads', {'lastname': 'Boom'})\n"
     "print('CELL-BUSY')\n"
-    "t0 = time.monotonic()\n"
-    "while time.monotonic() - t0 < 5:\n"
-    "    sum(range(1000))\n"
+    "def both_ended():\n"
+    "    runs = get_flow('k').runs()\n"
+    "    ended = runs[runs.record_id.isin([calm, boom])].ended\n"
+    "    return len(ended) == 2 and bool(ended.notna().all())\n"
+    "deadline = time.monotonic() + 30\n"
+    "while not both_ended() and time.monotonic() < deadline:\n"
+    "    time.sleep(0.1)\n"
     "busy_until = datetime.now(UTC)",
     "from d365nb.flows import get_flow\n"
     "flow = get_flow('k')\n"

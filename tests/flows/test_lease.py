@@ -84,6 +84,13 @@ def holder_pid(store: Path) -> int | None:
     return row[0] if row else None
 
 
+def polled(store: Path) -> bool:
+    """The flow has polled once: its start point ("since now") is stored, so a lead created
+    from here on is new to it (one created while it was starting may count as existing)."""
+    row = read(store, "SELECT COUNT(*) FROM checks WHERE flow='leased'")
+    return row is not None and row[0] > 0
+
+
 def lease_expired(store: Path) -> bool:
     row = read(store, "SELECT expires FROM leases WHERE flow='leased'")
     return row is None or row[0] <= time.time()
@@ -113,19 +120,14 @@ def test_second_runner_is_refused_and_takes_over_once_the_holder_is_killed(
     others: list[subprocess.Popen] = []
     try:
         wait_for(lambda: holder_pid(store) == first.pid, timeout=60, what="the first runner")
+        wait_for(lambda: polled(store), timeout=60, what="the first runner's first poll")
 
-        # A second `d365nb flow run`: one line naming who holds the flow, exit 2, no start.
+        # A second `d365nb flow run` (started now; its answer is read below, so that its start
+        # overlaps the kernel's refusal and lead 1 - which it must not run either).
         second = runner(notebook, sandbox_handle, log)
         others.append(second)
-        out, err = second.communicate(timeout=60)
-        assert second.returncode == 2, (out, err)
-        line = err.strip()
-        assert "\n" not in line, err
-        assert line.startswith("d365nb flow run: flow leased is already running on host ")
-        assert f"{socket.gethostname()}, pid {first.pid}, since " in line
-        assert "running:" not in out  # it never said it was running
 
-        # A "kernel" (this process) is refused the same way, and its definition is untouched.
+        # A "kernel" (this process) is refused, and its definition is untouched.
         monkeypatch.setenv("D365NB_FLOW_LEASE_HEARTBEAT", HEARTBEAT)
         [kernel_flow] = headless.load_flows(notebook, d365)
         with pytest.raises(FlowError) as refused:
@@ -135,6 +137,15 @@ def test_second_runner_is_refused_and_takes_over_once_the_holder_is_killed(
         # Only the holder runs the flow.
         lead1 = d365.create("leads", {"subject": f"{tag} one", "lastname": "One"})
         wait_for(lambda: finished(store, lead1), timeout=60, what="the holder to run lead 1")
+
+        # The second runner: one line naming who holds the flow, exit 2, no start.
+        out, err = second.communicate(timeout=60)
+        assert second.returncode == 2, (out, err)
+        line = err.strip()
+        assert "\n" not in line, err
+        assert line.startswith("d365nb flow run: flow leased is already running on host ")
+        assert f"{socket.gethostname()}, pid {first.pid}, since " in line
+        assert "running:" not in out  # it never said it was running
         assert handled(log) == [(first.pid, lead1)]
 
         # SIGKILL: no cleanup, the lease stays in the file until it expires.
@@ -144,7 +155,9 @@ def test_second_runner_is_refused_and_takes_over_once_the_holder_is_killed(
         assert holder_pid(store) == first.pid
         # The next runner is started once the dead holder's lease has run out (started before,
         # it is refused like the second one - that refusal is checked above).
-        wait_for(lambda: lease_expired(store), timeout=30, what="the killed holder's lease to expire")
+        wait_for(
+            lambda: lease_expired(store), timeout=30, what="the killed holder's lease to expire"
+        )
         third = runner(notebook, sandbox_handle, log)
         others.append(third)
         wait_for(lambda: holder_pid(store) == third.pid, timeout=60, what="the takeover")

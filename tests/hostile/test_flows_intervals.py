@@ -10,6 +10,7 @@ https://learn.microsoft.com/azure/logic-apps/logic-apps-limits-and-config
 from __future__ import annotations
 
 import math
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -136,14 +137,17 @@ def test_headless_refuses_a_bad_interval_in_one_line(d365, tmp_path, every):
     )
 
 
-def test_flow_run_cli_refuses_a_bad_interval_with_exit_2(tmp_path):
+def test_flow_run_cli_refuses_a_bad_interval_with_exit_2(tmp_path, sandbox):
     notebook = notebook_with(tmp_path / "nb.ipynb", "0.1s")
+    # The session's sandbox as the organisation: `--sandbox` would build one with demo data in
+    # the child just to refuse the notebook.
     proc = subprocess.run(
-        [sys.executable, "-m", "d365nb.cli", "flow", "run", str(notebook), "--sandbox"],
+        [sys.executable, "-m", "d365nb.cli", "flow", "run", str(notebook), "--org", sandbox.url],
         capture_output=True,
         text=True,
         timeout=120,
         cwd=tmp_path,
+        env={**os.environ, "D365NB_TOKEN": sandbox.token},
     )
     assert proc.returncode == 2
     err = proc.stderr.strip()

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,12 @@ def kernel_client(nb: Any, cwd: Path, timeout: int = 120) -> NotebookClient:
         kernel_name="python3",
         resources={"metadata": {"path": str(cwd)}},
         kernel_manager_class=IpcKernelManager,
+        # A cell's reply (shell channel) can arrive well before its outputs (IOPub) when the
+        # machine is busy; nbclient's default waits 4 s for them, then drops whatever comes
+        # later with only a log warning - a printed line silently missing from a cell. Wait
+        # as long as a cell may run, and fail loudly if the outputs still do not come.
+        iopub_timeout=timeout,
+        raise_on_iopub_timeout=True,
     )
 
 
@@ -55,22 +62,58 @@ def blocking_kernel(cwd: Path) -> tuple[KernelManager, Any]:
     return km, kc
 
 
-def run_copy(notebook: Path, folder: Path, last_cell: str, timeout: int = 120) -> Any:
-    """Run a copy of ``notebook`` in ``folder`` (its working directory) with ``last_cell``
-    appended (a test-only cell, e.g. one printing the kernel's token); the executed notebook.
-    The saved notebook must carry no outputs (notebooks are committed clean)."""
-    stored = nbformat.read(notebook, as_version=4)
-    assert all(not c.get("outputs") for c in stored.cells if c.cell_type == "code")
-    work = folder / notebook.name
-    shutil.copy(notebook, work)
-    nb = nbformat.read(work, as_version=4)
-    nb.cells.append(nbformat.v4.new_code_cell(last_cell))
-    kernel_client(nb, folder, timeout).execute()
-    return nb
+@dataclass(frozen=True)
+class NotebookRun:
+    """One "restart kernel and run all" of a saved notebook with test-only cells appended."""
+
+    nb: Any  # the executed notebook: its own cells, then the test-only ones
+    folder: Path  # the kernel's working directory (where the notebook is)
+    own: int  # how many of the cells are the notebook's own
+    tokens: list[str]  # the token of every sandbox the kernel had open after the last cell
+
+    @property
+    def own_code(self) -> list[Any]:
+        return [c for c in self.nb.cells[: self.own] if c.cell_type == "code"]
+
+    @property
+    def test_cells(self) -> list[Any]:
+        """The appended cells, in order (the token probe last)."""
+        return self.nb.cells[self.own :]
 
 
-def code_cells(nb: Any) -> list[Any]:
-    return [c for c in nb.cells if c.cell_type == "code"]
+def run_all(
+    notebook: Path, test_cells: Iterable[Any], scratch: Path, timeout: int = 180
+) -> NotebookRun:
+    """Restart kernel and run all: ``notebook`` (in its own folder) in a fresh kernel, with
+    ``test_cells`` appended, then a probe writing the kernel's sandbox tokens to a file in
+    ``scratch`` (outside the notebook's folder), so no cell output carries them. The saved
+    notebook must carry no outputs (notebooks are committed clean)."""
+    nb = nbformat.read(notebook, as_version=4)
+    assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
+    own = len(nb.cells)
+    probe = scratch / "sandbox-tokens.txt"
+    probe.unlink(missing_ok=True)  # a run that stops early must not read the last run's
+    nb.cells += [*test_cells, nbformat.v4.new_code_cell(_token_probe(probe))]
+    kernel_client(nb, notebook.parent, timeout).execute()
+    return NotebookRun(nb, notebook.parent, own, probe.read_text().split())
+
+
+def _token_probe(path: Path) -> str:
+    return (
+        "import pathlib as _pathlib, d365nb as _d365nb\n"
+        f"_pathlib.Path({str(path)!r}).write_text('\\n'.join(\n"
+        "    c.sandbox.token for _, c in _d365nb.connections.items()\n"
+        "    if getattr(c, 'sandbox', None) is not None\n"
+        "))"
+    )
+
+
+def assert_shows_no_token(run: NotebookRun) -> None:
+    """The executed notebook (outputs, widget state, metadata) carries no sandbox token."""
+    assert run.tokens, "the kernel had no sandbox open"
+    assert all(len(token) >= 16 for token in run.tokens)
+    saved = nbformat.writes(run.nb)
+    assert not any(token in saved for token in run.tokens), "a sandbox token is shown"
 
 
 def text_of(cell: Any, html: bool = False) -> str:
