@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from d365nb.cli import main
 from d365nb.demo_cli import LEADS
 
@@ -28,6 +30,7 @@ def run_demo(*args: str, cwd) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_demo_creates_leads_and_the_flow_creates_their_tasks(tmp_path):
     done = run_demo(cwd=tmp_path)
     assert done.returncode == 0, done.stderr
@@ -46,6 +49,7 @@ def test_demo_creates_leads_and_the_flow_creates_their_tasks(tmp_path):
     assert list(tmp_path.iterdir()) == []  # leaves nothing behind by default
 
 
+@pytest.mark.slow
 def test_demo_keeps_its_history_with_dir(tmp_path, capsys):
     done = run_demo("--leads", "1", "--dir", str(tmp_path / "demo"), cwd=tmp_path)
     assert done.returncode == 0, done.stderr

@@ -136,6 +136,7 @@ def test_headless_and_kernel_build_the_same_definition(
         assert flows["handoff"].definition() == terminal
 
 
+@pytest.mark.slow
 def test_a_flow_moves_from_notebook_to_terminal_without_missing_or_repeating(
     tmp_path, sandbox_handle, d365
 ):
@@ -300,6 +301,7 @@ def test_a_flow_built_with_the_python_api_runs_from_the_notebook_store(tmp_path,
         headless.load_flows(tmp_path / "api.ipynb", d365, only="ghost")
 
 
+@pytest.mark.slow
 def test_sigterm_does_not_wait_for_a_blocked_step(tmp_path):
     nb = nbformat.v4.new_notebook()
     nb.cells = [

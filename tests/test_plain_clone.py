@@ -1,10 +1,12 @@
 """A plain clone is the whole product: nothing reads or names a path outside the repository.
 
-The repository is copied alone into a temporary folder (no sibling folders) and the export tests
-that read files run there: the export notebook (in a kernel importing the copy's package) and the
-golden exports, which between them read the notebook, the golden files and the Logic Apps schema
-(through the package and through the tests' validator). The other export tests build and check
-definitions in memory, so running them in the copy would prove nothing more.
+The repository is copied alone into a temporary folder (no sibling folders) and what reads files
+runs there: the export notebook, in a kernel importing the copy's package (its exports are
+validated against the Logic Apps schema the package ships), with the checks
+``tests/test_notebooks_rerun.py`` makes on it; and the golden export tests, run by pytest in the
+copy, which read the golden files and the schema through the package and through the tests'
+validator. The other export tests build and check definitions in memory, so running them in the
+copy would prove nothing more.
 """
 
 from __future__ import annotations
@@ -16,13 +18,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import nbformat
 import pytest
+
+from tests.support.notebook_checks import CHECKS
+from tests.support.notebooks import assert_shows_no_token, run_all, text_of
 
 REPO = Path(__file__).resolve().parents[1]
 TEXT_SUFFIXES = {".py", ".ipynb", ".md", ".toml", ".cfg", ".txt", ".json", ".yml", ".yaml", ""}
-# The export tests that read files: notebooks/export.ipynb (run in a kernel, validated with the
-# schema), and the golden files plus the package's schema (`wdl_schema.problems`).
-FILE_READING_EXPORT_TESTS = ("test_export_notebook.py", "test_export_golden.py")
+# The export tests that read files: the golden files plus the package's schema
+# (`wdl_schema.problems`).
+FILE_READING_EXPORT_TESTS = ("test_export_golden.py",)
 
 
 def tracked_files() -> list[Path]:
@@ -80,27 +86,27 @@ def test_export_tests_and_notebook_pass_in_a_copy_with_no_siblings(tmp_path):
     ).stdout.strip()
     assert Path(where).is_relative_to(alone)
     reading_files = [f"tests/export/{name}" for name in FILE_READING_EXPORT_TESTS]
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "-p",
-            "no:randomly",
-            *reading_files,
-        ],
-        cwd=alone,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    tail = "\n".join(run.stdout.splitlines()[-15:])
-    assert run.returncode == 0, tail
-    assert re.search(r"\b\d+ passed\b", tail) and "error" not in tail.lower(), tail
-    assert "skipped" not in tail and "deselected" not in tail, tail  # all of them ran
     for name in FILE_READING_EXPORT_TESTS:
         assert (alone / "tests" / "export" / name).exists()
+    # The golden tests run by pytest in the copy while the notebook runs in a kernel below.
+    tests = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
+         *reading_files],
+        cwd=alone, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        notebook = alone / "notebooks" / "export.ipynb"
+        checks = CHECKS[notebook.name]
+        origin = nbformat.v4.new_code_cell("import d365nb\nprint(d365nb.__file__)")
+        scratch = tmp_path / "scratch"
+        scratch.mkdir()
+        run = run_all(notebook, [*checks.test_cells(), origin], scratch, env=env)
+        assert Path(text_of(run.test_cells[-2]).strip()).is_relative_to(alone)
+        assert_shows_no_token(run)
+        checks.check(run)
+    finally:
+        out, _ = tests.communicate(timeout=600)
+    tail = "\n".join(out.splitlines()[-15:])
+    assert tests.returncode == 0, tail
+    assert re.search(r"\b\d+ passed\b", tail) and "error" not in tail.lower(), tail
+    assert "skipped" not in tail and "deselected" not in tail, tail  # all of them ran

@@ -58,12 +58,16 @@ def body_too_large(limit: int = MAX_BODY) -> tuple[int, bytes]:
     )
 
 
-async def _answer(send: Any, status: int, body: bytes) -> None:
+async def _answer(send: Any, status: int, body: bytes, close: bool = False) -> None:
     headers = [
         (b"content-type", _JSON),
         (b"content-length", str(len(body)).encode()),
         (b"odata-version", b"4.0"),
     ]
+    if close:
+        # The body was not read to its end, so what is left of it on the connection must not
+        # be taken for the next request; RFC 9110 §15.5.9 asks a 408 to close the connection.
+        headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
@@ -94,16 +98,16 @@ class GuardsMiddleware:
             return
         declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
         if declared is not None and declared.strip().isdigit() and int(declared) > MAX_BODY:
-            await _answer(send, *body_too_large())
+            await _answer(send, *body_too_large(), close=True)
             return
         try:
             body = await asyncio.wait_for(_read_body(receive), BODY_TIMEOUT)
         except _TooLarge:
-            await _answer(send, *body_too_large())
+            await _answer(send, *body_too_large(), close=True)
             return
         except TimeoutError:
             message = f"The request body did not arrive within {BODY_TIMEOUT:g} seconds."
-            await _answer(send, 408, error_body("0x80048d19", message))
+            await _answer(send, 408, error_body("0x80048d19", message), close=True)
             return
         if body is None:  # the client went away
             return

@@ -15,13 +15,14 @@ import os
 import random
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from . import collation
+from .schema.cache import PerSchema
 from .schema.model import LOOKUP_TYPES, AlternateKey, Column, Table
 
 TOMBSTONES = "_tombstones"
@@ -141,6 +142,70 @@ _UNINDEXED_LOOKUPS = frozenset(
 )
 
 
+def create_schema(conn: sqlite3.Connection, schema: Mapping[str, Table]) -> None:
+    """Create every table of `schema` that ``conn`` lacks, with its indexes (and complete the
+    tables of a database made by an earlier d365nb), and the store's own tables."""
+    stmts = [
+        f"CREATE TABLE IF NOT EXISTS {TOMBSTONES} (tablename TEXT NOT NULL, id TEXT NOT NULL, "
+        "versionnumber INTEGER NOT NULL, deletedon TEXT NOT NULL)",
+        f"CREATE INDEX IF NOT EXISTS ix_tombstones_version ON {TOMBSTONES} "
+        "(tablename, versionnumber)",
+        f"CREATE TABLE IF NOT EXISTS {META} (key TEXT PRIMARY KEY, value TEXT)",
+    ]
+    for table in schema.values():
+        defs = _column_defs(table)
+        name = table.logical_name
+        stmts.append(f'CREATE TABLE IF NOT EXISTS "{name}" ({", ".join(defs.values())})')
+        stmts.extend(_added_columns(conn, name, defs))
+        for col in indexed_columns(table):
+            stmts.append(
+                f'CREATE INDEX IF NOT EXISTS "ix_{name}_{col}" ON "{name}" '
+                f'("{col}", "{table.primary_id}")'
+            )
+        # Deleting a record looks up every row pointing at it (to clear the lookup); without
+        # an index that is a table scan per delete, quadratic over a bulk delete. A partial
+        # index holds only the rows that point somewhere, so mostly-empty lookups cost
+        # inserts nothing.
+        for col in sparse_lookups(table):
+            stmts.append(
+                f'CREATE INDEX IF NOT EXISTS "ix_{name}_{col}_set" ON "{name}" ("{col}") '
+                f'WHERE "{col}" IS NOT NULL'
+            )
+        # (added by the odata helper) "statuscode eq 1" newest first is the typical list:
+        # one range of a composite index instead of walking createdon and skipping rows.
+        for col in ("statecode", "statuscode"):
+            if col in table.columns and "createdon" in table.columns:
+                stmts.append(
+                    f'CREATE INDEX IF NOT EXISTS "ix_{name}_{col}_createdon" ON "{name}" '
+                    f'("{col}", "createdon", "{table.primary_id}")'
+                )
+    for stmt in stmts:
+        conn.execute(stmt)
+
+
+def _added_columns(conn: sqlite3.Connection, name: str, defs: dict[str, str]) -> list[str]:
+    """``ALTER TABLE ... ADD COLUMN`` for the columns a database made by an earlier
+    d365nb lacks (a reopened ``--db``: the shipped tables gain documented columns between
+    versions). Existing rows read them as null, as Dataverse's do for a new column."""
+    have = {row[1] for row in conn.execute(f'PRAGMA table_info("{name}")')}
+    if not have:  # a new table: CREATE TABLE makes it whole
+        return []
+    return [f'ALTER TABLE "{name}" ADD COLUMN {d}' for c, d in defs.items() if c not in have]
+
+
+def _empty_database_of(schema: Mapping[str, Table]) -> bytes:
+    conn = sqlite3.connect(":memory:")
+    try:
+        collation.register(conn)
+        create_schema(conn, schema)
+        return conn.serialize()
+    finally:
+        conn.close()
+
+
+_empty_database: PerSchema[bytes] = PerSchema(_empty_database_of)
+
+
 class Store:
     """The sandbox database. `Store(schema, path)`; `path=None` keeps everything in memory."""
 
@@ -183,51 +248,12 @@ class Store:
     # -- schema -------------------------------------------------------------------------------
 
     def _create(self) -> None:
-        stmts = [
-            f"CREATE TABLE IF NOT EXISTS {TOMBSTONES} (tablename TEXT NOT NULL, id TEXT NOT NULL, "
-            "versionnumber INTEGER NOT NULL, deletedon TEXT NOT NULL)",
-            f"CREATE INDEX IF NOT EXISTS ix_tombstones_version ON {TOMBSTONES} "
-            "(tablename, versionnumber)",
-            f"CREATE TABLE IF NOT EXISTS {META} (key TEXT PRIMARY KEY, value TEXT)",
-        ]
-        for table in self.schema.values():
-            defs = _column_defs(table)
-            name = table.logical_name
-            stmts.append(f'CREATE TABLE IF NOT EXISTS "{name}" ({", ".join(defs.values())})')
-            stmts.extend(self._added_columns(name, defs))
-            for col in indexed_columns(table):
-                stmts.append(
-                    f'CREATE INDEX IF NOT EXISTS "ix_{name}_{col}" ON "{name}" '
-                    f'("{col}", "{table.primary_id}")'
-                )
-            # Deleting a record looks up every row pointing at it (to clear the lookup); without
-            # an index that is a table scan per delete, quadratic over a bulk delete. A partial
-            # index holds only the rows that point somewhere, so mostly-empty lookups cost
-            # inserts nothing.
-            for col in sparse_lookups(table):
-                stmts.append(
-                    f'CREATE INDEX IF NOT EXISTS "ix_{name}_{col}_set" ON "{name}" ("{col}") '
-                    f'WHERE "{col}" IS NOT NULL'
-                )
-            # (added by the odata helper) "statuscode eq 1" newest first is the typical list:
-            # one range of a composite index instead of walking createdon and skipping rows.
-            for col in ("statecode", "statuscode"):
-                if col in table.columns and "createdon" in table.columns:
-                    stmts.append(
-                        f'CREATE INDEX IF NOT EXISTS "ix_{name}_{col}_createdon" ON "{name}" '
-                        f'("{col}", "createdon", "{table.primary_id}")'
-                    )
-        for stmt in stmts:
-            self.conn.execute(stmt)
-
-    def _added_columns(self, name: str, defs: dict[str, str]) -> list[str]:
-        """``ALTER TABLE ... ADD COLUMN`` for the columns a database made by an earlier
-        d365nb lacks (a reopened ``--db``: the shipped tables gain documented columns between
-        versions). Existing rows read them as null, as Dataverse's do for a new column."""
-        have = {row[1] for row in self.conn.execute(f'PRAGMA table_info("{name}")')}
-        if not have:  # a new table: CREATE TABLE makes it whole
-            return []
-        return [f'ALTER TABLE "{name}" ADD COLUMN {d}' for c, d in defs.items() if c not in have]
+        if self.path is None:
+            # A fresh in-memory database: a copy of this schema's empty one, made once per
+            # process (~200 DDL statements; tests and kernels start many sandboxes).
+            self.conn.deserialize(_empty_database(self.schema))
+        else:
+            create_schema(self.conn, self.schema)
 
     def columns(self, table: str) -> list[str]:
         """Storage column names of `table` (see `storage_columns`)."""
@@ -748,13 +774,13 @@ class Store:
 
     def add_table(self, schema: dict[str, Table], name: str) -> None:
         """Serve `schema` (a new dict holding the new table `name`): create its SQLite table
-        and indexes as `_create` does for the shipped ones."""
+        and indexes as `create_schema` does for the shipped ones."""
         with self.lock:
             before = self.schema
             try:
                 with self.transaction():
                     self._adopt(schema)
-                    self._create()
+                    create_schema(self.conn, self.schema)
             except BaseException:
                 self._adopt(before)  # the table was not made: keep serving the old schema
                 raise

@@ -223,6 +223,7 @@ def test_step_prints_go_to_the_run_not_to_the_running_cell(conn, history, capsys
     assert flow.run(flow.runs().run_id.iloc[0]).step("s")["log"] == "hello from the flow\n"
 
 
+@pytest.mark.slow
 def test_a_flow_does_not_trigger_itself_unless_asked(conn, history):
     for self_trigger, expected_runs in ((False, 1), (True, 3)):
 

@@ -3,6 +3,8 @@ lead), exactly-once creates from run.key, failure then resubmit, and --test."""
 
 from __future__ import annotations
 
+import pytest
+
 from d365nb.flows import Flow, RetryPolicy
 from tests.support.tagged_flows import flow_on_a_new_lead, started, tagged_leads_flow
 from tests.support.waiting import wait_for
@@ -110,6 +112,7 @@ def stamping_flow(
     return started(flow), lead_id
 
 
+@pytest.mark.slow
 def test_an_updated_flow_that_updates_its_own_records_does_not_loop(d365, history):
     stamp = (
         "d365.update('leads', trigger['leadid'], {'description': 'seen ' + trigger['jobtitle']})"

@@ -109,6 +109,7 @@ def handled(log: Path) -> list[tuple[int, str]]:
     return [(int(p), lead) for p, lead in (ln.split() for ln in log.read_text().splitlines())]
 
 
+@pytest.mark.slow
 def test_second_runner_is_refused_and_takes_over_once_the_holder_is_killed(
     tmp_path, sandbox_handle, d365, monkeypatch
 ):

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+
 import d365nb
 from d365nb import sandbox
 from d365nb.flows import Flow
@@ -51,6 +53,7 @@ def test_sandbox_org_is_stable_per_database_and_new_per_memory_start(tmp_path):
     assert len({ids[1], ids[2], ids[3]}) == 3  # each in-memory start: a new one
 
 
+@pytest.mark.slow
 def test_a_checkpoint_of_another_org_is_not_applied(tmp_path, capsys):
     store = History(tmp_path / ".d365nb" / "flows.sqlite")
     tag = uuid.uuid4().hex[:8]

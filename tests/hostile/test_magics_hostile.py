@@ -430,6 +430,7 @@ def _another_connection(shell: Any, alias: str, url: str, token: str) -> Iterato
         connections.use("hostile")
 
 
+@pytest.mark.slow
 def test_all_previews_the_exact_count_then_writes_every_row(notebook, empty_sandbox, capsys):
     """An empty sandbox: 5,003 contacts, more than one page and more than ``$count``'s 5,000."""
     from d365nb.client.api import Dataverse

@@ -221,6 +221,7 @@ def test_a_body_over_the_cap_gets_413_and_writes_nothing(monkeypatch, empty_sand
     r = empty_api.post("leads", json=body)
     assert r.status_code == 413
     assert set(r.json()["error"]) == {"code", "message"}
+    assert r.headers["connection"] == "close"  # the unread rest is not taken for a request
 
     def chunks():  # no Content-Length: the cap holds while streaming too
         yield b'{"lastname":"x","description":"'
@@ -283,6 +284,8 @@ def test_a_body_that_never_arrives_gets_408(monkeypatch):
         ).encode()
         answer = _raw(h, head, wait=10)
         assert answer.startswith(b"HTTP/1.1 408 ")
+        # RFC 9110 15.5.9: the server closes the connection (the rest of the body is not read)
+        assert b"\r\nconnection: close\r\n" in answer.lower()
         assert h.org.store.count("lead") == 0
 
 

@@ -162,6 +162,7 @@ def test_help_lists_both_commands(shell, capsys):
     assert "--all" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_in_a_real_kernel_with_a_plot(tmp_path):
     """nbclient runs a notebook: connect, aggregate with --plot bar (a PNG in the output),
     and a fetchxml cell."""

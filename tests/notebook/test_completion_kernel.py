@@ -4,6 +4,8 @@ candidates, and plain Python code still completes as before."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.support.notebooks import blocking_kernel
 
 
@@ -14,6 +16,7 @@ def _complete(kc, code: str) -> list[str]:
     return reply["content"]["matches"]
 
 
+@pytest.mark.slow
 def test_kernel_completion_offers_only_d365_candidates(tmp_path):
     km, kc = blocking_kernel(tmp_path)
     try:

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 import nbformat
+import pytest
 
 from tests.support.notebooks import kernel_client
 
@@ -42,6 +43,7 @@ def _session_notebook(db: Path, marker: Path) -> nbformat.NotebookNode:
     )
 
 
+@pytest.mark.slow
 def test_session_basics_in_a_real_kernel(tmp_path):
     db = tmp_path / "crm.sqlite"
     marker = tmp_path / "rows.txt"

@@ -130,3 +130,25 @@ def test_one_to_many_counterparts_have_their_real_names(tables):
         "lk_leadbase_createdby",
     ):
         assert expected in names
+
+
+def test_schema_derived_values_are_shared_by_the_same_tables_only():
+    """Every organisation loads the same shipped tables into its own dict: one catalog serves
+    them all, and a schema with a changed table (a metadata write) gets its own."""
+    from dataclasses import replace
+
+    from d365nb.sandbox.metadata.catalog import catalog_for
+    from d365nb.sandbox.schema.cache import PerSchema
+
+    first, second = schema.load(), schema.load()
+    assert first is not second
+    assert catalog_for(first) is catalog_for(second)
+    changed = {**first, "lead": replace(first["lead"], columns=dict(first["lead"].columns))}
+    assert catalog_for(changed) is not catalog_for(first)
+
+    built = []
+    cache = PerSchema(lambda s: built.append(len(s)) or len(built), size=2)
+    assert [cache(first), cache(second), cache(changed)] == [1, 1, 2]
+    third = {**first, "task": replace(first["task"])}
+    cache(third)  # a third schema pushes out the least recently used (`first`)
+    assert cache(changed) == 2 and cache(first) == 4

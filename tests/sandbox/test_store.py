@@ -98,3 +98,24 @@ def test_text_compares_case_insensitively(store):
     store.insert_many("contact", [{"lastname": "O'Neil"}])
     n = store.conn.execute("SELECT count(*) FROM contact WHERE lastname = 'o''neil'").fetchone()[0]
     assert n == 1
+
+
+def test_in_memory_stores_start_empty_and_apart(store):
+    """New in-memory stores are copies of one empty database made per schema: rows written to
+    one are not in the next, and the copy has every table and index a file database gets."""
+    store.insert_many("account", [{"name": "Only here"}])
+    other = Store(schema.load())
+    try:
+        assert other.conn.execute("SELECT count(*) FROM account").fetchone()[0] == 0
+        assert other.version == store.version - 1  # only the new row's version is missing
+    finally:
+        other.close()
+
+
+def test_in_memory_and_file_databases_have_the_same_tables_and_indexes(tmp_path, store):
+    on_disk = Store(schema.load(), str(tmp_path / "org.sqlite"))
+    sql = "SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY 2"
+    try:
+        assert store.conn.execute(sql).fetchall() == on_disk.conn.execute(sql).fetchall()
+    finally:
+        on_disk.close()

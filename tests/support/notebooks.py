@@ -82,19 +82,24 @@ class NotebookRun:
 
 
 def run_all(
-    notebook: Path, test_cells: Iterable[Any], scratch: Path, timeout: int = 180
+    notebook: Path,
+    test_cells: Iterable[Any],
+    scratch: Path,
+    timeout: int = 180,
+    env: dict[str, str] | None = None,
 ) -> NotebookRun:
     """Restart kernel and run all: ``notebook`` (in its own folder) in a fresh kernel, with
     ``test_cells`` appended, then a probe writing the kernel's sandbox tokens to a file in
     ``scratch`` (outside the notebook's folder), so no cell output carries them. The saved
-    notebook must carry no outputs (notebooks are committed clean)."""
+    notebook must carry no outputs (notebooks are committed clean). ``env``: the kernel's
+    environment (default: this process's)."""
     nb = nbformat.read(notebook, as_version=4)
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
     own = len(nb.cells)
     probe = scratch / "sandbox-tokens.txt"
     probe.unlink(missing_ok=True)  # a run that stops early must not read the last run's
     nb.cells += [*test_cells, nbformat.v4.new_code_cell(_token_probe(probe))]
-    kernel_client(nb, notebook.parent, timeout).execute()
+    kernel_client(nb, notebook.parent, timeout).execute(**({"env": env} if env else {}))
     return NotebookRun(nb, notebook.parent, own, probe.read_text().split())
 
 

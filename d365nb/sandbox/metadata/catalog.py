@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 from typing import Any
 
+from ..schema.cache import PerSchema
 from ..schema.model import Table
 from .attributes import attribute_metadata, option_set
 from .entities import entity_metadata
@@ -52,17 +52,5 @@ class Catalog:
         return None
 
 
-_CACHE: dict[int, tuple[Mapping[str, Table], Catalog]] = {}
-_CACHE_LOCK = threading.Lock()  # sandboxes in one process serve from several threads
-
-
-def catalog_for(schema: Mapping[str, Table]) -> Catalog:
-    """The (cached) catalog of `schema`; schemas do not change while a sandbox runs."""
-    with _CACHE_LOCK:
-        hit = _CACHE.get(id(schema))
-        if hit is None or hit[0] is not schema:
-            hit = (schema, Catalog(schema))
-            if len(_CACHE) >= 16:  # many short-lived sandboxes in one process (tests)
-                _CACHE.pop(next(iter(_CACHE)))
-            _CACHE[id(schema)] = hit
-        return hit[1]
+# Schemas do not change while a sandbox runs; a metadata write publishes a new one.
+catalog_for: PerSchema[Catalog] = PerSchema(Catalog)

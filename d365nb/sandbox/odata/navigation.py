@@ -8,8 +8,10 @@ targets). Collection-valued: on the referenced table, named by the relationship'
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ..schema.cache import PerSchema
 from ..schema.model import Column, Table
 
 
@@ -40,14 +42,8 @@ class Navigations:
     collection: dict[str, dict[str, CollectionNav]]  # table -> nav name
 
 
-_cache: dict[int, tuple[dict[str, Table], Navigations]] = {}
-
-
-def navigations(schema: dict[str, Table]) -> Navigations:
-    """The navigation properties of every table (computed once per schema object)."""
-    hit = _cache.get(id(schema))
-    if hit is not None and hit[0] is schema:
-        return hit[1]
+def _navigations(schema: Mapping[str, Table]) -> Navigations:
+    """The navigation properties of every table."""
     single: dict[str, dict[str, list[SingleNav]]] = {name: {} for name in schema}
     collection: dict[str, dict[str, CollectionNav]] = {name: {} for name in schema}
     for table in schema.values():
@@ -62,6 +58,7 @@ def navigations(schema: dict[str, Table]) -> Navigations:
                     collection[rel.target][rel.schema_name] = CollectionNav(
                         rel.schema_name, rel.target, table.logical_name, col, polymorphic
                     )
-    navs = Navigations(single, collection)
-    _cache[id(schema)] = (schema, navs)
-    return navs
+    return Navigations(single, collection)
+
+
+navigations: PerSchema[Navigations] = PerSchema(_navigations)
