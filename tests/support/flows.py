@@ -35,12 +35,20 @@ def stop_flows() -> None:
     flows.clear()
 
 
+_UNTRACKED: dict[int, tuple[Any, Any]] = {}  # id(shipped task table) -> (it, its copy)
+
+
 def untracked_tasks(org: Any) -> None:
     """Switch change tracking off for tasks - on a copy: an org's table definitions are shared
-    by every org in the process."""
+    by every org in the process. One copy per process, so these orgs share one metadata
+    catalog too (built per set of table objects, ~30 ms each)."""
     import dataclasses
 
-    org.schema["task"] = dataclasses.replace(org.schema["task"], change_tracking=False)
+    task = org.schema["task"]
+    hit = _UNTRACKED.get(id(task))
+    if hit is None or hit[0] is not task:
+        hit = _UNTRACKED[id(task)] = (task, dataclasses.replace(task, change_tracking=False))
+    org.schema["task"] = hit[1]
 
 
 @pytest.fixture
