@@ -435,7 +435,33 @@ def parse(command: str, words: list[str]) -> argparse.Namespace:
     """Parse a command's words; raises ``UsageError`` with the usage line on bad input."""
     parser = COMMANDS[command].parser
     assert parser is not None
-    return parser.parse_intermixed_args(words)
+    return parser.parse_intermixed_args(_glue_values(parser, words))
+
+
+def _glue_values(parser: argparse.ArgumentParser, words: list[str]) -> list[str]:
+    """``--option value`` as ``--option=value`` when the value starts with ``-``. argparse
+    takes such a value for an option and answers "expected one argument" - for a pasted
+    token (random tokens start with ``-`` one time in 64) that skipped the literal-token
+    refusal; for ``--where "-..."`` it hid the real mistake."""
+    options = parser._option_string_actions  # noqa: SLF001 - argparse has no public lookup
+    out: list[str] = []
+    i = 0
+    while i < len(words):
+        action = options.get(words[i])
+        value = words[i + 1] if i + 1 < len(words) else None
+        if (
+            action is not None
+            and action.nargs is None  # takes exactly one value
+            and value is not None
+            and value.startswith("-")
+            and value not in options
+        ):
+            out.append(f"{words[i]}={value}")
+            i += 2
+            continue
+        out.append(words[i])
+        i += 1
+    return out
 
 
 # `%d365 help filter`: OData $filter as Dataverse takes it. Every example runs against the

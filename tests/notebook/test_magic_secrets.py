@@ -51,6 +51,19 @@ def test_literal_token_is_refused_and_scrubbed_from_every_history(bare_shell, sa
     assert rows and not any(sandbox.token in (a or "") + (b or "") for a, b in rows)
 
 
+def test_a_literal_token_starting_with_a_dash_is_refused_the_same_way(bare_shell, sandbox):
+    """Random tokens start with "-" one time in 64; argparse would take one for an option."""
+    from d365nb.client.registry import connections
+
+    token = "-" + sandbox.token[1:]
+    with pytest.raises(CellFailed) as failed:
+        run_cell(bare_shell, f"%d365 connect {sandbox.url} --token {token} --alias nbdash")
+    text = str(failed.value.error)
+    assert "--token {variable}" in text and "nothing was connected" in text
+    assert token not in text and connections.get("nbdash") is None
+    assert not any(token in entry for entry in bare_shell.history_manager.input_hist_raw)
+
+
 def test_sandbox_refuses_sign_in_options_instead_of_ignoring_them(bare_shell, d365):
 
     bare_shell.user_ns["tok"] = "some-token-value"
