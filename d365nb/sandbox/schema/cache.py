@@ -1,5 +1,6 @@
-"""Values derived from a schema (metadata catalog, navigation properties), built once per set of
-table definitions and shared by every sandbox of the process that has those tables."""
+"""Values derived from a schema (metadata catalog, navigation properties, a new store's empty
+database), built once per set of table definitions and shared by every sandbox of the process
+that has those tables."""
 
 from __future__ import annotations
 
