@@ -73,11 +73,18 @@ def pytest_collection_modifyitems(items) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _close_widgets() -> Iterator[None]:
-    """Close the widgets each test made. ipywidgets keeps every open widget (with its comm and
+def _clean_process_state() -> Iterator[None]:
+    """After each test, stop and forget the flows it defined and close its widgets.
+
+    Flows run on one engine per process, so a flow a test leaves running would poll on into
+    the tests after it on that worker. ipywidgets keeps every open widget (with its comm and
     callbacks) in a process-wide registry, as a kernel must for its frontend; in a test worker
-    they would pile up by the thousand and slow every garbage collection after them."""
+    they would pile up by the thousand and slow every garbage collection."""
     yield
+    if "d365nb.flows" in sys.modules:
+        from tests.support.flows import stop_flows
+
+        stop_flows()
     widgets = sys.modules.get("ipywidgets")
     if widgets is not None:
         widgets.Widget.close_all()

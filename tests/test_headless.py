@@ -18,7 +18,7 @@ import pytest
 from d365nb.cli import main
 from d365nb.demo_cli import ACTION_BODY
 from d365nb.flows import FlowError, flows, headless
-from tests.support.flows import d365, sandbox_handle, stop_flows
+from tests.support.flows import d365, sandbox_handle
 from tests.support.shells import connected
 from tests.support.waiting import wait_for
 
@@ -44,12 +44,6 @@ def write_notebook(path: Path, tag: str, name: str = "handoff") -> Path:
     ]
     nbformat.write(nb, path)
     return path
-
-
-@pytest.fixture(autouse=True)
-def _forget_flows():
-    yield
-    stop_flows()
 
 
 def runs_of(folder: Path, flow: str) -> list[tuple[str, str]]:

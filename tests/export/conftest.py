@@ -4,14 +4,13 @@ metadata from it) and the Logic Apps workflow-definition schema, validated with 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from d365nb.flows.export_arm import workflow_definition
 from tests.support.export import SCHEMA_PATH
-from tests.support.flows import d365, history, sandbox_handle, stop_flows
+from tests.support.flows import d365, history, sandbox_handle
 
 if TYPE_CHECKING:
     import jsonschema
@@ -57,9 +56,3 @@ def new_flow(d365, history):
         return Flow(name, d365, history=history)
 
     return make
-
-
-@pytest.fixture(autouse=True)
-def _forget_flows() -> Iterator[None]:
-    yield
-    stop_flows()

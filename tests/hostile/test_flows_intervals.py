@@ -13,7 +13,6 @@ import math
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
@@ -21,7 +20,6 @@ import pytest
 
 from d365nb.flows import Flow, FlowError, flows, headless
 from d365nb.flows.model import MIN_RECURRENCE, RetryPolicy, parse_recurrence
-from tests.support.flows import stop_flows
 
 BAD_TEXT = [
     "nan",
@@ -61,12 +59,6 @@ BAD_NUMBERS = [
     10_000_000,
     True,
 ]
-
-
-@pytest.fixture(autouse=True)
-def _forget_flows() -> Iterator[None]:
-    yield
-    stop_flows()
 
 
 def one_line(err: pytest.ExceptionInfo) -> str:

@@ -12,14 +12,12 @@ https://learn.microsoft.com/power-apps/developer/data-platform/webapi/query/filt
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 import d365nb
 from d365nb.flows import Flow, FlowError
-from tests.support.flows import stop_flows
 
 # Strings that a re-parsing step would turn into something else: null, numbers, booleans,
 # Python's None, shell/command syntax, multi-line text.
@@ -46,12 +44,6 @@ AS_TEXT = [
     "\\n not a newline",
     "emoji ✓",
 ]
-
-
-@pytest.fixture(autouse=True)
-def _forget_flows() -> Iterator[None]:
-    yield
-    stop_flows()
 
 
 @pytest.fixture

@@ -11,12 +11,13 @@
 * ``conn`` - a client on a fresh empty sandbox of the test's own, served in-process (no socket),
   whose tasks have no change tracking (``untracked_tasks``), as some tables have none.
 
-``stop_flows()`` stops and forgets every flow the test defined (conftests call it after each
-test).
+``stop_flows()`` stops and forgets every flow the test defined (the root ``tests/conftest.py``
+calls it after every test).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from typing import Any
 
@@ -35,20 +36,21 @@ def stop_flows() -> None:
     flows.clear()
 
 
-_UNTRACKED: dict[int, tuple[Any, Any]] = {}  # id(shipped task table) -> (it, its copy)
+@functools.cache
+def _untracked_task() -> Any:
+    """The shipped task table with change tracking off, made once per process."""
+    import dataclasses
+
+    from d365nb.sandbox import schema
+
+    return dataclasses.replace(schema.load()["task"], change_tracking=False)
 
 
 def untracked_tasks(org: Any) -> None:
     """Switch change tracking off for tasks - on a copy: an org's table definitions are shared
     by every org in the process. One copy per process, so these orgs share one metadata
     catalog too (built per set of table objects, ~30 ms each)."""
-    import dataclasses
-
-    task = org.schema["task"]
-    hit = _UNTRACKED.get(id(task))
-    if hit is None or hit[0] is not task:
-        hit = _UNTRACKED[id(task)] = (task, dataclasses.replace(task, change_tracking=False))
-    org.schema["task"] = hit[1]
+    org.schema["task"] = _untracked_task()
 
 
 @pytest.fixture
