@@ -29,15 +29,17 @@ def clock() -> Iterator[ManualClock]:
 
 
 def retry_wait(clock: ManualClock) -> float | None:
-    """The engine's pending sleep other than the next hourly poll (a retry wait or a step's
-    timeout), in seconds from now."""
+    """The engine's pending sleep other than the next daily poll (a retry wait or a step's
+    timeout), in seconds from now. The poll must stay out of the hour: between an attempt and
+    the retry wait it registers, the poll's sleep is the only one pending, and an hourly poll
+    fell under the hour once the clock had moved (a test then advanced the clock to it)."""
     waits = [s for s in clock.pending() if s < 3600]
     return waits[0] if waits else None
 
 
 def one_run(conn, history, step, **options) -> Flow:
-    # Polls hourly on the manual clock: the only other pending sleep is the next poll's.
-    flow = Flow("clocked", conn, history=history).on_created("leads", every="1h")
+    # Polls daily on the manual clock: the only other pending sleep is the next poll's.
+    flow = Flow("clocked", conn, history=history).on_created("leads", every="1d")
     flow.step("s", step, **options)
     flow.start()
     wait_for(lambda: flow.state == "Running")
